@@ -1,0 +1,107 @@
+"""Training and inference throughput of the five lifters on the CPU.
+
+Training: samples/s of one full step at batch 64 (forward, the model's training loss, backward,
+gradient-norm clip 1.0, fused Adam). Inference: samples/s of an eval-mode forward at batch 1024
+under ``torch.inference_mode``. Threads default to 2, the project's CI machine. Each number is the
+best of three timing windows; on a machine shared with other jobs, two threads can be slowed
+down 10x or more (OpenMP threads waiting for a busy core): check the load before trusting them.
+
+    python benchmarks/lifter_throughput.py [--threads 2] [--models simplebl semgcn ...]
+
+lifters.md reports the official code at 2 threads (train / infer): SimpleBL 875 / 10,700,
+SemGCN 1,007 / 4,722, GraFormer 384 / 768, GraphMLP 42 / 152, JointFormer 539 / 2,089.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from cabinlift.lifters import available, build_lifter
+
+REFERENCE = {  # official code, 2 threads (lifters.md): train, inference samples/s
+    "simplebl": (875, 10_700),
+    "semgcn": (1_007, 4_722),
+    "graformer": (384, 768),
+    "graphmlp": (42, 152),
+    "jointformer": (539, 2_089),
+}
+
+
+def _timed(fn, min_seconds: float, min_iters: int, repeats: int = 3) -> float:
+    """Seconds per call of ``fn`` after a warm-up: the best of ``repeats`` windows of at least
+    ``min_seconds / repeats`` and ``min_iters`` calls each (the best window is the least
+    disturbed by other processes on a shared machine)."""
+    for _ in range(3):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if n >= min_iters and elapsed >= min_seconds / repeats:
+                break
+        best = min(best, elapsed / n)
+    return best
+
+
+def train_throughput(name: str, batch: int = 64, seconds: float = 6.0) -> float:
+    """Training samples/s: forward + loss + backward + clip 1.0 + Adam."""
+    torch.manual_seed(0)
+    model = build_lifter(name).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    x = torch.randn(batch, model.num_joints, 2)
+    y = torch.randn(batch, model.num_joints, 3)
+    mask = torch.rand(batch, model.num_joints) > 0.1
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = model.training_loss(x, y, mask)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        opt.step()
+
+    return batch / _timed(step, seconds, 5)
+
+
+def infer_throughput(name: str, batch: int = 1024, seconds: float = 6.0) -> float:
+    """Inference samples/s of an eval-mode forward under ``inference_mode``."""
+    torch.manual_seed(0)
+    model = build_lifter(name).eval()
+    x = torch.randn(batch, model.num_joints, 2)
+
+    def fwd() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    return batch / _timed(fwd, seconds, 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", nargs="*", default=available())
+    ap.add_argument("--seconds", type=float, default=6.0, help="minimum timing per measurement")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, load average {load:.2f} at start")
+    print(f"{'model':<12}{'params':>11}{'train/s':>10}{'(ref)':>8}{'infer/s':>10}{'(ref)':>8}")
+    for name in args.models:
+        n_params = sum(p.numel() for p in build_lifter(name).parameters())
+        tr = train_throughput(name, seconds=args.seconds)
+        inf = infer_throughput(name, seconds=args.seconds)
+        ref_tr, ref_inf = REFERENCE.get(name, (float("nan"), float("nan")))
+        print(f"{name:<12}{n_params:>11,}{tr:>10,.0f}{ref_tr:>8,.0f}{inf:>10,.0f}{ref_inf:>8,.0f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""``cabinlift <stage>``: thin command-line entry points over the library, one per DVC stage.
+
+Errors the user can fix (bad input files, bad parameters) are printed as one line naming the
+file or key and exit with status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cabinlift import config
+from cabinlift.errors import CabinliftError
+
+
+def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.demo import generate
+
+    summary = generate(Path(args.out), config.get(params, "demo", dict))
+    print(json.dumps(summary, sort_keys=True))
+
+
+def _detect(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.keypoints.stages import run_detect
+
+    print(json.dumps(run_detect(params, Path(args.out))))
+
+
+def _keypoints2d(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.keypoints.stages import run_keypoints2d
+
+    print(json.dumps(run_keypoints2d(params, Path(args.detections), Path(args.out))))
+
+
+def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.normalize import run_normalize
+
+    report = run_normalize(params, Path(args.keypoints), Path(args.out))
+    path = Path(args.report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({k: v["kept"] for k, v in report.items()}))
+
+
+def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.normalize import load_arrays
+    from cabinlift.subsets import write_subsets
+
+    settings = config.settings(params)
+    train = load_arrays(Path(args.processed) / "real_train.npz")
+    counts = write_subsets(
+        train["subject"], settings, config.get(params, "subsets.seed", int),
+        config.get(params, "subsets.min_frames", int), Path(args.out),
+    )
+    print(json.dumps({"runs": counts, "total": sum(counts.values())}))
+
+
+def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.experiments import run_pretrain
+
+    config.models(params)
+    s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary))
+    print(json.dumps({k: s[k] for k in ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe")}))
+
+
+def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.experiments import run_finetune
+
+    config.models(params)
+    if args.setting not in config.settings(params):
+        raise CabinliftError(f"setting {args.setting!r} is not listed under key 'settings'")
+    records = run_finetune(
+        params, args.model, args.setting, args.init, Path(args.processed),
+        Path(args.subsets) / f"{args.setting}.json", Path(args.out),
+        Path(args.pretrained) if args.pretrained else None,
+    )
+    mean = sum(r["test_mpjpe"] for r in records) / len(records)
+    print(json.dumps({"runs": len(records), "mean_test_mpjpe": round(mean, 2)}))
+
+
+def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.evaluation import run_evaluation
+
+    run_evaluation(
+        finetuned_root=Path(args.finetuned),
+        test_npz=Path(args.processed) / "real_test.npz",
+        models=config.models(params),
+        settings=config.settings(params),
+        metrics_dir=Path(args.metrics),
+        plots_dir=Path(args.plots),
+        pretrain_dir=Path(args.metrics) / "pretrain",
+        qualitative=config.get(params, "evaluate.qualitative", dict),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cabinlift", description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo", help="write the embedded procedural demo data set")
+    s.add_argument("--out", default="data/raw/demo")
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("detect", help="driver box per sampled frame")
+    s.add_argument("--out", default="data/interim/detections")
+    s.set_defaults(func=_detect)
+
+    s = sub.add_parser("keypoints2d", help="COCO-17 2D keypoints per detected driver")
+    s.add_argument("--detections", default="data/interim/detections")
+    s.add_argument("--out", default="data/interim/keypoints2d")
+    s.set_defaults(func=_keypoints2d)
+
+    s = sub.add_parser("normalize", help="13 joints, neck-centred, scaled, masked; cached arrays")
+    s.add_argument("--keypoints", default="data/interim/keypoints2d")
+    s.add_argument("--out", default="data/processed")
+    s.add_argument("--report", default="metrics/normalize.json")
+    s.set_defaults(func=_normalize)
+
+    s = sub.add_parser("subsets", help="the paper's data amounts x repetitions as index lists")
+    s.add_argument("--processed", default="data/processed")
+    s.add_argument("--out", default="data/subsets")
+    s.set_defaults(func=_subsets)
+
+    s = sub.add_parser("pretrain", help="train one lifter on synthetic poses")
+    s.add_argument("--model", required=True)
+    s.add_argument("--processed", default="data/processed")
+    s.add_argument("--out", help="checkpoint (default: models/pretrained/<model>.pt)")
+    s.add_argument("--summary", help="summary JSON (default: metrics/pretrain/<model>.json)")
+    s.set_defaults(func=_pretrain)
+
+    s = sub.add_parser("finetune", help="all runs of one (model, setting), from scratch or PT")
+    s.add_argument("--model", required=True)
+    s.add_argument("--setting", required=True)
+    s.add_argument("--init", required=True, choices=["scratch", "pretrained"])
+    s.add_argument("--pretrained", help="pre-trained checkpoint (init=pretrained)")
+    s.add_argument("--processed", default="data/processed")
+    s.add_argument("--subsets", default="data/subsets")
+    s.add_argument("--out", help="default: models/finetuned/<init>/<model>/<setting>")
+    s.set_defaults(func=_finetune)
+
+    s = sub.add_parser("evaluate", help="Table 1, per-run results and plots")
+    s.add_argument("--finetuned", default="models/finetuned")
+    s.add_argument("--processed", default="data/processed")
+    s.add_argument("--metrics", default="metrics")
+    s.add_argument("--plots", default="plots")
+    s.set_defaults(func=_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "pretrain":
+        args.out = args.out or f"models/pretrained/{args.model}.pt"
+        args.summary = args.summary or f"metrics/pretrain/{args.model}.json"
+    if args.command == "finetune":
+        args.out = args.out or f"models/finetuned/{args.init}/{args.model}/{args.setting}"
+    try:
+        params = config.load_params(args.params)
+        args.func(args, params)
+    except CabinliftError as exc:
+        print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""The embedded demo data set: Drive&Act-format "real" recordings and SyntheticCabin-format
+"synthetic" renders, generated deterministically from params so the pipeline runs anywhere.
+
+See design §3 ("The embedded demo") and :mod:`cabinlift.demo.generate` for the layout.
+"""
+
+from cabinlift.demo.generate import generate
+from cabinlift.demo.params import DEFAULT_DEMO_PARAMS, resolve_params
+
+__all__ = ["DEFAULT_DEMO_PARAMS", "generate", "resolve_params"]

@@ -1,0 +1,175 @@
+"""Per-run and per-setting statistics: what Table 1 reports and what it leaves out.
+
+Every error is computed over valid (annotated) joints only, as the paper does ("occluded
+keypoints were excluded from evaluation"). MPJPE pools all valid joints of all test frames (the
+same definition as :func:`cabinlift.metrics.mpjpe`, which the fine-tuning stage uses for
+runs.json's ``test_mpjpe``), so the value recomputed here from the predictions must reproduce it;
+a disagreement means the predictions and the run record come from different runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from cabinlift.errors import CabinliftError
+from cabinlift.evaluation.loading import SettingRuns, TestSet
+from cabinlift.metrics import masked_mean, procrustes_align
+
+#: Largest accepted |recomputed - recorded| test MPJPE [mm]; larger means stale files.
+MPJPE_TOLERANCE_MM = 0.01
+#: Key used in per-activity results for frames whose activity is unknown ('').
+UNKNOWN_ACTIVITY = "<unknown>"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run: its runs.json record plus the errors recomputed from its predictions."""
+
+    record: dict[str, Any]
+    mpjpe: float
+    p_mpjpe: float
+    per_joint: np.ndarray  # (J,) mm, NaN for a joint never valid in the test set
+    per_activity: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """One cell of Table 1 (model, init, setting) with the statistics over its runs."""
+
+    model: str
+    init: str
+    setting: str
+    runs: list[RunResult] = field(repr=False)
+    mean: float
+    std: float | None  # sample std (ddof=1); None for a single run
+    ci95: float | None  # half-width of the Student-t 95 % CI of the mean; None for a single run
+    p_mpjpe: float
+    per_joint: np.ndarray
+    per_activity: dict[str, float]
+    train_frames: float
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.runs)
+
+
+def sanitize_pred(pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Predictions as float64 with masked joints set to 0: whatever a model outputs at a joint
+    without ground truth (even NaN) must not reach any error or the Procrustes fit."""
+    return np.where(mask[..., None], np.asarray(pred, dtype=np.float64), 0.0)
+
+
+def joint_errors(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Euclidean error per joint (N, J), 0 at masked joints."""
+    err = np.linalg.norm(sanitize_pred(pred, mask) - target, axis=-1)
+    return np.where(mask, err, 0.0)
+
+
+def pooled_mean(err: np.ndarray, mask: np.ndarray) -> float:
+    """Mean error over all valid joints of all frames."""
+    return float(masked_mean(err, mask))
+
+
+def frame_mpjpe(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """MPJPE of each frame over its valid joints (N,); NaN for a frame with none."""
+    return masked_mean(joint_errors(pred, target, mask), mask, axis=1)
+
+
+def mean_std_ci(values: list[float] | np.ndarray) -> tuple[float, float | None, float | None]:
+    """Mean, sample standard deviation and 95 % CI half-width (Student t, n-1 dof) of run values.
+
+    Runs differ by their training subset, so the spread over runs is the honest uncertainty of a
+    Table 1 cell; with a single run neither is defined and both are None.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("mean_std_ci needs at least one value")
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, None, None
+    std = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.975, v.size - 1) * std / math.sqrt(v.size))
+    return mean, std, half
+
+
+class ActivityIndex:
+    """Maps test frames to activities once, so per-run per-activity errors are two bincounts."""
+
+    def __init__(self, test: TestSet) -> None:
+        names, inverse = np.unique(test.activity.astype(str), return_inverse=True)
+        self.names = [UNKNOWN_ACTIVITY if n == "" else str(n) for n in names]
+        self.inverse = inverse.reshape(-1)
+        self.counts = np.bincount(self.inverse, weights=test.mask.sum(axis=1), minlength=len(names))
+
+    def means(self, err: np.ndarray) -> dict[str, float]:
+        """Pooled MPJPE per activity; activities without a valid joint are left out."""
+        sums = np.bincount(self.inverse, weights=err.sum(axis=1), minlength=len(self.names))
+        triples = zip(self.names, sums, self.counts, strict=True)
+        out = {n: float(s / c) for n, s, c in triples if c > 0}
+        return dict(sorted(out.items()))
+
+
+def evaluate_run(
+    pred: np.ndarray, test: TestSet, activities: ActivityIndex, record: dict[str, Any], where: str
+) -> RunResult:
+    """Recompute one run's errors from its predictions (N, J, 3) and cross-check runs.json."""
+    mask = test.mask
+    if not np.isfinite(pred[mask]).all():
+        raise CabinliftError(
+            f"{where}: repetition {record['repetition']} has non-finite predictions at valid "
+            "joints (diverged run?)"
+        )
+    err = joint_errors(pred, test.y3d, mask)
+    mpjpe = pooled_mean(err, mask)
+    recorded = float(record["test_mpjpe"])
+    if abs(mpjpe - recorded) > MPJPE_TOLERANCE_MM:
+        raise CabinliftError(
+            f"{where}: repetition {record['repetition']}: MPJPE recomputed from predictions.npz "
+            f"is {mpjpe:.3f} mm but runs.json records test_mpjpe {recorded:.3f} mm (expected to "
+            f"agree within {MPJPE_TOLERANCE_MM} mm; stale or mismatched files?)"
+        )
+    aligned = procrustes_align(sanitize_pred(pred, mask), test.y3d, mask)
+    p_err = np.where(mask, np.linalg.norm(aligned - test.y3d, axis=-1), 0.0)
+    return RunResult(
+        record=record,
+        mpjpe=mpjpe,
+        p_mpjpe=pooled_mean(p_err, mask),
+        per_joint=masked_mean(err, mask, axis=0),
+        per_activity=activities.means(err),
+    )
+
+
+def summarize_setting(
+    data: SettingRuns, test: TestSet, activities: ActivityIndex | None = None
+) -> CellSummary:
+    """Evaluate every run of one (model, init, setting) and aggregate over runs.
+
+    Runs are ordered by repetition. Per-joint and per-activity values are means over runs of
+    each run's value (all runs share the test set, so this equals pooling over runs).
+    """
+    activities = activities or ActivityIndex(test)
+    where = str(data.directory)
+    order = sorted(range(len(data.runs)), key=lambda i: data.runs[i]["repetition"])
+    runs = [evaluate_run(data.pred[i], test, activities, data.runs[i], where) for i in order]
+    mean, std, ci = mean_std_ci([r.mpjpe for r in runs])
+    per_joint = np.stack([r.per_joint for r in runs]).mean(axis=0)
+    acts = sorted({a for r in runs for a in r.per_activity})
+    per_activity = {a: float(np.mean([r.per_activity[a] for r in runs])) for a in acts}
+    return CellSummary(
+        model=data.model,
+        init=data.init,
+        setting=data.setting,
+        runs=runs,
+        mean=mean,
+        std=std,
+        ci95=ci,
+        p_mpjpe=float(np.mean([r.p_mpjpe for r in runs])),
+        per_joint=per_joint,
+        per_activity=per_activity,
+        train_frames=float(np.mean([r.record["train_frames"] for r in runs])),
+    )

@@ -1,0 +1,140 @@
+"""Entry point of the ``evaluate`` stage: every fine-tuning run -> Table 1, details, plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cabinlift.evaluation.aggregate import (
+    ActivityIndex,
+    CellSummary,
+    frame_mpjpe,
+    summarize_setting,
+)
+from cabinlift.evaluation.loading import load_pretrain_summaries, load_setting_runs, load_test_set
+from cabinlift.evaluation.outputs import write_all_atomic
+from cabinlift.evaluation.plots import (
+    QualitativeConfig,
+    curve_csv,
+    curve_png,
+    find_frame,
+    qualitative_png,
+    qualitative_title,
+    select_frame,
+)
+from cabinlift.evaluation.settings import INITS, check_models, parse_settings
+from cabinlift.evaluation.table import details_json, runs_csv, table1_json, table1_markdown
+
+#: File names of the outputs, relative to metrics_dir / plots_dir.
+METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "details.json")
+PLOTS_FILES = ("mpjpe_vs_data.csv", "mpjpe_vs_data.png", "qualitative.png")
+
+
+def run_evaluation(
+    finetuned_root: str | Path,
+    test_npz: str | Path,
+    models: Sequence[str],
+    settings: Mapping[str, Mapping[str, Any]] | None,
+    metrics_dir: str | Path,
+    plots_dir: str | Path,
+    pretrain_dir: str | Path | None = None,
+    qualitative: QualitativeConfig | Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
+    Table 1 and its companions, and return ``{file name: path written}``.
+
+    ``settings`` is the ordered params mapping ``{name: {subjects, fraction, repetitions}}``
+    (None = the paper's eight). ``qualitative`` picks Figure 3's model/init/frame (see
+    :class:`QualitativeConfig`). All inputs are read and checked and all outputs rendered before
+    the first file is written, so a failure leaves the previous outputs intact.
+    """
+    models = check_models(models)
+    setting_list = parse_settings(settings)
+    qcfg = QualitativeConfig.from_any(qualitative)
+    qcfg.check(models)
+    q_model = qcfg.model if qcfg.model is not None else models[0]
+    test = load_test_set(test_npz)
+    pretrain = load_pretrain_summaries(pretrain_dir, models)  # optional; checked early
+    activities = ActivityIndex(test)
+
+    # "All data" = the largest amount (last such setting on ties): Figure 3's reference.
+    all_data = setting_list[0]
+    for s in setting_list:
+        if s.amount >= all_data.amount:
+            all_data = s
+
+    cells: dict[tuple[str, str, str], CellSummary] = {}
+    ref_frame_err: dict[tuple[str, str], np.ndarray] = {}
+    q_preds: dict[str, np.ndarray] = {}
+    for m in models:
+        for i in INITS:
+            for s in setting_list:
+                data = load_setting_runs(finetuned_root, m, i, s.name, test.n_frames)
+                cells[m, i, s.name] = summarize_setting(data, test, activities)
+                reps = [r["repetition"] for r in data.runs]
+                first = reps.index(min(reps))  # "repetition 0" whether numbering starts at 0 or 1
+                if s is all_data:
+                    ref_frame_err[m, i] = frame_mpjpe(data.pred[first], test.y3d, test.mask)
+                if m == q_model and i == qcfg.init:
+                    q_preds[s.name] = np.array(data.pred[first])  # a copy; the rest is freed
+                del data
+
+    if qcfg.file_id is not None and qcfg.frame_id is not None:
+        frame = find_frame(test, qcfg.file_id, qcfg.frame_id)
+        selection: dict[str, Any] = {"how": "configured"}
+    else:
+        best = min(
+            ((m, i) for m in models for i in INITS),
+            key=lambda mi: cells[mi[0], mi[1], all_data.name].mean,
+        )
+        frame = select_frame(test, ref_frame_err[best])
+        selection = {
+            "how": "fully annotated frame closest to the median frame MPJPE of the best model's "
+            "all-data setting (lowest repetition)",
+            "reference": {"model": best[0], "init": best[1], "setting": all_data.name},
+        }
+    panels = []
+    for s in setting_list:
+        pose = q_preds[s.name][frame]
+        sl = slice(frame, frame + 1)
+        err = float(frame_mpjpe(pose[None], test.y3d[sl], test.mask[sl])[0])
+        panels.append((s, pose, err))
+    q_info = {
+        "model": q_model,
+        "init": qcfg.init,
+        "test_index": frame,
+        "file_id": str(test.file_id[frame]),
+        "frame_id": int(test.frame_id[frame]),
+        "subject": int(test.subject[frame]),
+        "valid_joints": int(test.mask[frame].sum()),
+        **selection,
+        "frame_mpjpe": {s.name: round(e, 3) for s, _, e in panels},
+    }
+    test_info = {
+        "file": test.path.name,
+        "frames": test.n_frames,
+        "subjects": sorted(int(x) for x in np.unique(test.subject)),
+        "valid_joints": int(test.mask.sum()),
+        "activities": len(activities.names),
+    }
+
+    metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
+    rendered: dict[Path, str | bytes] = {
+        metrics_dir / "table1.json": table1_json(cells, models, setting_list),
+        metrics_dir / "table1.md": table1_markdown(cells, models, setting_list),
+        metrics_dir / "runs.csv": runs_csv(cells, models, setting_list),
+        metrics_dir / "details.json": details_json(
+            cells, models, setting_list, test_info, pretrain, q_info
+        ),
+        plots_dir / "mpjpe_vs_data.csv": curve_csv(cells, models, setting_list),
+        plots_dir / "mpjpe_vs_data.png": curve_png(cells, models, setting_list),
+        plots_dir / "qualitative.png": qualitative_png(
+            test, frame, panels, qualitative_title(test, frame, q_model, qcfg.init)
+        ),
+    }
+    write_all_atomic(rendered)
+    return {p.name: p for p in rendered}
+

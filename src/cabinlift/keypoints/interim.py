@@ -1,0 +1,125 @@
+"""The interim on-disk format shared by all detection / 2D-keypoint backends.
+
+One CSV per recording, one row per *sampled* frame (missed detections included, with
+``detected = 0`` and empty values), so dropped frames can be counted downstream:
+
+* ``data/interim/detections/vpN/<run>.ids_1.detections.csv``:
+  ``frame_id,detected,x1,y1,x2,y2,score`` (pixels of the distorted frame).
+* ``data/interim/keypoints2d/vpN/<run>.ids_1.keypoints2d.csv``:
+  ``frame_id,detected`` then ``<coco_name>_x,<coco_name>_y,<coco_name>_score`` for COCO-17.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cabinlift.errors import CabinliftError
+from cabinlift.skeleton import COCO17
+
+DETECTION_COLUMNS: tuple[str, ...] = ("frame_id", "detected", "x1", "y1", "x2", "y2", "score")
+KEYPOINT_COLUMNS: tuple[str, ...] = ("frame_id", "detected") + tuple(
+    f"{name}_{c}" for name in COCO17 for c in ("x", "y", "score")
+)
+
+
+@dataclass
+class Detections:
+    frame_id: np.ndarray  # (F,) int64
+    detected: np.ndarray  # (F,) bool
+    boxes: np.ndarray  # (F, 4) float64 x1, y1, x2, y2 (NaN where not detected)
+    scores: np.ndarray  # (F,) float64
+
+
+@dataclass
+class Keypoints2D:
+    frame_id: np.ndarray  # (F,) int64
+    detected: np.ndarray  # (F,) bool
+    xy: np.ndarray  # (F, 17, 2) float64 pixels, COCO-17 order (NaN where not detected)
+    scores: np.ndarray  # (F, 17) float64
+
+
+def interim_path(root: Path, file_id: str, kind: str) -> Path:
+    """``root/vpN/<run>.ids_1.<kind>.csv`` for a Drive&Act file id ``vpN/<run>.ids_1``."""
+    return Path(root) / f"{file_id}.{kind}.csv"
+
+
+def _write(path: Path, table: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.3f", na_rep="")
+    tmp.replace(path)
+
+
+def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    if not path.is_file():
+        raise CabinliftError(f"{path}: interim file not found (run the previous stage)")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CabinliftError(f"{path}: not a readable CSV: {exc}") from exc
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise CabinliftError(
+            f"{path}: missing column {missing[0]!r} (expected {', '.join(columns[:4])}, ...)"
+        )
+    table = table[list(columns)]
+    for col in columns:
+        if not pd.api.types.is_numeric_dtype(table[col]):
+            bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise CabinliftError(f"{path}: row {row}, column {col!r}: expected a number")
+    return table
+
+
+def write_detections(path: Path, det: Detections) -> None:
+    table = pd.DataFrame(
+        {
+            "frame_id": det.frame_id.astype(np.int64),
+            "detected": det.detected.astype(np.int64),
+            "x1": det.boxes[:, 0], "y1": det.boxes[:, 1],
+            "x2": det.boxes[:, 2], "y2": det.boxes[:, 3],
+            "score": det.scores,
+        }
+    )
+    _write(path, table)
+
+
+def read_detections(path: Path) -> Detections:
+    t = _read(path, DETECTION_COLUMNS)
+    return Detections(
+        frame_id=t["frame_id"].to_numpy(np.int64),
+        detected=t["detected"].to_numpy() > 0,
+        boxes=t[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+        scores=t["score"].to_numpy(np.float64),
+    )
+
+
+def write_keypoints(path: Path, kp: Keypoints2D) -> None:
+    data: dict[str, np.ndarray] = {
+        "frame_id": kp.frame_id.astype(np.int64),
+        "detected": kp.detected.astype(np.int64),
+    }
+    for j, name in enumerate(COCO17):
+        data[f"{name}_x"] = kp.xy[:, j, 0]
+        data[f"{name}_y"] = kp.xy[:, j, 1]
+        data[f"{name}_score"] = kp.scores[:, j]
+    _write(path, pd.DataFrame(data))
+
+
+def read_keypoints(path: Path) -> Keypoints2D:
+    t = _read(path, KEYPOINT_COLUMNS)
+    values = t[list(KEYPOINT_COLUMNS[2:])].to_numpy(np.float64).reshape(len(t), 17, 3)
+    detected = t["detected"].to_numpy() > 0
+    if np.isnan(values[detected]).any():
+        row = int(np.flatnonzero(np.isnan(values).any(axis=(1, 2)) & detected)[0]) + 2
+        raise CabinliftError(f"{path}: row {row}: a detected frame has empty keypoint values")
+    return Keypoints2D(
+        frame_id=t["frame_id"].to_numpy(np.int64),
+        detected=detected,
+        xy=values[..., :2],
+        scores=values[..., 2],
+    )

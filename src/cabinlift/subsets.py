@@ -1,0 +1,117 @@
+"""The paper's data-amount protocol (Section 4) as index lists into the real training pool.
+
+* Fraction settings (5/10/25/50 % of one subject) and the single-subject setting: one run per
+  training subject, run r uses the r-th subject in sorted order (cycling if there are more
+  repetitions than subjects). Each subject's frames are shuffled once with a seeded generator and
+  a fraction f takes the first ``max(min_frames, round(f * n))`` of them, so **smaller fractions
+  are nested in larger ones** for the same subject (5 % is a subset of 10 %, ... of 100 %).
+* Multi-subject settings with fewer subjects than the pool: ``repetitions`` distinct random
+  combinations of subjects (seeded); with all subjects: the single combination (one run).
+
+Output: one JSON per setting, ``{"setting", "definition", "runs": [{"repetition",
+"subjects", "indices"}]}``; indices are rows of ``real_train.npz``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cabinlift.errors import CabinliftError
+
+
+def _subject_order(subjects: np.ndarray, seed: int) -> dict[int, np.ndarray]:
+    out = {}
+    for s in sorted(set(subjects.tolist())):
+        rows = np.flatnonzero(subjects == s)
+        rng = np.random.default_rng([seed, int(s)])
+        out[int(s)] = rows[rng.permutation(len(rows))]
+    return out
+
+
+def make_runs(
+    subjects: np.ndarray, definition: dict[str, Any], seed: int, setting_index: int,
+    min_frames: int,
+) -> list[dict[str, Any]]:
+    """Runs of one setting: ``[{repetition, subjects, indices}]`` (indices sorted ascending)."""
+    order = _subject_order(np.asarray(subjects), seed)
+    pool = sorted(order)
+    k, fraction, reps = definition["subjects"], definition["fraction"], definition["repetitions"]
+    if k > len(pool):
+        raise CabinliftError(
+            f"setting needs {k} training subjects but the training pool has {len(pool)} "
+            f"({', '.join(map(str, pool))})"
+        )
+    if k == 1:
+        combos = [(pool[r % len(pool)],) for r in range(reps)]
+    else:
+        n_combos = math.comb(len(pool), k)
+        if reps > n_combos:
+            raise CabinliftError(
+                f"{reps} repetitions of {k} subjects out of {len(pool)} requested, but only "
+                f"{n_combos} distinct combinations exist"
+            )
+        if n_combos == 1:
+            combos = [tuple(pool)]
+        else:
+            rng = np.random.default_rng([seed, 1000 + setting_index])
+            all_combos = list(itertools.combinations(pool, k))
+            pick = rng.choice(len(all_combos), size=reps, replace=False)
+            combos = [all_combos[i] for i in pick]
+    runs = []
+    for r, combo in enumerate(combos):
+        rows = []
+        for s in combo:
+            n = len(order[s])
+            take = n if fraction >= 1 else min(n, max(min_frames, round(fraction * n)))
+            rows.append(order[s][:take])
+        runs.append(
+            {
+                "repetition": r,
+                "subjects": [int(s) for s in combo],
+                "indices": sorted(int(i) for i in np.concatenate(rows)),
+            }
+        )
+    return runs
+
+
+def write_subsets(
+    subjects: np.ndarray, settings: dict[str, dict[str, Any]], seed: int, min_frames: int,
+    out_dir: Path,
+) -> dict[str, int]:
+    """Write ``<out_dir>/<setting>.json`` for every setting; returns runs per setting."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for i, (name, definition) in enumerate(settings.items()):
+        try:
+            runs = make_runs(subjects, definition, seed, i, min_frames)
+        except CabinliftError as exc:
+            raise CabinliftError(f"subsets.settings.{name}: {exc}") from exc
+        doc = {"setting": name, "definition": definition, "runs": runs}
+        (out_dir / f"{name}.json").write_text(json.dumps(doc) + "\n")
+        counts[name] = len(runs)
+    return counts
+
+
+def read_subset(path: Path) -> dict[str, Any]:
+    """Load one setting's runs, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise CabinliftError(f"{path}: subset file not found (run the subsets stage)") from exc
+    except json.JSONDecodeError as exc:
+        raise CabinliftError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    for key in ("setting", "runs"):
+        if key not in doc:
+            raise CabinliftError(f"{path}: missing key {key!r}")
+    for i, run in enumerate(doc["runs"]):
+        for key in ("repetition", "subjects", "indices"):
+            if key not in run:
+                raise CabinliftError(f"{path}: runs[{i}] is missing key {key!r}")
+    return doc

@@ -1,0 +1,146 @@
+"""Per-run and per-setting statistics against hand-computed answers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cabinlift.errors import CabinliftError
+from cabinlift.evaluation.aggregate import (
+    UNKNOWN_ACTIVITY,
+    ActivityIndex,
+    evaluate_run,
+    frame_mpjpe,
+    mean_std_ci,
+)
+from cabinlift.evaluation.loading import TestSet
+from cabinlift.evaluation.plots import select_frame
+
+J = 13
+
+
+def _test_set(y3d: np.ndarray, mask: np.ndarray, activity: list[str] | None = None) -> TestSet:
+    n = y3d.shape[0]
+    return TestSet(
+        path=Path("real_test.npz"),
+        x2d=np.zeros((n, J, 2)),
+        y3d=np.where(mask[..., None], np.nan_to_num(y3d), 0.0),
+        mask=mask,
+        subject=np.full(n, 11, dtype=np.int64),
+        frame_id=np.arange(n, dtype=np.int64),
+        file_id=np.array(["f"] * n),
+        activity=np.array(activity if activity is not None else [""] * n),
+    )
+
+
+def _record(mpjpe: float) -> dict:
+    return {"repetition": 0, "test_mpjpe": mpjpe}
+
+
+def _known_errors() -> tuple[TestSet, np.ndarray, np.ndarray]:
+    """4 frames; joint j of frame f is off by (f+1)*(j+1) mm along x; some joints masked with
+    huge errors there."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 300, size=(4, J, 3))
+    mask = np.ones((4, J), dtype=bool)
+    mask[3, 0] = False
+    mask[0, 5] = mask[1, 5] = False
+    err = np.outer(np.arange(1, 5), np.arange(1, J + 1)).astype(float)  # (4, J)
+    pred = y.copy()
+    pred[..., 0] += err
+    pred[~mask] += 1e7  # masked joints: absurd predictions
+    y[~mask] = np.nan  # and no ground truth
+    test = _test_set(y, mask, ["eat", "eat", "drink", ""])
+    return test, pred.astype(np.float32), err
+
+
+def test_mpjpe_pools_valid_joints_and_ignores_masked_ones() -> None:
+    test, pred, err = _known_errors()
+    expected = err[test.mask].mean()
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(expected), "dir")
+    assert res.mpjpe == pytest.approx(expected, abs=1e-3)
+
+
+def test_per_joint_is_averaged_only_over_frames_where_the_joint_is_valid() -> None:
+    test, pred, err = _known_errors()
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir")
+    assert res.per_joint[0] == pytest.approx(np.mean([1, 2, 3]) * 1, abs=1e-3)  # frame 3 masked
+    assert res.per_joint[5] == pytest.approx(np.mean([3, 4]) * 6, abs=1e-3)  # frames 0, 1 masked
+    assert res.per_joint[12] == pytest.approx(np.mean([1, 2, 3, 4]) * 13, abs=1e-3)
+
+
+def test_per_activity_pools_the_valid_joints_of_its_frames() -> None:
+    test, pred, err = _known_errors()
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir")
+    m = test.mask
+    assert list(res.per_activity) == sorted(["eat", "drink", UNKNOWN_ACTIVITY])
+    assert res.per_activity["eat"] == pytest.approx(err[:2][m[:2]].mean(), abs=1e-3)
+    assert res.per_activity["drink"] == pytest.approx(err[2][m[2]].mean(), abs=1e-3)
+    assert res.per_activity[UNKNOWN_ACTIVITY] == pytest.approx(err[3][m[3]].mean(), abs=1e-3)
+
+
+def test_activity_without_valid_joints_is_left_out() -> None:
+    y = np.zeros((2, J, 3))
+    mask = np.ones((2, J), dtype=bool)
+    mask[1] = False
+    test = _test_set(y, mask, ["eat", "sleep"])
+    res = evaluate_run(y.astype(np.float32), test, ActivityIndex(test), _record(0.0), "dir")
+    assert list(res.per_activity) == ["eat"]
+
+
+def test_recorded_mpjpe_disagreeing_with_predictions_is_an_error() -> None:
+    test, pred, err = _known_errors()
+    with pytest.raises(CabinliftError, match="some/dir.*runs.json records test_mpjpe"):
+        evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean() + 0.05),
+                     "some/dir")
+
+
+def test_non_finite_prediction_at_a_valid_joint_is_an_error() -> None:
+    test, pred, _ = _known_errors()
+    pred[1, 1, 0] = np.nan
+    with pytest.raises(CabinliftError, match="non-finite"):
+        evaluate_run(pred, test, ActivityIndex(test), _record(0.0), "dir")
+
+
+def test_pmpjpe_of_a_similarity_transformed_ground_truth_is_zero() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.normal(0, 300, size=(5, J, 3))
+    mask = np.ones((5, J), dtype=bool)
+    mask[2, 4] = False
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1  # a proper rotation
+    pred = 1.7 * y @ q.T + np.array([120.0, -40.0, 900.0])
+    pred[2, 4] = 5e6  # the masked joint must not disturb the alignment
+    test = _test_set(y, mask)
+    mpjpe = float(np.linalg.norm(pred - test.y3d, axis=-1)[mask].mean())
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir")
+    assert res.mpjpe > 100
+    assert res.p_mpjpe == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mean_std_ci_for_known_values() -> None:
+    mean, std, ci = mean_std_ci([10.0, 12.0, 14.0])
+    assert mean == 12.0
+    assert std == pytest.approx(2.0)
+    assert ci == pytest.approx(4.302653 * 2.0 / math.sqrt(3), rel=1e-6)  # t(0.975, 2 dof)
+    _, std, ci = mean_std_ci([5.0, 7.0])
+    assert std == pytest.approx(math.sqrt(2))
+    assert ci == pytest.approx(12.706205 * math.sqrt(2) / math.sqrt(2), rel=1e-6)  # t(.975, 1)
+    assert mean_std_ci([48.6]) == (48.6, None, None)
+
+
+def test_frame_mpjpe_and_typical_frame_choice() -> None:
+    test, pred, err = _known_errors()
+    fe = frame_mpjpe(pred, test.y3d, test.mask)
+    assert fe[2] == pytest.approx(err[2].mean(), abs=1e-3)
+    # only frame 2 has all 13 joints valid
+    assert select_frame(test, fe) == 2
+    mask = np.ones((5, J), dtype=bool)
+    mask[0, 0] = False
+    t5 = _test_set(np.zeros((5, J, 3)), mask)
+    # candidates 1..4 with errors 10, 40, 22, 30 -> median 26 -> 22 and 30 tie: first wins
+    assert select_frame(t5, np.array([25.0, 10.0, 40.0, 22.0, 30.0])) == 3

@@ -1,0 +1,285 @@
+"""End-to-end: a small hand-made grid of fine-tuning results -> every evaluate-stage output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evalgrid import MODELS, OFFSETS, SETTINGS, TRAIN_FRAMES, make_test_set, write_setting
+
+from cabinlift.errors import CabinliftError
+from cabinlift.evaluation.settings import INITS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _md_table(md: str, heading: str) -> list[list[str]]:
+    """Body rows (cells) of the first markdown table after ``heading``."""
+    lines = md[md.index(heading):].splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| Model"))
+    rows = []
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip("|").split("|")])
+    return rows
+
+
+def test_table1_json_holds_the_mean_per_cell(evaluated: dict[str, Path]) -> None:
+    got = json.loads(evaluated["table1.json"].read_text())
+    expected = {
+        m: {i: {s: round(float(np.mean(v)), 2) for s, v in OFFSETS[m][i].items()} for i in INITS}
+        for m in MODELS
+    }
+    assert got == expected  # masked joints (NaN truth, 1e6 predictions) changed nothing
+    assert list(got) == MODELS and list(got["semgcn"]) == ["scratch", "pretrained"]
+    assert list(got["semgcn"]["scratch"]) == list(SETTINGS)
+    assert got["semgcn"]["scratch"]["pct50"] == 40.11  # (30 + 40 + 50.333) / 3 rounded
+
+
+def test_markdown_marks_best_per_column_and_overall(evaluated: dict[str, Path]) -> None:
+    md = evaluated["table1.md"].read_text()
+    assert "Average test-set MPJPE [mm] by amount of fine-tuning data" in md
+    assert "| Model | 50% of a subject | Two subjects | Eight subjects |" in md
+    rows = _md_table(md, "## Average test-set MPJPE")
+    assert rows == [
+        ["SemGCN", "40.1", "25.0", "15.0"],
+        ["PT SemGCN", "22.0", "19.0", "**<u>12.0</u>**"],
+        ["SimpleBL", "200.0", "25.5", "14.0"],
+        ["PT SimpleBL", "**21.0**", "**18.0**", "**<u>12.0</u>**"],
+    ]
+
+
+def test_markdown_spread_table_and_frames(evaluated: dict[str, Path]) -> None:
+    md = evaluated["table1.md"].read_text()
+    rows = _md_table(md, "## Spread over runs")
+    sem = rows[0]
+    assert sem[0] == "SemGCN"
+    assert sem[2] == "25.0 ± 7.1 (±63.5, n=2)"  # std sqrt(50), t(.975,1) * std / sqrt(2)
+    assert sem[3] == "15.0 ± — (—, n=1)"
+    assert "Training frames per setting (mean over runs): 50% of a subject: 101; " in md
+    assert "Eight subjects: 1600." in md
+
+
+def test_runs_csv_one_sorted_row_per_run(evaluated: dict[str, Path]) -> None:
+    rows = list(csv.DictReader(io.StringIO(evaluated["runs.csv"].read_text())))
+    n_runs = sum(len(v) for m in MODELS for i in INITS for v in OFFSETS[m][i].values())
+    assert len(rows) == n_runs == 24
+    keys = [(r["model"], r["init"], r["setting"], int(r["repetition"])) for r in rows]
+    expected = [
+        (m, i, s, rep)
+        for m in MODELS for i in INITS for s in SETTINGS
+        for rep in range(len(OFFSETS[m][i][s]))
+    ]
+    assert keys == expected  # runs were stored in reverse order; output is sorted
+    first = rows[0]
+    assert list(first) == [
+        "model", "init", "setting", "repetition", "subjects", "train_subjects", "train_frames",
+        "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "wall_time_s",
+    ]
+    assert float(first["test_mpjpe"]) == pytest.approx(30.0, abs=1e-3)
+    assert float(first["test_pmpjpe"]) == pytest.approx(0.0, abs=1e-3)  # a pure translation
+    subj2 = next(r for r in rows if r["setting"] == "subj2")
+    assert subj2["subjects"] == "1;2" and subj2["train_subjects"] == "2"
+
+
+def test_details_json(evaluated: dict[str, Path]) -> None:
+    d = json.loads(evaluated["details.json"].read_text())
+    cell = d["results"]["semgcn"]["scratch"]["subj2"]
+    assert cell["n_runs"] == 2
+    assert cell["mean"] == 25.0
+    assert cell["std"] == pytest.approx(7.071, abs=1e-3)
+    assert cell["ci95"] == pytest.approx(63.531, abs=1e-3)
+    assert cell["train_frames"] == TRAIN_FRAMES["subj2"] + 0.5
+    assert list(cell["per_joint"]) == [
+        "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
+        "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip",
+    ]
+    assert all(v == pytest.approx(25.0, abs=1e-3) for v in cell["per_joint"].values())
+    assert set(cell["per_activity"]) == {"eating", "drinking", "<unknown>"}
+    single = d["results"]["simplebl"]["pretrained"]["subj8"]
+    assert single["std"] is None and single["ci95"] is None
+    assert d["pretrain"] == {
+        "semgcn": {"best_val_mpjpe": 33.0, "test_mpjpe": 44.0, "epochs_run": 50,
+                   "train_frames": 1000}
+    }
+    q = d["qualitative"]
+    assert (q["model"], q["init"], q["valid_joints"]) == ("semgcn", "pretrained", 13)
+    assert q["frame_mpjpe"] == {"pct50": 20.0, "subj2": 18.0, "subj8": 12.0}  # repetition 0
+
+
+def test_plot_data_csv(evaluated: dict[str, Path]) -> None:
+    rows = list(csv.DictReader(io.StringIO(evaluated["mpjpe_vs_data.csv"].read_text())))
+    assert [r["setting"] for r in rows] == list(SETTINGS)
+    assert list(rows[0]) == [
+        "setting", "train_frames", "semgcn_scratch", "semgcn_pretrained", "simplebl_scratch",
+        "simplebl_pretrained",
+    ]
+    assert float(rows[0]["train_frames"]) == 101.0
+    assert float(rows[2]["simplebl_scratch"]) == 14.0
+
+
+def test_pngs_exist_and_are_png(evaluated: dict[str, Path]) -> None:
+    for name in ("mpjpe_vs_data.png", "qualitative.png"):
+        data = evaluated[name].read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000
+
+
+def test_outputs_are_deterministic(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    a = run_eval(root, test_npz, tmp_path / "a")
+    b = run_eval(root, test_npz, tmp_path / "b")
+    for name in a:
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+
+
+def test_configured_qualitative_frame(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    out = run_eval(root, test_npz, tmp_path, qualitative={
+        "model": "simplebl", "init": "scratch", "file_id": "vp12/run1", "frame_id": 25,
+    })
+    q = json.loads(out["details.json"].read_text())["qualitative"]
+    assert (q["file_id"], q["frame_id"], q["subject"], q["how"]) == (
+        "vp12/run1", 25, 12, "configured"
+    )
+    assert q["frame_mpjpe"] == {"pct50": 100.0, "subj2": 25.0, "subj8": 14.0}
+
+
+@pytest.mark.parametrize(
+    ("qualitative", "needle"),
+    [
+        ({"file_id": "nope", "frame_id": 1}, "no frame with file_id 'nope'"),
+        ({"file_id": "vp11/run1"}, "both file_id and frame_id"),
+        ({"model": "graformer"}, "qualitative.model"),
+        ({"init": "warm"}, "qualitative.init"),
+        ({"frame": 3}, "unknown key"),
+    ],
+)
+def test_bad_qualitative_config(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]],
+    qualitative: dict, needle: str,
+) -> None:
+    root, test_npz = grid
+    with pytest.raises(CabinliftError, match=needle):
+        run_eval(root, test_npz, tmp_path, qualitative=qualitative)
+
+
+def _runs_path(root: Path) -> Path:
+    return root / "pretrained" / "simplebl" / "subj2" / "runs.json"
+
+
+def test_stale_runs_json_is_an_error_naming_the_directory(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    p = _runs_path(root)
+    runs = json.loads(p.read_text())
+    runs[0]["test_mpjpe"] += 0.5
+    p.write_text(json.dumps(runs))
+    with pytest.raises(CabinliftError, match=r"pretrained/simplebl/subj2.*test_mpjpe"):
+        run_eval(root, test_npz, tmp_path)
+
+
+def test_prediction_count_mismatch_names_the_file(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    p = _runs_path(root).with_name("predictions.npz")
+    with np.load(p) as z:
+        pred, rep = z["pred"], z["repetition"]
+    np.savez(p, pred=pred[:1], repetition=rep[:1])
+    with pytest.raises(CabinliftError, match=r"subj2/predictions\.npz: holds 1 predictions"):
+        run_eval(root, test_npz, tmp_path)
+
+
+def test_prediction_frame_mismatch_names_the_file(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    p = _runs_path(root).with_name("predictions.npz")
+    with np.load(p) as z:
+        pred, rep = z["pred"], z["repetition"]
+    np.savez(p, pred=pred[:, :-1], repetition=rep)
+    with pytest.raises(CabinliftError, match=r"predictions\.npz: 'pred' has 9 frames, expected 10"):
+        run_eval(root, test_npz, tmp_path)
+
+
+def test_repetition_order_mismatch_is_an_error(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    p = _runs_path(root).with_name("predictions.npz")
+    with np.load(p) as z:
+        pred, rep = z["pred"], z["repetition"]
+    np.savez(p, pred=pred, repetition=rep[::-1])
+    with pytest.raises(CabinliftError, match=r"predictions\.npz: 'repetition' is"):
+        run_eval(root, test_npz, tmp_path)
+
+
+def test_misplaced_runs_json_is_an_error(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    p = _runs_path(root)
+    runs = json.loads(p.read_text())
+    runs[1]["setting"] = "subj4"
+    p.write_text(json.dumps(runs))
+    with pytest.raises(CabinliftError, match=r"runs\.json: entry 1 has setting 'subj4'"):
+        run_eval(root, test_npz, tmp_path)
+
+
+def test_missing_setting_directory_is_an_error(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    settings = {**SETTINGS, "subj4": {"subjects": 4, "fraction": 1.0, "repetitions": 8}}
+    with pytest.raises(CabinliftError, match=r"scratch/semgcn/subj4: directory not found"):
+        run_eval(root, test_npz, tmp_path, settings=settings)
+
+
+def test_test_set_missing_key_is_an_error(tmp_path: Path, run_eval) -> None:
+    test_npz = tmp_path / "real_test.npz"
+    arrays = make_test_set(test_npz)
+    del arrays["activity"]
+    np.savez(test_npz, **arrays)
+    with pytest.raises(CabinliftError, match=r"real_test\.npz: missing array 'activity'"):
+        run_eval(tmp_path / "finetuned", test_npz, tmp_path)
+
+
+def test_a_failed_evaluation_leaves_previous_outputs_untouched(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    out = run_eval(root, test_npz, tmp_path / "out")
+    before = {name: p.read_bytes() for name, p in out.items()}
+    test = dict(np.load(test_npz))
+    write_setting(root, "simplebl", "pretrained", "subj8", [99.0], test)
+    p = root / "pretrained" / "simplebl" / "subj8" / "runs.json"
+    runs = json.loads(p.read_text())
+    runs[0]["test_mpjpe"] = 12.0  # stale record
+    p.write_text(json.dumps(runs))
+    with pytest.raises(CabinliftError):
+        run_eval(root, test_npz, tmp_path / "out")
+    assert {name: p.read_bytes() for name, p in out.items()} == before
+    leftovers = [f for d in ("metrics", "plots") for f in (tmp_path / "out" / d).iterdir()
+                 if f.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_run_count_differing_from_repetitions_is_noted(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    root, test_npz = grid
+    settings = {**SETTINGS, "subj2": {**SETTINGS["subj2"], "repetitions": 8}}
+    out = run_eval(root, test_npz, tmp_path, settings=settings)
+    md = out["table1.md"].read_text()
+    assert "Runs differing from the configured repetitions: SemGCN / Two subjects: 2 of 8;" in md

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from cabinlift.errors import CabinliftError
+from cabinlift.keypoints.interim import (
+    Detections,
+    Keypoints2D,
+    interim_path,
+    read_detections,
+    read_keypoints,
+    write_detections,
+    write_keypoints,
+)
+
+
+def test_paths_follow_the_recording_layout(tmp_path):
+    p = interim_path(tmp_path, "vp3/run1_2018-05-29-14-02-47.ids_1", "keypoints2d")
+    assert p == tmp_path / "vp3" / "run1_2018-05-29-14-02-47.ids_1.keypoints2d.csv"
+
+
+def test_round_trip_keeps_missed_frames(tmp_path):
+    det = Detections(
+        frame_id=np.array([0, 30, 60]), detected=np.array([True, False, True]),
+        boxes=np.array([[1, 2, 300, 400], [np.nan] * 4, [5, 6, 310, 420]], float),
+        scores=np.array([0.9, 0.0, 0.95]),
+    )
+    write_detections(tmp_path / "d.csv", det)
+    back = read_detections(tmp_path / "d.csv")
+    assert back.detected.tolist() == [True, False, True]
+    assert np.isnan(back.boxes[1]).all()
+    np.testing.assert_allclose(back.boxes[[0, 2]], det.boxes[[0, 2]])
+
+    xy = np.random.default_rng(0).uniform(0, 1000, size=(3, 17, 2))
+    xy[1] = np.nan
+    kp = Keypoints2D(frame_id=det.frame_id, detected=det.detected, xy=xy,
+                     scores=np.full((3, 17), 0.5))
+    write_keypoints(tmp_path / "k.csv", kp)
+    back = read_keypoints(tmp_path / "k.csv")
+    np.testing.assert_allclose(back.xy[[0, 2]], xy[[0, 2]], atol=5e-4)
+    header = (tmp_path / "k.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["frame_id", "detected", "nose_x", "nose_y", "nose_score"]
+
+
+def test_malformed_interim_files_are_named(tmp_path):
+    bad = tmp_path / "k.csv"
+    bad.write_text("frame_id,detected\n0,1\n")
+    with pytest.raises(CabinliftError, match=r"k\.csv.*missing column 'nose_x'"):
+        read_keypoints(bad)
+    det = tmp_path / "d.csv"
+    det.write_text("frame_id,detected,x1,y1,x2,y2,score\n0,1,1,2,3,4,0.9\n30,1,abc,2,3,4,0.9\n")
+    with pytest.raises(CabinliftError, match=r"d\.csv: row 3, column 'x1'"):
+        read_detections(det)
+    with pytest.raises(CabinliftError, match="not found"):
+        read_detections(tmp_path / "none.csv")

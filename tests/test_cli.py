@@ -1,0 +1,96 @@
+"""Malformed input stops a stage with one line naming what and where, exit status 1."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cabinlift import cli, config
+from cabinlift.demo import generate
+
+PARAMS = config.load_params("params.yaml")
+
+
+def _params(tmp_path: Path, **changes) -> Path:
+    p = copy.deepcopy(PARAMS)
+    p.pop("_source")
+    for key, value in changes.items():
+        node = p
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(lines) == 1, err  # progress bars aside, the error is one line
+    assert lines[0].startswith(f"cabinlift {argv[2]}: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    cfg = copy.deepcopy(PARAMS["demo"])
+    cfg["real"]["seconds_per_run"] = 20
+    cfg["real"]["subjects"] = 2
+    cfg["synthetic"]["humans"] = 2
+    cfg["synthetic"]["poses_per_human"] = 2
+    generate(root, cfg, workers=1)
+    return root
+
+
+def test_unknown_model(tmp_path, capsys):
+    params = _params(tmp_path, models=["simplebl", "megalifter"])
+    err = _one_line_error(capsys, ["--params", str(params), "pretrain", "--model", "megalifter"])
+    assert "'models'" in err and "megalifter" in err
+
+
+def test_zero_fraction(tmp_path, capsys):
+    params = _params(tmp_path, **{"subsets.settings.pct10.fraction": 0})
+    err = _one_line_error(capsys, ["--params", str(params), "subsets", "--processed", str(tmp_path)])
+    assert "subsets.settings.pct10.fraction" in err
+
+
+def test_truncated_csv_names_file_and_row(tmp_path, capsys, demo_root):
+    csv = sorted((demo_root / "drive_and_act" / "openpose_3d").rglob("*.csv"))[0]
+    broken = tmp_path / "real"
+    import shutil
+
+    shutil.copytree(demo_root / "drive_and_act", broken)
+    target = broken / csv.relative_to(demo_root / "drive_and_act")
+    text = target.read_text()
+    target.write_text(text[: len(text) - 200])  # cut the last row in half
+    params = _params(tmp_path, **{"data.real.root": str(broken)})
+    out = tmp_path / "det"
+    err = _one_line_error(capsys, ["--params", str(params), "detect", "--out", str(out)])
+    assert target.name in err and "line" in err
+
+
+def test_json_missing_field_names_file_and_key(tmp_path, capsys, demo_root):
+    import shutil
+
+    synth = tmp_path / "synth"
+    shutil.copytree(demo_root / "synthetic_cabin", synth)
+    victim = sorted((synth / "gt_jsons").glob("*Front*.json"))[0]
+    doc = json.loads(victim.read_text())
+    del doc["humans"][0]["keypoints3D"][5]["z"]
+    victim.write_text(json.dumps(doc))
+    params = _params(tmp_path, **{"data.synthetic.root": str(synth),
+                                  "data.synthetic.workers": 1})
+    from cabinlift.errors import CabinliftError
+    from cabinlift.normalize import build_synthetic
+
+    with pytest.raises(CabinliftError) as info:
+        build_synthetic(config.load_params(params))
+    assert victim.name in str(info.value) and "keypoints3D[5].z" in str(info.value)

@@ -1,0 +1,98 @@
+"""End to end: the real `dvc repro` of this repository's dvc.yaml on tiny params, in a
+temporary git repository, then checks on the Table-1 files it produced."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    demo = params["demo"]
+    demo["real"]["seconds_per_run"] = 40
+    demo["synthetic"]["poses_per_human"] = 12
+    params["train"]["max_epochs"] = 2
+    params["train"]["val_every"] = 1
+    params["lifters"]["simplebl"] = {"linear_size": 64, "num_stage": 1, "dropout": 0.5}
+    params["models"] = ["simplebl"]
+    params["evaluate"]["qualitative"]["model"] = "simplebl"
+    return params
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q"], repo)
+    _run(dvc + ["init", "-q"], repo)
+    _run(dvc + ["config", "core.analytics", "false"], repo)
+    _run(dvc + ["repro"], repo)
+    return repo
+
+
+def test_table1_structure_and_values(repo: Path):
+    params = tiny_params()
+    table = json.loads((repo / "metrics" / "table1.json").read_text())
+    assert set(table) == {"simplebl"}
+    for init in ("scratch", "pretrained"):
+        cells = table["simplebl"][init]
+        assert list(cells) == params["settings"]
+        for value in cells.values():
+            assert math.isfinite(value) and 5.0 < value < 5000.0  # mm, plausible
+    md = (repo / "metrics" / "table1.md").read_text()
+    assert "PT SimpleBL" in md and "5% of a subject" in md
+    rows = (repo / "metrics" / "runs.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2 * 57
+
+
+def test_plots_and_normalize_report(repo: Path):
+    assert (repo / "plots" / "mpjpe_vs_data.png").stat().st_size > 1000
+    assert (repo / "plots" / "mpjpe_vs_data.csv").read_text().startswith("setting")
+    report = json.loads((repo / "metrics" / "normalize.json").read_text())
+    assert report["real"]["kept"]["train"] > 0
+
+
+def test_second_repro_is_a_no_op(repo: Path):
+    out = _run([sys.executable, "-m", "dvc", "status"], repo).stdout
+    assert "changed" not in out and "modified" not in out, out
+
+
+def test_bad_param_fails_with_one_line_and_keeps_outputs(repo: Path):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    before = (repo / "data" / "processed" / "real_train.npz").read_bytes()
+    params["subsets"]["settings"]["pct5"]["fraction"] = 0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = _run([sys.executable, "-m", "dvc", "repro"], repo, check=False)
+        assert proc.returncode != 0
+        assert "subsets.settings.pct5.fraction" in proc.stderr + proc.stdout
+        assert (repo / "data" / "processed" / "real_train.npz").read_bytes() == before
+    finally:
+        params["subsets"]["settings"]["pct5"]["fraction"] = 0.05
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,0 +1,75 @@
+import copy
+
+import numpy as np
+import pytest
+
+from cabinlift import config
+from cabinlift.errors import CabinliftError
+from cabinlift.subsets import make_runs, read_subset, write_subsets
+
+PARAMS = config.load_params("params.yaml")
+# Eight training subjects with unequal frame counts, like the real pool.
+SUBJECTS = np.repeat(np.arange(1, 9), [40, 41, 39, 50, 45, 44, 38, 60])
+
+
+def _write(tmp_path, params=PARAMS):
+    counts = write_subsets(SUBJECTS, config.settings(params), 0, 2, tmp_path)
+    return counts, {name: read_subset(tmp_path / f"{name}.json") for name in counts}
+
+
+def test_protocol_counts(tmp_path):
+    counts, docs = _write(tmp_path)
+    assert list(counts.values()) == [8, 8, 8, 8, 8, 8, 8, 1]
+    assert sum(counts.values()) == 57
+    for name in ("pct5", "pct10", "pct25", "pct50", "subj1"):
+        subj = [r["subjects"] for r in docs[name]["runs"]]
+        assert subj == [[s] for s in range(1, 9)]  # once per training subject
+    for name, k in (("subj2", 2), ("subj4", 4)):
+        combos = {tuple(r["subjects"]) for r in docs[name]["runs"]}
+        assert len(combos) == 8 and all(len(c) == k for c in combos)
+    assert docs["subj8"]["runs"][0]["subjects"] == list(range(1, 9))
+    assert len(docs["subj8"]["runs"][0]["indices"]) == len(SUBJECTS)
+
+
+def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
+    _, docs = _write(tmp_path)
+    for r in range(8):
+        subject = r + 1
+        n = int((SUBJECTS == subject).sum())
+        prev = set()
+        for name, f in (("pct5", 0.05), ("pct10", 0.1), ("pct25", 0.25), ("pct50", 0.5),
+                        ("subj1", 1.0)):
+            idx = docs[name]["runs"][r]["indices"]
+            assert len(idx) == max(2, round(f * n))
+            assert set(SUBJECTS[idx]) == {subject}
+            assert prev <= set(idx)  # smaller fractions are nested in larger ones
+            prev = set(idx)
+
+
+def test_seeded_and_seed_sensitive():
+    d = {"subjects": 1, "fraction": 0.25, "repetitions": 8}
+    assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
+    assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
+
+
+def test_too_many_subjects_or_repetitions():
+    with pytest.raises(CabinliftError, match="9 training subjects"):
+        make_runs(SUBJECTS, {"subjects": 9, "fraction": 1.0, "repetitions": 1}, 0, 0, 2)
+    with pytest.raises(CabinliftError, match="distinct combinations"):
+        make_runs(SUBJECTS, {"subjects": 7, "fraction": 1.0, "repetitions": 9}, 0, 0, 2)
+
+
+def test_zero_fraction_rejected_before_any_output(tmp_path):
+    p = copy.deepcopy(PARAMS)
+    p["subsets"]["settings"]["pct5"]["fraction"] = 0
+    with pytest.raises(CabinliftError, match=r"pct5\.fraction.*\(0, 1\]"):
+        config.settings(p)
+
+
+def test_read_subset_errors(tmp_path):
+    with pytest.raises(CabinliftError, match="not found"):
+        read_subset(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"setting": "pct5", "runs": [{"repetition": 0}]}')
+    with pytest.raises(CabinliftError, match=r"runs\[0\].*subjects"):
+        read_subset(bad)
