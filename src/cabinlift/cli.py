@@ -63,7 +63,8 @@ def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
     config.models(params)
     s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary))
-    print(json.dumps({k: s[k] for k in ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe")}))
+    keys = ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
+    print(json.dumps({k: s[k] for k in keys}))
 
 
 def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:

@@ -64,13 +64,14 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
         "best_epoch": result.best_epoch,
         "best_val_mpjpe": round(result.best_val_mpjpe, 3),
         "test_mpjpe": round(validation_mpjpe(net, tensors["test"], recipe), 3),
-        "wall_time_s": round(result.wall_time_s, 2),
         "history": result.history,
     }
-    save_checkpoint(ckpt_path, model, hparams, result.best_state, {"summary": summary})
+    # The wall time stays out of the git-tracked summary (it differs between identical runs).
+    summary_meta = {**summary, "wall_time_s": round(result.wall_time_s, 2)}
+    save_checkpoint(ckpt_path, model, hparams, result.best_state, {"summary": summary_meta})
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return summary_meta
 
 
 def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,

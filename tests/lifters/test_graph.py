@@ -1,0 +1,122 @@
+"""Graph construction shared by the graph lifters (cabinlift.lifters.graph)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cabinlift.errors import CabinliftError
+from cabinlift.lifters import graph
+from cabinlift.skeleton import COCO13_EDGES, COCO13_FLIP_PAIRS, L_SHOULDER, R_SHOULDER
+
+PATH3 = [(0, 1), (1, 2)]
+
+
+def test_adjacency_is_symmetric_with_self_loops() -> None:
+    a = graph.adjacency(13, COCO13_EDGES)
+    assert torch.equal(a, a.T)
+    assert torch.equal(a.diagonal(), torch.ones(13))
+    assert int(a.sum()) == 13 + 2 * len(COCO13_EDGES) == 43
+    assert a[5, 11] == a[11, 5] == 1 and a[0, 12] == 0
+    no_loops = graph.adjacency(13, COCO13_EDGES, self_loops=False)
+    assert torch.equal(no_loops + torch.eye(13), a)
+
+
+def test_edge_direction_does_not_matter() -> None:
+    reversed_edges = [(j, i) for i, j in COCO13_EDGES]
+    assert torch.equal(graph.adjacency(13, reversed_edges), graph.adjacency(13, COCO13_EDGES))
+
+
+def test_row_normalisation() -> None:
+    adj = graph.normalized_adjacency(13, COCO13_EDGES)
+    assert torch.allclose(adj.sum(dim=1), torch.ones(13))
+    # Nose: itself, both eyes -> 1/3 each.
+    assert torch.allclose(adj[0, [0, 1, 2]], torch.full((3,), 1 / 3))
+    z = graph.row_normalize(torch.zeros(2, 2))
+    assert torch.equal(z, torch.zeros(2, 2))  # empty rows stay 0, no NaN
+
+
+def test_semgcn_mask_has_43_entries() -> None:
+    mask = graph.semgcn_mask(13, COCO13_EDGES)
+    assert mask.dtype == torch.bool and int(mask.sum()) == 43
+    assert torch.equal(mask, graph.adjacency(13, COCO13_EDGES) > 0)
+
+
+def test_chebyshev_basis_on_3_joint_path_by_hand() -> None:
+    # Row-normalised A + I of the path 0-1-2 has row sums 1, so D = I and L = I - A_hat.
+    a_hat = graph.normalized_adjacency(3, PATH3)
+    expected_a = torch.tensor([[1 / 2, 1 / 2, 0], [1 / 3, 1 / 3, 1 / 3], [0, 1 / 2, 1 / 2]])
+    assert torch.allclose(a_hat, expected_a)
+    lap = graph.cheb_laplacian(a_hat)
+    expected_l = torch.tensor([[1 / 2, -1 / 2, 0], [-1 / 3, 2 / 3, -1 / 3], [0, -1 / 2, 1 / 2]])
+    assert torch.allclose(lap, expected_l, atol=1e-6)
+    t = graph.cheb_basis(lap, order=2)
+    assert t.shape == (3, 3, 3)
+    assert torch.equal(t[0], torch.eye(3))
+    assert torch.allclose(t[1], expected_l, atol=1e-6)
+    # 2 L^2 - I worked out on paper.
+    expected_t2 = torch.tensor(
+        [[-1 / 6, -7 / 6, 1 / 3], [-7 / 9, 5 / 9, -7 / 9], [1 / 3, -7 / 6, -1 / 6]]
+    )
+    assert torch.allclose(t[2], expected_t2, atol=1e-6)
+
+
+def test_chebyshev_basis_higher_order_recursion() -> None:
+    lap = graph.cheb_laplacian(graph.normalized_adjacency(4, [(0, 1), (1, 2), (2, 3)]))
+    t = graph.cheb_basis(lap, order=3)
+    assert torch.allclose(t[2], 2 * lap @ lap - torch.eye(4), atol=1e-6)
+    assert torch.allclose(t[3], 2 * lap @ t[2] - lap, atol=1e-6)
+    assert graph.cheb_basis(lap, order=0).shape == (1, 4, 4)
+
+
+def test_laplacian_symmetric_normalisation_when_degrees_differ() -> None:
+    a = graph.adjacency(3, PATH3)  # binary A + I: degrees 2, 3, 2
+    s = 1 / math.sqrt(6)
+    expected = torch.eye(3) - torch.tensor([[1 / 2, s, 0], [s, 1 / 3, s], [0, s, 1 / 2]])
+    assert torch.allclose(graph.cheb_laplacian(a), expected, atol=1e-6)
+
+
+def test_coco13_dist_center_is_the_tree_distance_to_a_virtual_neck() -> None:
+    dist = graph.tree_dist_to_center(graph.COCO13_TREE_PARENTS, [0, L_SHOULDER, R_SHOULDER])
+    assert tuple(dist) == graph.COCO13_DIST_CENTER == (1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 2, 2)
+
+
+def test_graphmlp_partitions_for_coco13() -> None:
+    parts = graph.coco13_partitions()
+    assert parts.shape == (4, 13, 13)
+    assert [int((p != 0).sum()) for p in parts] == [13, 12, 12, 12]
+    root, centripetal, centrifugal, sym = parts
+    assert torch.equal(root, torch.diag(root.diagonal()))
+    assert torch.equal(sym != 0, sym.T != 0)
+    for i, j in COCO13_FLIP_PAIRS:
+        assert sym[i, j] > 0 and sym[j, i] > 0
+    dist = graph.COCO13_DIST_CENTER
+    for j, i in (centripetal != 0).nonzero().tolist():
+        assert dist[j] > dist[i]
+    for j, i in (centrifugal != 0).nonzero().tolist():
+        assert dist[j] < dist[i]
+    assert torch.equal(centripetal != 0, centrifugal.T != 0)
+    # Every 1-hop neighbour lands in some partition (no equal-distance neighbour is dropped) and
+    # the values are the column-normalised adjacency with the flip-pair edges added.
+    full = graph.adjacency(13, [*COCO13_EDGES, *COCO13_FLIP_PAIRS])
+    assert torch.allclose(parts.sum(0), full / full.sum(dim=0, keepdim=True))
+
+
+def test_partitions_drop_equal_distance_neighbours_like_the_official_code() -> None:
+    # Path 0-1-2 with a centre at joint 1 and distance 1 for both ends; an extra edge 0-2
+    # joins two joints at equal distance: it must be dropped.
+    parts = graph.spatial_partitions(3, [(0, 1), (1, 2), (0, 2)], [], [1, 0, 1])
+    assert [int((p != 0).sum()) for p in parts] == [3, 2, 2, 0]
+    assert parts[:, 0, 2].abs().sum() == 0 and parts[:, 2, 0].abs().sum() == 0
+
+
+def test_edge_validation() -> None:
+    with pytest.raises(CabinliftError):
+        graph.adjacency(3, [(0, 3)])
+    with pytest.raises(CabinliftError):
+        graph.adjacency(3, [(1, 1)])
+    with pytest.raises(CabinliftError):
+        graph.default_edges(16, None)
+    assert graph.default_edges(13, None) == list(COCO13_EDGES)
