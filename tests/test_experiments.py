@@ -51,7 +51,7 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
     processed = _processed(tmp_path)
     p = _params()
     a = run_finetune(p, "simplebl", "pct25", "scratch", processed,
-                     processed / "subsets" / "pct25.json", tmp_path / "a")
+                     processed / "subsets" / "pct25.json", tmp_path / "a", None, tmp_path / "logs")
     b = run_finetune(p, "simplebl", "pct25", "scratch", processed,
                      processed / "subsets" / "pct25.json", tmp_path / "b")
     assert len(a) == 8 and _strip(a) == _strip(b)
@@ -60,6 +60,12 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
     assert pa.shape == (8, 60, 13, 3) and np.array_equal(pa, pb)
     saved = json.loads((tmp_path / "a" / "runs.json").read_text())
     assert [r["test_mpjpe"] for r in saved] == [r["test_mpjpe"] for r in a]
+    # wall times are logged beside the outputs, never inside them
+    assert all("wall_time_s" not in r for r in saved)
+    log = json.loads((tmp_path / "logs" / "finetune" / "scratch" / "simplebl" / "pct25.json")
+                     .read_text())
+    assert [t["repetition"] for t in log] == list(range(8))
+    assert [t["wall_time_s"] for t in log] == [r["wall_time_s"] for r in a]
 
     summary = run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json")
     assert "wall_time_s" not in json.loads((tmp_path / "pt.json").read_text())

@@ -69,6 +69,9 @@ def test_table1_structure_and_values(repo: Path):
     assert "PT SimpleBL" in md and "5% of a subject" in md
     rows = (repo / "metrics" / "runs.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 2 * 57
+    header = rows[0].split(",")
+    wall = [float(r.split(",")[header.index("wall_time_s")]) for r in rows[1:]]
+    assert all(w > 0 for w in wall)
 
 
 def test_plots_and_normalize_report(repo: Path):

@@ -62,7 +62,8 @@ def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_pretrain
 
     config.models(params)
-    s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary))
+    s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
+                     Path(args.timings))
     keys = ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
     print(json.dumps({k: s[k] for k in keys}))
 
@@ -76,7 +77,7 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     records = run_finetune(
         params, args.model, args.setting, args.init, Path(args.processed),
         Path(args.subsets) / f"{args.setting}.json", Path(args.out),
-        Path(args.pretrained) if args.pretrained else None,
+        Path(args.pretrained) if args.pretrained else None, Path(args.timings),
     )
     mean = sum(r["test_mpjpe"] for r in records) / len(records)
     print(json.dumps({"runs": len(records), "mean_test_mpjpe": round(mean, 2)}))
@@ -94,12 +95,15 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
         plots_dir=Path(args.plots),
         pretrain_dir=Path(args.metrics) / "pretrain",
         qualitative=config.get(params, "evaluate.qualitative", dict),
+        timings_root=Path(args.timings) / "finetune",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cabinlift", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    p.add_argument("--timings", default="logs",
+                   help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("demo", help="write the embedded procedural demo data set")

@@ -44,8 +44,15 @@ def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, 
     return hparams, recipe, device
 
 
+def write_timings(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Wall times go to a log beside the DVC outputs, never into them: outputs must be
+    byte-identical for identical params (so a fresh ``dvc repro`` leaves dvc.lock unchanged)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows) + "\n")
+
+
 def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
-                 summary_path: Path) -> dict[str, Any]:
+                 summary_path: Path, timings_dir: Path | None = None) -> dict[str, Any]:
     """Train ``model`` on the synthetic training split, keep the best synthetic-val weights."""
     hparams, recipe, device = _setup(params, model)
     base_seed = config.get(params, "train.seed", int)
@@ -66,21 +73,24 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
         "test_mpjpe": round(validation_mpjpe(net, tensors["test"], recipe), 3),
         "history": result.history,
     }
-    # The wall time stays out of the git-tracked summary (it differs between identical runs).
-    summary_meta = {**summary, "wall_time_s": round(result.wall_time_s, 2)}
-    save_checkpoint(ckpt_path, model, hparams, result.best_state, {"summary": summary_meta})
+    save_checkpoint(ckpt_path, model, hparams, result.best_state, {"summary": summary})
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary_meta
+    wall = round(result.wall_time_s, 2)
+    if timings_dir is not None:
+        write_timings(timings_dir / "pretrain" / f"{model}.json", [{"wall_time_s": wall}])
+    return {**summary, "wall_time_s": wall}
 
 
 def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
-                 subset_path: Path, out_dir: Path, pretrained: Path | None = None) -> list[dict]:
+                 subset_path: Path, out_dir: Path, pretrained: Path | None = None,
+                 timings_dir: Path | None = None) -> list[dict]:
     """Every run of one setting: train on its subset (from scratch or from the pre-trained
     weights), keep its best-val checkpoint, predict the test set.
 
     Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
-    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``.
+    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
+    times to ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. Returns the records with wall times.
     """
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
@@ -95,7 +105,7 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
     n_train = len(train_arrays["x2d"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    records, preds, reps = [], [], []
+    records, preds, reps, times = [], [], [], []
     for run in tqdm(subset["runs"], desc=f"{init} {model} {setting}", unit="run"):
         idx = np.asarray(run["indices"], dtype=np.int64)
         if len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
@@ -126,11 +136,14 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
             "best_epoch": result.best_epoch,
             "best_val_mpjpe": round(result.best_val_mpjpe, 4),
             "test_mpjpe": round(test_mpjpe, 4),
-            "wall_time_s": round(result.wall_time_s, 3),
             "history": result.history,
         })
+        times.append({"repetition": int(run["repetition"]),
+                      "wall_time_s": round(result.wall_time_s, 3)})
         preds.append(pred_mm.cpu().numpy().astype(np.float32))
         reps.append(int(run["repetition"]))
     np.savez(out_dir / "predictions.npz", pred=np.stack(preds), repetition=np.asarray(reps))
     (out_dir / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
-    return records
+    if timings_dir is not None:
+        write_timings(timings_dir / "finetune" / init / model / f"{setting}.json", times)
+    return [{**r, "wall_time_s": t["wall_time_s"]} for r, t in zip(records, times, strict=True)]

@@ -42,6 +42,7 @@ def run_evaluation(
     plots_dir: str | Path,
     pretrain_dir: str | Path | None = None,
     qualitative: QualitativeConfig | Mapping[str, Any] | None = None,
+    timings_root: str | Path | None = None,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
@@ -72,7 +73,8 @@ def run_evaluation(
     for m in models:
         for i in INITS:
             for s in setting_list:
-                data = load_setting_runs(finetuned_root, m, i, s.name, test.n_frames)
+                data = load_setting_runs(finetuned_root, m, i, s.name, test.n_frames,
+                                         timings_root)
                 cells[m, i, s.name] = summarize_setting(data, test, activities)
                 reps = [r["repetition"] for r in data.runs]
                 first = reps.index(min(reps))  # "repetition 0" whether numbering starts at 0 or 1

@@ -31,8 +31,28 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "best_epoch": (int,),
     "best_val_mpjpe": (int, float),
     "test_mpjpe": (int, float),
-    "wall_time_s": (int, float),
 }
+
+
+def load_timings(timings_root: str | Path | None, model: str, init: str, setting: str
+                 ) -> dict[int, float]:
+    """Wall time per repetition from ``<timings_root>/<init>/<model>/<setting>.json``.
+
+    Timings are logs, not results: they are kept out of the DVC outputs (which must be identical
+    for identical params) and may be missing, in which case runs.csv leaves them empty.
+    """
+    if timings_root is None:
+        return {}
+    path = Path(timings_root) / init / model / f"{setting}.json"
+    if not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return {int(r["repetition"]): float(r["wall_time_s"]) for r in rows}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CabinliftError(
+            f"{path}: expected a JSON list of {{repetition, wall_time_s}} ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,8 @@ def _check_run_entry(path: Path, i: int, run: Any, model: str, init: str, settin
 
 
 def load_setting_runs(
-    finetuned_root: str | Path, model: str, init: str, setting: str, n_frames: int
+    finetuned_root: str | Path, model: str, init: str, setting: str, n_frames: int,
+    timings_root: str | Path | None = None,
 ) -> SettingRuns:
     """Load ``<root>/<init>/<model>/<setting>/{runs.json,predictions.npz}`` and check that the
     two agree with each other, with the directory and with the test set size."""
@@ -180,6 +201,9 @@ def load_setting_runs(
         raise CabinliftError(f"{runs_path}: expected a non-empty JSON list of runs")
     for i, run in enumerate(runs):
         _check_run_entry(runs_path, i, run, model, init, setting)
+    times = load_timings(timings_root, model, init, setting)
+    for run in runs:
+        run.setdefault("wall_time_s", times.get(run["repetition"], float("nan")))
     reps = [r["repetition"] for r in runs]
     if len(set(reps)) != len(reps):
         raise CabinliftError(f"{runs_path}: duplicate repetition numbers {reps}")

@@ -186,7 +186,7 @@ def runs_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
                     ";".join(str(x) for x in rec["subjects"]), len(rec["subjects"]),
                     rec["train_frames"], rec["epochs_run"], rec["best_epoch"],
                     f"{rec['best_val_mpjpe']:.4f}", f"{r.mpjpe:.4f}", f"{r.p_mpjpe:.4f}",
-                    f"{rec['wall_time_s']:.2f}",
+                    "" if math.isnan(rec["wall_time_s"]) else f"{rec['wall_time_s']:.2f}",
                 ])
     return buf.getvalue()
 
