@@ -1,12 +1,16 @@
 """Training and inference throughput of the five lifters on the CPU.
 
 Training: samples/s of one full step at batch 64 (forward, the model's training loss, backward,
-gradient-norm clip 1.0, fused Adam). Inference: samples/s of an eval-mode forward at batch 1024
-under ``torch.inference_mode``. Threads default to 2, the project's CI machine. Each number is the
-best of three timing windows; on a machine shared with other jobs, two threads can be slowed
-down 10x or more (OpenMP threads waiting for a busy core): check the load before trusting them.
+gradient-norm clip 1.0, the engine's fused Adam). Inference: samples/s of an eval-mode forward
+at batch 1024 under ``torch.inference_mode``. Every model is measured at its official default
+hyper-parameters, and again at those of ``--params`` (default params.yaml) where they differ
+(e.g. the demo profile's quarter-width GraphMLP). Threads default to 2, the project's CI
+machine. Each number is the best of three timing windows; on a machine shared with other jobs,
+two threads can be slowed down 10x or more (OpenMP threads waiting for a busy core): check the
+load before trusting them.
 
     python benchmarks/lifter_throughput.py [--threads 2] [--models simplebl semgcn ...]
+        [--json benchmarks/results/lifter_throughput.json]
 
 lifters.md reports the official code at 2 threads (train / infer): SimpleBL 875 / 10,700,
 SemGCN 1,007 / 4,722, GraFormer 384 / 768, GraphMLP 42 / 152, JointFormer 539 / 2,089.
@@ -15,12 +19,17 @@ SemGCN 1,007 / 4,722, GraFormer 384 / 768, GraphMLP 42 / 152, JointFormer 539 / 
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import os
 import time
+from pathlib import Path
 
 import torch
 
-from cabinlift.lifters import available, build_lifter
+from cabinlift import config
+from cabinlift.lifters import available, build_lifter, lifter_class
+from cabinlift.optim import FusedAdam
 
 REFERENCE = {  # official code, 2 threads (lifters.md): train, inference samples/s
     "simplebl": (875, 10_700),
@@ -50,18 +59,18 @@ def _timed(fn, min_seconds: float, min_iters: int, repeats: int = 3) -> float:
     return best
 
 
-def train_throughput(name: str, batch: int = 64, seconds: float = 6.0) -> float:
+def train_throughput(name: str, hparams: dict, batch: int = 64, seconds: float = 6.0) -> float:
     """Training samples/s: forward + loss + backward + clip 1.0 + Adam."""
     torch.manual_seed(0)
-    model = build_lifter(name).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    model = build_lifter(name, **hparams).train()
     params = [p for p in model.parameters() if p.requires_grad]
+    opt = FusedAdam(params, lr=1e-3)  # the training engine's optimizer
     x = torch.randn(batch, model.num_joints, 2)
     y = torch.randn(batch, model.num_joints, 3)
     mask = torch.rand(batch, model.num_joints) > 0.1
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss = model.training_loss(x, y, mask)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
@@ -70,10 +79,10 @@ def train_throughput(name: str, batch: int = 64, seconds: float = 6.0) -> float:
     return batch / _timed(step, seconds, 5)
 
 
-def infer_throughput(name: str, batch: int = 1024, seconds: float = 6.0) -> float:
+def infer_throughput(name: str, hparams: dict, batch: int = 1024, seconds: float = 6.0) -> float:
     """Inference samples/s of an eval-mode forward under ``inference_mode``."""
     torch.manual_seed(0)
-    model = build_lifter(name).eval()
+    model = build_lifter(name, **hparams).eval()
     x = torch.randn(batch, model.num_joints, 2)
 
     def fwd() -> None:
@@ -83,24 +92,51 @@ def infer_throughput(name: str, batch: int = 1024, seconds: float = 6.0) -> floa
     return batch / _timed(fwd, seconds, 3)
 
 
+def configurations(models: list[str], params_path: Path) -> list[tuple[str, str, dict]]:
+    """(label, model, hparams): the official defaults, plus params.yaml's where they differ."""
+    params = config.load_params(params_path) if params_path.is_file() else {}
+    out = []
+    for name in models:
+        out.append((name, name, {}))
+        custom = params.get("lifters", {}).get(name) or {}
+        sig = inspect.signature(lifter_class(name).__init__).parameters
+        changed = {k: v for k, v in custom.items() if k not in sig or sig[k].default != v}
+        if changed:
+            out.append((f"{name} ({params_path.name})", name, changed))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", nargs="*", default=available())
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--seconds", type=float, default=6.0, help="minimum timing per measurement")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {load:.2f} at start")
-    print(f"{'model':<12}{'params':>11}{'train/s':>10}{'(ref)':>8}{'infer/s':>10}{'(ref)':>8}")
-    for name in args.models:
-        n_params = sum(p.numel() for p in build_lifter(name).parameters())
-        tr = train_throughput(name, seconds=args.seconds)
-        inf = infer_throughput(name, seconds=args.seconds)
-        ref_tr, ref_inf = REFERENCE.get(name, (float("nan"), float("nan")))
-        print(f"{name:<12}{n_params:>11,}{tr:>10,.0f}{ref_tr:>8,.0f}{inf:>10,.0f}{ref_inf:>8,.0f}",
+    print(f"{'model':<32}{'params':>11}{'train/s':>10}{'(ref)':>8}{'infer/s':>10}{'(ref)':>8}")
+    rows = []
+    for label, name, hparams in configurations(args.models, args.params):
+        n_params = sum(p.numel() for p in build_lifter(name, **hparams).parameters())
+        tr = train_throughput(name, hparams, seconds=args.seconds)
+        inf = infer_throughput(name, hparams, seconds=args.seconds)
+        ref_tr, ref_inf = REFERENCE[name] if not hparams else (float("nan"), float("nan"))
+        print(f"{label:<32}{n_params:>11,}{tr:>10,.0f}{ref_tr:>8,.0f}{inf:>10,.0f}{ref_inf:>8,.0f}",
               flush=True)
+        rows.append({"model": name, "hparams": hparams, "parameters": n_params,
+                     "train_samples_per_s": round(tr, 1), "infer_samples_per_s": round(inf, 1),
+                     "official_train_samples_per_s": None if hparams else ref_tr,
+                     "official_infer_samples_per_s": None if hparams else ref_inf})
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
+            "load_average_at_start": round(load, 2), "batch_train": 64, "batch_infer": 1024,
+            "results": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import json
 import numpy as np
 
 from cabinlift import config
+from cabinlift.arrays import save_arrays
 from cabinlift.experiments import run_finetune, run_pretrain, run_seed
-from cabinlift.normalize import save_arrays
 from cabinlift.subsets import write_subsets
 
 PARAMS = config.load_params("params.yaml")

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from cabinlift.arrays import load_arrays, save_arrays
 from cabinlift.errors import CabinliftError
-from cabinlift.normalize import centre_3d, load_arrays, normalize_2d, save_arrays
+from cabinlift.normalize import centre_3d, normalize_2d
 from cabinlift.skeleton import L_SHOULDER, R_SHOULDER
 
 

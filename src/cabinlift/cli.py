@@ -46,7 +46,7 @@ def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
-    from cabinlift.normalize import load_arrays
+    from cabinlift.arrays import load_arrays
     from cabinlift.subsets import write_subsets
 
     settings = config.settings(params)

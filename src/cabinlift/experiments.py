@@ -12,9 +12,10 @@ import torch
 from tqdm import tqdm
 
 from cabinlift import config
+from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
-from cabinlift.normalize import load_arrays
+from cabinlift.metrics import mpjpe
 from cabinlift.subsets import read_subset
 from cabinlift.training import (
     PoseTensors,
@@ -122,8 +123,9 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
         data = PoseTensors.from_arrays(train_arrays, recipe, device, indices=idx)
         result = train(net, data, val, recipe, seed,
                        desc=f"{init} {model} {setting} r{run['repetition']}")
-        pred_mm = predict(net, test.x, recipe.eval_batch_size) * recipe.target_unit_mm
-        test_mpjpe = validation_mpjpe(net, test, recipe)
+        pred = predict(net, test.x, recipe.eval_batch_size)
+        test_mpjpe = float(mpjpe(pred, test.y, test.mask)) * recipe.target_unit_mm
+        pred_mm = pred * recipe.target_unit_mm
         save_checkpoint(out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
                         result.best_state, {"setting": setting, "init": init,
                                             "repetition": run["repetition"]})

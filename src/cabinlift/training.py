@@ -25,6 +25,7 @@ from cabinlift.config import get
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import Lifter
 from cabinlift.metrics import mpjpe
+from cabinlift.optim import FusedAdam
 
 MM_PER_M = 1000.0
 
@@ -135,8 +136,7 @@ def train(model: Lifter, train_data: PoseTensors, val_data: PoseTensors, recipe:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=recipe.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=recipe.lr_decay)
+    opt = FusedAdam(params, lr=recipe.lr)
     device = train_data.x.device
     best_val, best_epoch, bad = float("inf"), 0, 0
     best_state = _copy_state(model)
@@ -151,15 +151,15 @@ def train(model: Lifter, train_data: PoseTensors, val_data: PoseTensors, recipe:
         if len(batches) > 1 and len(batches[-1]) == 1:
             batches.pop()
         loss_sum = torch.zeros((), device=device)
-        lr = opt.param_groups[0]["lr"]
+        lr = opt.lr
         for idx in batches:
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss = model.training_loss(train_data.x[idx], train_data.y[idx], train_data.mask[idx])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip, foreach=True)
             opt.step()
             loss_sum += loss.detach() * len(idx)
-        sched.step()
+        opt.lr *= recipe.lr_decay  # as ExponentialLR does it
         if epoch % recipe.val_every == 0 or epoch == recipe.max_epochs:
             val = validation_mpjpe(model, val_data, recipe)
             train_loss = float(loss_sum) / n

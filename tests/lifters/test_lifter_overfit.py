@@ -1,60 +1,52 @@
-"""Each lifter fits a fixed batch of 64 plausible, pipeline-normalised driver poses.
+"""Each lifter memorises a fixed batch of 64 plausible, pipeline-normalised driver poses.
 
-Training runs in train mode (Adam, cosine-annealed lr, the pipeline's grad-norm clip 1.0) and the
-error is measured in eval mode, in millimetres, on the same batch.
+Training runs in train mode with the pipeline's loss units (``train.target_unit_mm`` of the
+repository's params.yaml), Adam with a cosine-annealed lr and the pipeline's grad-norm clip 1.0;
+the error is measured in eval mode, in millimetres, on the same batch. Dropout is switched off
+(that is what a capacity test measures: the eval-mode network is the one that was fit).
 
-Measured on this batch (2 threads): only SimpleBL gets below 5 mm within a few hundred steps.
-The others are slow memorisers of neck-centred, extent-normalised poses, whose across-sample
-variation is small (2D std ~0.09, 3D std ~48 mm per coordinate): SemGCN reaches ~20 mm after
-300 steps and 6.7 mm after 1,500; GraFormer ~14 mm after 300 steps (lr 5e-3) and 4.1 mm after
-1,000 (lr 2e-3); GraphMLP and JointFormer first fit the mean pose and only start to pick up the
-per-sample variation after several hundred steps (JointFormer: ~84 mm = the mean-pose error
-after 300 steps, ~70 mm after 1,000). Their thresholds below are therefore set from those
-curves, with margin, to catch a model that stops learning (e.g. a broken graph or gradient path)
-without running for minutes; see ``OVERFIT``.
+The units matter: with targets in metres the per-pose spread of a seated driver's upper body
+(~0.05 per coordinate) is so small that SemGCN, GraFormer and JointFormer first fit the mean
+pose and then stall near it for thousands of steps (JointFormer stayed at ~82 mm = the mean-pose
+error after 400 steps at any lr from 1e-4 to 3e-3); in 5 cm units all of them get below 5 mm
+within 300-600 steps. That is why the pipeline trains in those units.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from cabinlift import config
 from cabinlift.lifters import build_lifter
 from cabinlift.metrics import mpjpe
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+MAX_MM = 5.0
 
 
 @dataclass(frozen=True)
 class Budget:
     steps: int
     lr: float
-    max_mm: float | None = None  # absolute bound on the eval-mode MPJPE
-    max_vs_mean: float | None = None  # bound relative to the mean-pose predictor's MPJPE
-    max_vs_init: float | None = None  # bound relative to the untrained model's MPJPE
     hparams: dict = field(default_factory=dict)
 
 
 OVERFIT = {
-    # Dropout 0.5 keeps SimpleBL's train-mode loss far from zero for thousands of steps, so it
-    # is built with dropout 0 here (the only change to a default).
-    "simplebl": Budget(150, 1e-3, max_mm=5.0, hparams={"dropout": 0.0}),
-    "semgcn": Budget(250, 2e-3, max_vs_mean=0.6),  # measured 35 mm
-    # Dropout off so that the eval-mode model is the one that was fit.
-    "graformer": Budget(
-        150, 5e-3, max_vs_mean=0.8,  # measured 49 mm
-        hparams={"dropout": 0.0, "attn_dropout": 0.0, "gcn_dropout": 0.0},
+    "simplebl": Budget(300, 1e-3, {"dropout": 0.0}),
+    "semgcn": Budget(300, 1e-3),  # no dropout by default
+    "graformer": Budget(400, 2e-3, {"dropout": 0.0, "attn_dropout": 0.0, "gcn_dropout": 0.0}),
+    # The official width costs ~1 s per step on one thread; the architecture is the same at the
+    # demo profile's quarter width (params.yaml), which is what runs here.
+    "graphmlp": Budget(  # the slowest memoriser: 9.4 mm after 400 steps, 4.1 mm after 600
+        600, 2e-3,
+        {"dropout": 0.0, "drop_path": 0.0, "channel": 128, "d_hid": 256, "token_dim": 64},
     ),
-    # ~1 s per step: only the first phase (untrained 822 mm -> measured 145 mm).
-    "graphmlp": Budget(
-        24, 1e-3, max_vs_init=0.3, hparams={"dropout": 0.0, "drop_path": 0.0}
-    ),
-    # Reaches the mean pose quickly (untrained 2,014 mm -> measured 89 mm), then plateaus.
-    "jointformer": Budget(
-        60, 1e-3, max_vs_mean=1.25, max_vs_init=0.1,
-        hparams={"pred_dropout": 0.0, "attn_dropout": 0.0},
-    ),
+    "jointformer": Budget(500, 2e-3, {"pred_dropout": 0.0, "attn_dropout": 0.0}),
 }
 
 
@@ -63,7 +55,7 @@ def _precise_bn(model: nn.Module, x: torch.Tensor) -> None:
 
     In eval mode BatchNorm normalises with the *unbiased* running variance, 64/63 times the
     variance the model was fit with; on a batch fit to a fraction of a millimetre that factor
-    alone costs SimpleBL ~27 mm (measured), although nothing is wrong with the model.
+    alone costs SimpleBL several millimetres, although nothing is wrong with the model.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -86,13 +78,13 @@ def _precise_bn(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def _fit(name: str, budget: Budget, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(MPJPE before, MPJPE after) training, in mm, eval mode."""
+    """(MPJPE before, MPJPE after) training, in the units of ``y``, eval mode."""
     torch.manual_seed(0)
     model = build_lifter(name, **budget.hparams)
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     model.eval()
     with torch.no_grad():
-        before = float(mpjpe(model(x), y, mask)) * 1000.0
+        before = float(mpjpe(model(x), y, mask))
     opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, budget.steps)
     model.train()
@@ -105,7 +97,7 @@ def _fit(name: str, budget: Budget, x: torch.Tensor, y: torch.Tensor) -> tuple[f
     _precise_bn(model, x)
     model.eval()
     with torch.no_grad():
-        return before, float(mpjpe(model(x), y, mask)) * 1000.0
+        return before, float(mpjpe(model(x), y, mask))
 
 
 @pytest.mark.parametrize(
@@ -115,19 +107,16 @@ def _fit(name: str, budget: Budget, x: torch.Tensor, y: torch.Tensor) -> tuple[f
         "semgcn",
         pytest.param("graformer", marks=pytest.mark.slow),
         pytest.param("graphmlp", marks=pytest.mark.slow),
-        "jointformer",
+        pytest.param("jointformer", marks=pytest.mark.slow),
     ],
 )
 def test_overfits_a_fixed_batch(name: str, pose_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    x, y = pose_batch
+    unit_mm = config.get(config.load_params(REPO_PARAMS), "train.target_unit_mm", float)
+    x, y_m = pose_batch
+    y = y_m * 1000.0 / unit_mm
     budget = OVERFIT[name]
-    init_err, err = _fit(name, budget, x, y)
-    mean_pose_err = float(mpjpe(y.mean(0).expand_as(y), y, torch.ones(y.shape[:2]))) * 1000.0
+    init_err, err = (e * unit_mm for e in _fit(name, budget, x, y))
+    mean_pose_mm = float(mpjpe(y_m.mean(0).expand_as(y_m), y_m, torch.ones(y.shape[:2]))) * 1000
     print(f"{name}: {init_err:.0f} -> {err:.2f} mm after {budget.steps} steps "
-          f"(mean pose: {mean_pose_err:.1f} mm)")
-    if budget.max_mm is not None:
-        assert err < budget.max_mm
-    if budget.max_vs_mean is not None:
-        assert err < budget.max_vs_mean * mean_pose_err
-    if budget.max_vs_init is not None:
-        assert err < budget.max_vs_init * init_err
+          f"(mean pose: {mean_pose_mm:.1f} mm)")
+    assert err < MAX_MM, f"{name} fit its batch only to {err:.1f} mm"
