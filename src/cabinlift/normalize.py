@@ -161,8 +161,9 @@ def build_synthetic(params: dict[str, Any]) -> tuple[dict[str, dict], dict[str, 
     root = Path(get(params, "data.synthetic.root", str))
     views = get(params, "data.synthetic.views", list)
     workers = get(params, "data.synthetic.workers", int)
+    cache_dir = get(params, "data.synthetic.cache_dir", (str, type(None)))
     split_of = _split_of(params, "normalize.synthetic_splits")
-    data = load_synthetic(root, views, workers=workers)
+    data = load_synthetic(root, views, workers=workers, cache_dir=cache_dir)
     humans = np.asarray(data["human"]).astype(str)
     names = sorted(set(humans.tolist()))
     index = {h: i for i, h in enumerate(names)}

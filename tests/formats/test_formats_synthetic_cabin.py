@@ -145,3 +145,36 @@ def test_load_filters_sorts_and_is_worker_independent(tmp_path: Path, monkeypatc
     two = load_synthetic(root, ["Front", "OMS_01", "Dashboard"], workers=2)
     for k in one:
         np.testing.assert_array_equal(one[k], two[k])
+
+
+def test_chunk_cache_resumes_and_notices_changed_files(tmp_path: Path, monkeypatch) -> None:
+    docs = {f"{i:03d}.json": _doc(("Front", "OMS_01")[i % 2], f"human_0{1 + i % 3}", f"i{i}.png")
+            for i in range(7)}
+    root = _root_with(tmp_path, docs)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(sc, "_CHUNK", 2)  # 4 chunks: 2 + 2 + 2 + 1 files
+    parsed: list[int] = []
+    real = sc._load_chunk
+    monkeypatch.setattr(sc, "_load_chunk", lambda paths, views: parsed.append(1) or real(paths, views))
+
+    first = load_synthetic(root, ["Front", "OMS_01"], workers=1, cache_dir=cache)
+    assert len(parsed) == 4 and len(list(cache.glob("*.npz"))) == 4
+
+    # A run killed after some chunks: the finished ones are reused, the rest parsed again.
+    sorted(cache.glob("*.npz"))[0].unlink()
+    sorted(cache.glob("*.npz"))[0].write_bytes(b"truncated")  # unreadable entry: parsed again
+    parsed.clear()
+    again = load_synthetic(root, ["Front", "OMS_01"], workers=1, cache_dir=cache)
+    assert len(parsed) == 2
+    for k in first:
+        np.testing.assert_array_equal(first[k], again[k])
+
+    # A changed file invalidates its own chunk only; other views are other cache entries.
+    doc = _doc("Front", "human_09", "i0.png")
+    (root / "gt_jsons" / "000.json").write_text(json.dumps(doc) + "\n")
+    parsed.clear()
+    changed = load_synthetic(root, ["Front", "OMS_01"], workers=1, cache_dir=cache)
+    assert len(parsed) == 1 and "human_09" in changed["human"].tolist()
+    parsed.clear()
+    load_synthetic(root, ["Front"], workers=1, cache_dir=cache)
+    assert len(parsed) == 4

@@ -10,6 +10,7 @@ so it is parallel and meant to run once, its arrays cached by the caller.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing
@@ -35,6 +36,7 @@ SYNTHETIC_VIEWS: tuple[str, ...] = (
 NUM_COCO = 17
 
 _CHUNK = 1000  # files per parallel task: large enough to amortise pickling, small for progress
+_CACHE_VERSION = 1  # bump when the parsed-chunk layout changes
 
 
 @dataclass
@@ -247,8 +249,43 @@ def _load_chunk(paths: list[str], views: tuple[str, ...]) -> dict:
     }
 
 
+def _chunk_key(paths: list[str], views: tuple[str, ...]) -> str:
+    """Identity of a parsed chunk: its files (path, size, mtime), the views and the layout."""
+    h = hashlib.sha1(f"v{_CACHE_VERSION}|{','.join(views)}".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _save_part(path: Path, part: dict) -> None:
+    """Cache one parsed chunk atomically (a killed run never leaves a truncated file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen = part["seen"]
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **{k: v for k, v in part.items() if k != "seen"},
+             seen_views=np.asarray(list(seen), dtype=str),
+             seen_counts=np.asarray(list(seen.values()), dtype=np.int64))
+    tmp.replace(path)
+
+
+def _load_part(path: Path) -> dict | None:
+    """A cached chunk, or None when it is missing or unreadable (it is then parsed again)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            part = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    views, counts = part.pop("seen_views", None), part.pop("seen_counts", None)
+    if views is None or counts is None:
+        return None
+    part["seen"] = {str(v): int(c) for v, c in zip(views, counts, strict=True)}
+    return part
+
+
 def load_synthetic(
-    root: str | Path, views: Sequence[str], workers: int = 2, progress: bool = True
+    root: str | Path, views: Sequence[str], workers: int = 2, progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
     """Parse every ``root/gt_jsons/*.json`` (in parallel) and keep the humans seen from ``views``.
 
@@ -257,6 +294,10 @@ def load_synthetic(
     (N,) strings; rows are sorted by human, view, then image name, so the result does not depend
     on file-system order or on ``workers``. With ``workers > 1`` the files are parsed in spawned
     processes, so a calling script needs the usual ``if __name__ == "__main__":`` guard.
+
+    With ``cache_dir``, every parsed chunk of 1,000 files is stored there as soon as it is done,
+    keyed by its files' paths, sizes and modification times and the views; a later call (e.g.
+    after a crash or a kill) parses only the chunks without a matching entry.
     """
     root = Path(root)
     views = tuple(views)
@@ -271,19 +312,32 @@ def load_synthetic(
     chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
     bar = tqdm(total=len(files), unit="file", desc="SyntheticCabin JSON",
                disable=None if progress else True)
-    parts = []
+    parts: list[dict | None] = [None] * len(chunks)
+    cache = [None if cache_dir is None else Path(cache_dir) / f"{_chunk_key(c, views)}.npz"
+             for c in chunks]
+    for i, path in enumerate(cache):
+        if path is not None and path.is_file():
+            parts[i] = _load_part(path)
+            if parts[i] is not None:
+                bar.update(len(chunks[i]))
+    todo = [i for i, part in enumerate(parts) if part is None]
+
+    def done(i: int, part: dict) -> None:
+        if cache[i] is not None:
+            _save_part(cache[i], part)
+        parts[i] = part
+        bar.update(len(chunks[i]))
+
     try:
-        if workers <= 1 or len(chunks) == 1:
-            for c in chunks:
-                parts.append(_load_chunk(c, views))
-                bar.update(len(c))
+        if workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                done(i, _load_chunk(chunks[i], views))
         else:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-                for c, part in zip(chunks, ex.map(_load_chunk, chunks, [views] * len(chunks)),
-                                   strict=True):
-                    parts.append(part)
-                    bar.update(len(c))
+                results = ex.map(_load_chunk, [chunks[i] for i in todo], [views] * len(todo))
+                for i, part in zip(todo, results, strict=True):
+                    done(i, part)
     finally:
         bar.close()
     seen: dict[str, int] = {}
