@@ -15,6 +15,7 @@ import json
 import math
 import multiprocessing
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -274,7 +275,7 @@ def _load_part(path: Path) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             part = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
         return None
     views, counts = part.pop("seen_views", None), part.pop("seen_counts", None)
     if views is None or counts is None:
