@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from cabinlift.arrays import save_arrays
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import SYNTHETIC_TO_COCO17
 
@@ -261,13 +262,10 @@ def _chunk_key(paths: list[str], views: tuple[str, ...]) -> str:
 
 def _save_part(path: Path, part: dict) -> None:
     """Cache one parsed chunk atomically (a killed run never leaves a truncated file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     seen = part["seen"]
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **{k: v for k, v in part.items() if k != "seen"},
-             seen_views=np.asarray(list(seen), dtype=str),
-             seen_counts=np.asarray(list(seen.values()), dtype=np.int64))
-    tmp.replace(path)
+    save_arrays(path, {**{k: v for k, v in part.items() if k != "seen"},
+                       "seen_views": np.asarray(list(seen), dtype=str),
+                       "seen_counts": np.asarray(list(seen.values()), dtype=np.int64)})
 
 
 def _load_part(path: Path) -> dict | None:
