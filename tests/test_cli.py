@@ -7,35 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from cliutil import one_line_error, write_params
 
-from cabinlift import cli, config
+from cabinlift import config
 from cabinlift.demo import generate
 
 PARAMS = config.load_params("params.yaml")
 
 
 def _params(tmp_path: Path, **changes) -> Path:
-    p = copy.deepcopy(PARAMS)
-    p.pop("_source")
-    for key, value in changes.items():
-        node = p
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(p))
-    return path
+    return write_params(tmp_path / "params.yaml", copy.deepcopy(PARAMS), **changes)
 
 
-def _one_line_error(capsys, argv) -> str:
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if "error:" in line]
-    assert len(lines) == 1, err  # progress bars aside, the error is one line
-    assert lines[0].startswith(f"cabinlift {argv[2]}: error: ")
-    return lines[0]
+_one_line_error = one_line_error
 
 
 @pytest.fixture(scope="module")

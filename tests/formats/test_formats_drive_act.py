@@ -302,3 +302,20 @@ def test_discover_recordings_errors(tmp_path: Path) -> None:
     with pytest.raises(CabinliftError, match="run1_2018-05-03-14-08-31.ids_1.calibration.json: "
                                              "calibration file not found"):
         discover_recordings(tmp_path)
+
+
+def test_read_timestamps(tmp_path: Path) -> None:
+    from cabinlift.formats.drive_act import read_timestamps
+
+    p = tmp_path / "run1.ids_1.timestamps"
+    p.write_text("1525256237.000000\n1525256237.033333\n\n1525256237.066667\n")
+    np.testing.assert_allclose(read_timestamps(p), [1525256237.0, 1525256237.033333,
+                                                    1525256237.066667])
+    p.write_text("1.0\nabc\n")
+    with pytest.raises(CabinliftError, match=r"timestamps: line 2: expected a number"):
+        read_timestamps(p)
+    p.write_text("1.0\n2.0\n2.0\n")
+    with pytest.raises(CabinliftError, match=r"timestamps: line 3: timestamps must increase"):
+        read_timestamps(p)
+    with pytest.raises(CabinliftError, match="file not found"):
+        read_timestamps(tmp_path / "none.timestamps")

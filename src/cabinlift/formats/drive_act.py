@@ -336,6 +336,38 @@ def write_calibration(path: str | Path, calib: Calibration) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# timestamps
+# --------------------------------------------------------------------------------------------
+
+
+def read_timestamps(path: str | Path) -> np.ndarray:
+    """Read ``<run>.ids_1.timestamps``: one capture time (seconds) per video frame, in order.
+
+    Its length is the number of frames of the video beside it, which the ``mmpose`` backend
+    checks against the sampled frame ids before decoding anything.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CabinliftError(f"{path}: file not found (expected one timestamp per video frame)")
+    values = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            v = float(line)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v):
+            raise CabinliftError(f"{path}: line {n}: expected a number (seconds), got {line!r}")
+        values.append(v)
+    stamps = np.asarray(values, dtype=np.float64)
+    if len(stamps) > 1 and np.any(np.diff(stamps) <= 0):
+        n = int(np.flatnonzero(np.diff(stamps) <= 0)[0]) + 2
+        raise CabinliftError(f"{path}: line {n}: timestamps must increase")
+    return stamps
+
+
+# --------------------------------------------------------------------------------------------
 # activities (3 s chunks)
 # --------------------------------------------------------------------------------------------
 

@@ -1,15 +1,18 @@
-"""The ``detect`` and ``keypoints2d`` stages: loop over recordings, dispatch to the backend,
-write the interim files (:mod:`cabinlift.keypoints.interim`)."""
+"""The ``detect`` and ``keypoints2d`` stages: loop over recordings, dispatch to the backend
+chosen in params (``simulated``, ``mmpose``, ``precomputed``), write the interim files
+(:mod:`cabinlift.keypoints.interim`)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from cabinlift.camera import Calibration
 from cabinlift.config import get
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
@@ -19,9 +22,35 @@ from cabinlift.formats.drive_act import (
     read_openpose3d,
 )
 from cabinlift.keypoints import interim, simulated
+from cabinlift.keypoints.interim import Detections, Keypoints2D
+from cabinlift.keypoints.resume import RecordingCache
 from cabinlift.skeleton import COCO17_TO_BODY25
 
-BACKENDS = ("simulated",)
+BACKENDS = ("simulated", "mmpose", "precomputed")
+
+
+@dataclass
+class SampledFrames:
+    """The frames of one recording the pipeline uses: every ``frame_stride``-th frame id of its
+    openpose_3d CSV, with the 3D ground truth (only the ``simulated`` backend looks at it)."""
+
+    frame_id: np.ndarray  # (F,) int64
+    xyz: np.ndarray  # (F, 17, 3) metres, camera frame; unannotated joints completed
+    annotated: np.ndarray  # (F, 17) bool
+
+
+def sampled_frames(rec: Recording, stride: int) -> SampledFrames:
+    """Frame ids sampled every ``stride`` frames, with the completed COCO-17 joints (metres,
+    camera frame) and which were annotated, from the recording's openpose_3d CSV."""
+    table = read_openpose3d(rec.pose3d_path)
+    xyz, valid = table.joints(COCO17_TO_BODY25)
+    full = simulated.complete_joints(xyz, valid)
+    keep = table.frame_id % stride == 0
+    return SampledFrames(table.frame_id[keep], full[keep], valid[keep])
+
+
+Detector = Callable[[Recording, Calibration, SampledFrames], Detections]
+Estimator = Callable[[Recording, Calibration, SampledFrames, Detections], Keypoints2D]
 
 
 def _backend(params: dict[str, Any], stage: str) -> tuple[str, dict[str, Any]]:
@@ -34,59 +63,123 @@ def _backend(params: dict[str, Any], stage: str) -> tuple[str, dict[str, Any]]:
     return name, dict(get(params, f"{stage}.{name}", dict))
 
 
-def sampled_joints(rec: Recording, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame ids sampled every ``stride`` frames, with the completed COCO-17 joints (metres,
-    camera frame) and which were annotated, from the recording's openpose_3d CSV."""
-    table = read_openpose3d(rec.pose3d_path)
-    xyz, valid = table.joints(COCO17_TO_BODY25)
-    full = simulated.complete_joints(xyz, valid)
-    keep = table.frame_id % stride == 0
-    return table.frame_id[keep], full[keep], valid[keep]
+def _simulated_detector(params: dict[str, Any], cfg: dict[str, Any]) -> Detector:
+    seed = get(params, "detect.seed", int)
+
+    def detect(rec: Recording, calib: Calibration, frames: SampledFrames) -> Detections:
+        rng = simulated.recording_rng(seed, rec.file_id, "detect")
+        return simulated.simulate_detections(frames.xyz, frames.annotated, calib, cfg, rng,
+                                             frames.frame_id)
+
+    return detect
+
+
+def _simulated_estimator(params: dict[str, Any], cfg: dict[str, Any]) -> Estimator:
+    seed = get(params, "keypoints2d.seed", int)
+
+    def estimate(rec: Recording, calib: Calibration, frames: SampledFrames,
+                 det: Detections) -> Keypoints2D:
+        rng = simulated.recording_rng(seed, rec.file_id, "keypoints2d")
+        return simulated.simulate_keypoints(frames.xyz, frames.annotated, det, calib, cfg, rng)
+
+    return estimate
+
+
+def make_detector(params: dict[str, Any]) -> Detector:
+    name, cfg = _backend(params, "detect")
+    if name == "simulated":
+        return _simulated_detector(params, cfg)
+    if name == "mmpose":
+        from cabinlift.keypoints.mmlab import mmdet_detector
+
+        return mmdet_detector(cfg, "detect.mmpose")
+    from cabinlift.keypoints.precomputed import precomputed_detector
+
+    return precomputed_detector(cfg, "detect.precomputed")
+
+
+def make_estimator(params: dict[str, Any]) -> Estimator:
+    name, cfg = _backend(params, "keypoints2d")
+    if name == "simulated":
+        return _simulated_estimator(params, cfg)
+    if name == "mmpose":
+        from cabinlift.keypoints.mmlab import mmpose_estimator
+
+        return mmpose_estimator(cfg, "keypoints2d.mmpose")
+    from cabinlift.keypoints.precomputed import precomputed_estimator
+
+    return precomputed_estimator(cfg, "keypoints2d.precomputed")
+
+
+def _recording_cache(name: str, cfg: dict[str, Any], stage: str, stride: int) -> RecordingCache:
+    """The resume store of the slow ``mmpose`` backend (none for the others)."""
+    cache_dir = cfg.get("cache_dir") if name == "mmpose" else None
+    settings = {k: v for k, v in cfg.items() if k != "cache_dir"}
+    return RecordingCache(cache_dir, stage, {"backend": name, "cfg": settings, "stride": stride})
+
+
+def _checkpoint_files(name: str, cfg: dict[str, Any]) -> list[Path]:
+    return [Path(cfg["checkpoint"])] if name == "mmpose" and cfg.get("checkpoint") else []
 
 
 def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, int]:
     """Driver box per sampled frame of every recording under ``data.real.root``."""
-    _name, cfg = _backend(params, "detect")
     root = Path(get(params, "data.real.root", str))
     stride = get(params, "data.real.frame_stride", int)
-    seed = get(params, "detect.seed", int)
-    counts = {"frames": 0, "detected": 0}
-    for rec in tqdm(discover_recordings(root), desc="detect", unit="rec"):
-        calib = read_calibration(rec.calibration_path)
-        frame_id, xyz, annotated = sampled_joints(rec, stride)
-        rng = simulated.recording_rng(seed, rec.file_id, "detect")
-        det = simulated.simulate_detections(xyz, annotated, calib, cfg, rng, frame_id)
-        interim.write_detections(interim.interim_path(out_dir, rec.file_id, "detections"), det)
-        counts["frames"] += len(frame_id)
+    recordings = discover_recordings(root)
+    name, cfg = _backend(params, "detect")
+    cache = _recording_cache(name, cfg, "detect", stride)
+    detector: Detector | None = None  # built on first use: a fully resumed stage loads no model
+    counts = {"frames": 0, "detected": 0, "resumed_recordings": 0}
+    for rec in tqdm(recordings, desc="detect", unit="rec"):
+        path = interim.interim_path(out_dir, rec.file_id, "detections")
+        key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
+                         *_checkpoint_files(name, cfg)])
+        if cache.restore(key, path, interim.read_detections):
+            det = interim.read_detections(path)
+            counts["resumed_recordings"] += 1
+        else:
+            calib = read_calibration(rec.calibration_path)
+            frames = sampled_frames(rec, stride)
+            detector = detector or make_detector(params)
+            det = detector(rec, calib, frames)
+            interim.write_detections(path, det)
+            cache.store(key, path)
+        counts["frames"] += len(det.frame_id)
         counts["detected"] += int(det.detected.sum())
     return counts
 
 
 def run_keypoints2d(params: dict[str, Any], det_dir: Path, out_dir: Path) -> dict[str, int]:
     """COCO-17 keypoints and scores inside every detected driver box."""
-    _name, cfg = _backend(params, "keypoints2d")
     root = Path(get(params, "data.real.root", str))
     stride = get(params, "data.real.frame_stride", int)
-    seed = get(params, "keypoints2d.seed", int)
-    counts = {"frames": 0, "with_keypoints": 0}
-    for rec in tqdm(discover_recordings(root), desc="keypoints2d", unit="rec"):
-        calib = read_calibration(rec.calibration_path)
+    recordings = discover_recordings(root)
+    name, cfg = _backend(params, "keypoints2d")
+    cache = _recording_cache(name, cfg, "keypoints2d", stride)
+    estimator: Estimator | None = None
+    counts = {"frames": 0, "with_keypoints": 0, "resumed_recordings": 0}
+    for rec in tqdm(recordings, desc="keypoints2d", unit="rec"):
         det_path = interim.interim_path(det_dir, rec.file_id, "detections")
-        det = interim.read_detections(det_path)
-        frame_id, xyz, annotated = sampled_joints(rec, stride)
-        if not np.array_equal(frame_id, det.frame_id):
-            raise CabinliftError(
-                f"{det_path}: frame ids do not match the sampled frames of {rec.pose3d_path} "
-                f"(stride {stride}); re-run the detect stage"
-            )
-        rng = simulated.recording_rng(seed, rec.file_id, "keypoints2d")
-        kp = simulated.simulate_keypoints(xyz, annotated, det, calib, cfg, rng)
-        interim.write_keypoints(interim.interim_path(out_dir, rec.file_id, "keypoints2d"), kp)
-        counts["frames"] += len(frame_id)
+        path = interim.interim_path(out_dir, rec.file_id, "keypoints2d")
+        key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
+                         *_checkpoint_files(name, cfg)], contents=(det_path,))
+        if cache.restore(key, path, interim.read_keypoints):
+            kp = interim.read_keypoints(path)
+            counts["resumed_recordings"] += 1
+        else:
+            calib = read_calibration(rec.calibration_path)
+            det = interim.read_detections(det_path)
+            frames = sampled_frames(rec, stride)
+            if not np.array_equal(frames.frame_id, det.frame_id):
+                raise CabinliftError(
+                    f"{det_path}: frame ids do not match the sampled frames of "
+                    f"{rec.pose3d_path} (stride {stride}); re-run the detect stage"
+                )
+            estimator = estimator or make_estimator(params)
+            kp = estimator(rec, calib, frames, det)
+            interim.write_keypoints(path, kp)
+            cache.store(key, path)
+        counts["frames"] += len(kp.frame_id)
         counts["with_keypoints"] += int(kp.detected.sum())
     return counts
-
-
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

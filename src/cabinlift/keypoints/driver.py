@@ -1,0 +1,63 @@
+"""Which of the people a detector finds in an inner_mirror frame is the driver.
+
+The rule (shared by the ``mmpose`` and ``precomputed`` backends): among the person boxes whose
+score is at least ``min_score`` and whose centre lies inside ``region`` (fractions of the image,
+``[x1, y1, x2, y2]``), the one with the highest score; ties go to the earlier box. No such box
+means the frame counts as a missed detection. In Drive&Act's inner_mirror view the camera at the
+rear-view mirror looks back into the cabin, so the (left-hand-drive) driver sits in the right
+part of the image and the front passenger in the left part; the default region keeps box centres
+in the right 60 % of the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cabinlift.errors import CabinliftError
+
+
+def check_region(region: Sequence[float], key: str) -> np.ndarray:
+    """``region`` as a (4,) array, or a one-line error naming the params ``key``."""
+    r = np.asarray(region, dtype=np.float64) if isinstance(region, (list, tuple)) else None
+    if r is None or r.shape != (4,) or not (0 <= r[0] < r[2] <= 1 and 0 <= r[1] < r[3] <= 1):
+        raise CabinliftError(
+            f"params.yaml: key '{key}' must be [x1, y1, x2, y2] with 0 <= x1 < x2 <= 1 and "
+            f"0 <= y1 < y2 <= 1 (fractions of the image), got {region!r}"
+        )
+    return r
+
+
+def select_driver(
+    boxes: np.ndarray, scores: np.ndarray, region: np.ndarray, image_size: tuple[int, int],
+    min_score: float,
+) -> int | None:
+    """Index of the driver's box among ``boxes`` (M, 4) x1, y1, x2, y2 in pixels, or None."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) == 0:
+        return None
+    width, height = image_size
+    cx = 0.5 * (boxes[:, 0] + boxes[:, 2]) / width
+    cy = 0.5 * (boxes[:, 1] + boxes[:, 3]) / height
+    ok = (
+        (scores >= min_score)
+        & (cx >= region[0]) & (cx <= region[2])
+        & (cy >= region[1]) & (cy <= region[3])
+    )
+    if not ok.any():
+        return None
+    candidates = np.flatnonzero(ok)
+    return int(candidates[np.argmax(scores[candidates])])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box ``a`` (4,) with each of ``b`` (M, 4), xyxy."""
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = ix * iy
+    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

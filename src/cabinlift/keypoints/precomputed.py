@@ -1,0 +1,207 @@
+"""The ``precomputed`` backend: 2D keypoints someone already computed, as COCO-format JSON.
+
+Accepted input (``<stage>.precomputed.results``):
+
+* a COCO-style object ``{"images": [...], "annotations": [...]}``, or
+* a COCO *results* list ``[{"image_id", "keypoints", "score", ...}, ...]`` (what MMPose's and
+  pycocotools' evaluators write) together with ``<stage>.precomputed.images``, a COCO JSON whose
+  ``images`` list the results refer to.
+
+Every image entry names its Drive&Act frame, either with explicit ``file_id``
+(``vpN/<run>.ids_1``) and ``frame_id`` keys or through ``file_name`` ending in
+``vpN/<run>.ids_1/<frame>.<ext>`` (e.g. ``vp1/run1b_2018-05-29-14-02-47.ids_1/000030.png``).
+Each annotation holds ``keypoints`` (17 x [x, y, s], COCO order, pixels of the distorted frame;
+``s`` is the keypoint score, or ``keypoint_scores`` is given separately), a person ``score`` and
+optionally a ``bbox`` ``[x, y, width, height]`` (else the box around the keypoints). Images that
+are not sampled frames of a recording are ignored; sampled frames without an entry count as
+missed detections.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cabinlift.errors import CabinliftError
+
+_FILE_NAME = re.compile(r"(?:^|/)(vp\d+/[^/]+\.ids_\d+)/(?:\D*?)(\d+)\.[A-Za-z0-9]+$")
+
+
+@dataclass
+class Instance:
+    box: np.ndarray  # (4,) x1, y1, x2, y2 pixels
+    score: float
+    keypoints: np.ndarray  # (17, 2) pixels
+    keypoint_scores: np.ndarray  # (17,)
+
+
+def _load(path: Path) -> Any:
+    if not path.is_file():
+        raise CabinliftError(f"{path}: file not found (expected COCO-format keypoint results JSON)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CabinliftError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise CabinliftError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def _frames_of_images(path: Path, images: Any) -> dict[Any, tuple[str, int]]:
+    if not isinstance(images, list):
+        raise CabinliftError(f"{path}: key 'images' must be a list of COCO image entries")
+    out: dict[Any, tuple[str, int]] = {}
+    for i, img in enumerate(images):
+        where = f"{path}: images[{i}]"
+        if not isinstance(img, dict) or "id" not in img:
+            raise CabinliftError(f"{where}: expected an object with key 'id'")
+        if "file_id" in img and "frame_id" in img:
+            file_id, frame = str(img["file_id"]), img["frame_id"]
+            if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+                raise CabinliftError(f"{where}: key 'frame_id' must be a frame number, got {frame!r}")
+        else:
+            m = _FILE_NAME.search(str(img.get("file_name", "")).replace("\\", "/"))
+            if m is None:
+                raise CabinliftError(
+                    f"{where}: cannot tell its Drive&Act frame: expected keys 'file_id' and "
+                    f"'frame_id', or a 'file_name' ending in vpN/<run>.ids_1/<frame>.<ext>, got "
+                    f"{img.get('file_name')!r}"
+                )
+            file_id, frame = m.group(1), int(m.group(2))
+        out[img["id"]] = (file_id, int(frame))
+    return out
+
+
+def _instance(where: str, ann: Any) -> Instance:
+    if not isinstance(ann, dict):
+        raise CabinliftError(f"{where}: expected an object")
+    kp = ann.get("keypoints")
+    if not isinstance(kp, list) or len(kp) != 51:
+        n = len(kp) if isinstance(kp, list) else kp
+        raise CabinliftError(f"{where}: key 'keypoints' must hold 17 x [x, y, score] = 51 numbers, got {n!r}")
+    try:
+        values = np.asarray(kp, dtype=np.float64).reshape(17, 3)
+        kscores = (np.asarray(ann["keypoint_scores"], dtype=np.float64).reshape(17)
+                   if "keypoint_scores" in ann else values[:, 2])
+        score = float(ann.get("score", 1.0))
+        bbox = ann.get("bbox")
+        if bbox is not None:
+            x, y, w, h = (float(v) for v in bbox)
+            box = np.array([x, y, x + w, y + h])
+        else:
+            box = np.concatenate([values[:, :2].min(axis=0), values[:, :2].max(axis=0)])
+    except (TypeError, ValueError) as exc:
+        raise CabinliftError(f"{where}: keypoints, keypoint_scores, score and bbox must be numbers "
+                             f"(bbox: [x, y, width, height]): {exc}") from None
+    if not (np.isfinite(values).all() and np.isfinite(box).all() and np.isfinite(score)):
+        raise CabinliftError(f"{where}: keypoints, score and bbox must be finite numbers")
+    return Instance(box=box, score=score, keypoints=values[:, :2], keypoint_scores=kscores)
+
+
+def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], list[Instance]]:
+    """Person instances per ``(file_id, frame_id)``; every problem is one line naming the file
+    and the entry."""
+    results = Path(results)
+    doc = _load(results)
+    if isinstance(doc, dict):
+        if "annotations" not in doc or "images" not in doc:
+            raise CabinliftError(f"{results}: expected keys 'images' and 'annotations' (COCO format)")
+        frame_of = _frames_of_images(results, doc["images"])
+        anns, ann_key = doc["annotations"], "annotations"
+    elif isinstance(doc, list):
+        if images is None:
+            raise CabinliftError(
+                f"{results}: a COCO results list needs the image list it refers to: set "
+                f"'precomputed.images' to a COCO JSON with an 'images' key"
+            )
+        img_doc = _load(Path(images))
+        if not isinstance(img_doc, dict) or "images" not in img_doc:
+            raise CabinliftError(f"{images}: expected a COCO JSON object with key 'images'")
+        frame_of = _frames_of_images(Path(images), img_doc["images"])
+        anns, ann_key = doc, ""
+    else:
+        raise CabinliftError(f"{results}: expected a COCO JSON object or a results list")
+    if not isinstance(anns, list):
+        raise CabinliftError(f"{results}: key 'annotations' must be a list")
+    out: dict[tuple[str, int], list[Instance]] = {}
+    for i, ann in enumerate(anns):
+        where = f"{results}: {ann_key}[{i}]" if ann_key else f"{results}: entry {i}"
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if image_id not in frame_of:
+            raise CabinliftError(f"{where}: image_id {image_id!r} is not in the image list")
+        if int(ann.get("category_id", 1)) != 1:
+            continue  # not a person
+        out.setdefault(frame_of[image_id], []).append(_instance(where, ann))
+    return out
+
+
+def _options(cfg: dict[str, Any], key: str) -> tuple[Path, Path | None]:
+    results = cfg.get("results")
+    if not isinstance(results, str) or not results:
+        raise CabinliftError(f"params.yaml: key '{key}.results' must be the path of a COCO JSON")
+    images = cfg.get("images")
+    if images is not None and not isinstance(images, str):
+        raise CabinliftError(f"params.yaml: key '{key}.images' must be a path or null")
+    return Path(results), Path(images) if images else None
+
+
+def precomputed_detector(cfg: dict[str, Any], key: str):
+    """Detector over the precomputed instances: the driver rule of
+    :mod:`cabinlift.keypoints.driver` applied to their boxes."""
+    from cabinlift.keypoints.driver import check_region, select_driver
+    from cabinlift.keypoints.interim import Detections
+
+    results, images = _options(cfg, key)
+    region = check_region(cfg.get("driver_region"), f"{key}.driver_region")
+    min_score = float(cfg.get("min_score", 0.0))
+    index = load_results(results, images)
+
+    def detect(rec, calib, frames) -> Detections:
+        n = len(frames.frame_id)
+        det = Detections(frame_id=frames.frame_id.copy(), detected=np.zeros(n, bool),
+                         boxes=np.full((n, 4), np.nan), scores=np.full(n, np.nan))
+        for i, fid in enumerate(frames.frame_id.tolist()):
+            inst = index.get((rec.file_id, fid), [])
+            pick = select_driver(np.array([x.box for x in inst]).reshape(-1, 4),
+                                 np.array([x.score for x in inst]), region,
+                                 (calib.width, calib.height), min_score)
+            if pick is not None:
+                det.detected[i] = True
+                det.boxes[i] = inst[pick].box
+                det.scores[i] = inst[pick].score
+        return det
+
+    return detect
+
+
+def precomputed_estimator(cfg: dict[str, Any], key: str):
+    """Keypoints of the precomputed instance that overlaps the detected driver box most (IoU at
+    least ``min_iou``); with the ``precomputed`` detector that is the same instance."""
+    from cabinlift.keypoints.driver import box_iou
+    from cabinlift.keypoints.interim import Keypoints2D
+
+    results, images = _options(cfg, key)
+    min_iou = float(cfg.get("min_iou", 0.5))
+    index = load_results(results, images)
+
+    def estimate(rec, calib, frames, det) -> Keypoints2D:
+        n = len(det.frame_id)
+        kp = Keypoints2D(frame_id=det.frame_id.copy(), detected=np.zeros(n, bool),
+                         xy=np.full((n, 17, 2), np.nan), scores=np.full((n, 17), np.nan))
+        for i, fid in enumerate(det.frame_id.tolist()):
+            inst = index.get((rec.file_id, fid), [])
+            if not det.detected[i] or not inst:
+                continue
+            iou = box_iou(det.boxes[i], np.array([x.box for x in inst]))
+            best = int(np.argmax(iou))
+            if iou[best] >= min_iou:
+                kp.detected[i] = True
+                kp.xy[i] = inst[best].keypoints
+                kp.scores[i] = inst[best].keypoint_scores
+        return kp
+
+    return estimate

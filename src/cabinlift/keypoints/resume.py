@@ -1,0 +1,73 @@
+"""Per-recording results of the slow 2D backends, kept outside DVC's outputs so that a
+``detect`` / ``keypoints2d`` stage killed half-way (hours of video inference at paper scale)
+resumes with the recordings it had not finished.
+
+DVC deletes a stage's outputs before it runs the stage again, so the interim CSVs themselves
+cannot serve. Each finished recording's CSV is also copied to ``<cache_dir>/<key>.csv``, where
+the key hashes everything that determines it: the stage, the backend and its params, the frame
+stride, and the path, size and modification time of every input file (pose CSV, calibration,
+video, checkpoints; the bytes of the detections the keypoints are computed in). A changed input is a new key;
+a damaged entry is ignored. The folder is git- and DVC-ignored and safe to delete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+_VERSION = 1  # bump when the interim format changes
+
+
+def file_identity(path: Path) -> list[Any]:
+    """Path, size and modification time of a file (``None`` when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return [str(path), None]
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+class RecordingCache:
+    """Finished per-recording interim files, keyed by their inputs; ``None`` dir disables."""
+
+    def __init__(self, cache_dir: str | Path | None, stage: str, settings: dict[str, Any]) -> None:
+        self.dir = Path(cache_dir) if cache_dir else None
+        self.base = json.dumps({"v": _VERSION, "stage": stage, "settings": settings},
+                               sort_keys=True, default=str)
+
+    def key(self, files: list[Path], contents: tuple[Path, ...] = ()) -> str:
+        """Key of one recording: ``files`` by identity, ``contents`` (small files that are
+        rewritten with the same bytes, e.g. the detections) by their bytes."""
+        ident = [file_identity(p) for p in files]
+        ident += [hashlib.sha1(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else None
+                  for p in contents]
+        return hashlib.sha1((self.base + json.dumps(ident)).encode()).hexdigest()
+
+    def restore(self, key: str, out: Path, validate) -> bool:
+        """Copy the cached file for ``key`` to ``out`` if there is one that ``validate`` (a
+        reader raising on a damaged file) accepts."""
+        if self.dir is None:
+            return False
+        entry = self.dir / f"{key}.csv"
+        if not entry.is_file():
+            return False
+        try:
+            validate(entry)
+        except Exception:  # a damaged entry is recomputed, never trusted
+            return False
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.copyfile(entry, tmp)
+        tmp.replace(out)
+        return True
+
+    def store(self, key: str, out: Path) -> None:
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"{key}.csv.tmp"
+        shutil.copyfile(out, tmp)
+        tmp.replace(self.dir / f"{key}.csv")

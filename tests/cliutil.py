@@ -1,0 +1,37 @@
+"""Helpers for tests that run ``cabinlift <stage>`` in-process: params files with dotted-key
+overrides, and the one-line error check every bad-input test makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cabinlift import cli
+
+
+def write_params(path: Path, params: dict[str, Any], **changes: Any) -> Path:
+    """Write ``params`` with ``changes`` (dotted keys, e.g. ``**{"data.real.root": ...}``)
+    applied, and return the file's path."""
+    params = {k: v for k, v in params.items() if k != "_source"}
+    for key, value in changes.items():
+        node = params
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run the CLI, expect exit status 1 and exactly one error line (progress bars aside)
+    of the form ``cabinlift <stage>: error: ...``; return that line."""
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    stage = argv[argv.index("--params") + 2] if "--params" in argv else argv[0]
+    assert lines[0].startswith(f"cabinlift {stage}: error: "), lines[0]
+    return lines[0]

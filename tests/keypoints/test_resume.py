@@ -1,0 +1,49 @@
+import os
+
+from cabinlift.keypoints.resume import RecordingCache
+
+
+def _ok(path):
+    if "damaged" in path.read_text():
+        raise ValueError("damaged")
+
+
+def test_restore_store_and_what_changes_the_key(tmp_path):
+    src = tmp_path / "video.mp4"
+    src.write_bytes(b"frames")
+    det = tmp_path / "det.csv"
+    det.write_text("frame_id\n0\n")
+    cache = RecordingCache(tmp_path / "cache", "keypoints2d", {"batch_size": 4})
+    key = cache.key([src], contents=(det,))
+    out = tmp_path / "out" / "vp1" / "a.csv"
+    assert not cache.restore(key, out, _ok)
+    out.parent.mkdir(parents=True)
+    out.write_text("result\n")
+    cache.store(key, out)
+    out.unlink()
+    assert cache.restore(key, out, _ok) and out.read_text() == "result\n"
+
+    # detections rewritten with the same bytes keep the key; other bytes change it
+    det.write_text("frame_id\n0\n")
+    assert cache.key([src], contents=(det,)) == key
+    det.write_text("frame_id\n5\n")
+    assert cache.key([src], contents=(det,)) != key
+    det.write_text("frame_id\n0\n")
+    # a touched video, other settings or another stage: another key
+    os.utime(src, ns=(1, 1))
+    assert cache.key([src], contents=(det,)) != key
+    assert RecordingCache(tmp_path / "cache", "keypoints2d", {"batch_size": 8}).key(
+        [src], contents=(det,)) != cache.key([src], contents=(det,))
+
+
+def test_damaged_entries_and_disabled_cache(tmp_path):
+    out = tmp_path / "a.csv"
+    cache = RecordingCache(tmp_path / "cache", "detect", {})
+    out.write_text("damaged")
+    cache.store("k", out)
+    out.unlink()
+    assert not cache.restore("k", out, _ok) and not out.exists()
+    off = RecordingCache(None, "detect", {})
+    out.write_text("x")
+    off.store("k2", out)
+    assert not off.restore("k2", out, _ok) and not (tmp_path / "cache" / "k2.csv").exists()
