@@ -28,10 +28,11 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 ## Lint, then the whole test suite (including the slow end-to-end DVC tests and the MMLab
-## backend's tests, which fail instead of skipping when the stack is missing).
+## backend's tests, which fail instead of skipping when the stack is missing). Test files are
+## spread over two processes (a file's tests stay together: they share module fixtures).
 test: install install-mmlab
 	$(BIN)/ruff check src tests benchmarks scripts
-	PATH="$(CURDIR)/$(BIN):$$PATH" CABINLIFT_REQUIRE_MMLAB=1 $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" CABINLIFT_REQUIRE_MMLAB=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## Unit tests only (skips the end-to-end pipeline tests; MMLab tests skip without the stack).
 test-fast: install
