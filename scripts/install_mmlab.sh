@@ -32,7 +32,7 @@ MMCV_CACHE="$WHEELHOUSE/torch-$TORCH_VERSION"
 mkdir -p "$MMCV_CACHE"
 if ! ls "$MMCV_CACHE"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
   echo "install_mmlab: building mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION" \
-       "(once per machine; ~20 min on 2 cores)" >&2
+       "(once per machine; ~25 min on 2 cores)" >&2
   WORK="$(mktemp -d)"
   trap 'rm -rf "$WORK"' EXIT
   "$PY" "$HERE/scripts/fetch_sdist.py" mmcv "$MMCV_VERSION" "$MMCV_SHA256" "$WORK/mmcv.tar.gz"
