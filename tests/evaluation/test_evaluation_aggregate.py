@@ -144,3 +144,21 @@ def test_frame_mpjpe_and_typical_frame_choice() -> None:
     t5 = _test_set(np.zeros((5, J, 3)), mask)
     # candidates 1..4 with errors 10, 40, 22, 30 -> median 26 -> 22 and 30 tie: first wins
     assert select_frame(t5, np.array([25.0, 10.0, 40.0, 22.0, 30.0])) == 3
+
+
+def test_pck_and_auc_on_a_known_error_set():
+    from cabinlift.evaluation.aggregate import pck, pck_auc
+
+    err = np.array([[0.0, 50.0, 100.0, 150.0], [200.0, 75.0, 999.0, 10.0]])
+    mask = np.array([[True, True, True, True], [True, True, False, True]])
+    # valid errors: 0, 50, 100, 150, 200, 75, 10 (999 is masked)
+    assert pck(err, mask, 150.0) == pytest.approx(6 / 7)
+    assert pck(err, mask, 50.0) == pytest.approx(3 / 7)
+    assert pck(err, mask, 0.0) == pytest.approx(1 / 7)
+    # thresholds 0, 75, 150: PCK 1/7, 4/7, 6/7
+    assert pck_auc(err, mask, 150.0, 3) == pytest.approx((1 + 4 + 6) / 21)
+    # 31 thresholds every 5 mm: count of thresholds t >= e for each valid error, over 31 x 7
+    expected = sum(sum(t >= e for t in np.arange(0, 151, 5)) for e in (0, 50, 100, 150, 200, 75, 10))
+    assert pck_auc(err, mask, 150.0, 31) == pytest.approx(expected / (31 * 7))
+    with pytest.raises(ValueError):
+        pck_auc(err, mask, 150.0, 1)

@@ -75,6 +75,19 @@ def pooled_mean(err: np.ndarray, mask: np.ndarray) -> float:
     return float(masked_mean(err, mask))
 
 
+def pck(err: np.ndarray, mask: np.ndarray, threshold_mm: float) -> float:
+    """3DPCK: fraction of valid joints whose error is at most ``threshold_mm``."""
+    return float(masked_mean(np.asarray(err) <= threshold_mm, mask))
+
+
+def pck_auc(err: np.ndarray, mask: np.ndarray, max_mm: float, steps: int) -> float:
+    """Area under the 3DPCK curve, as the mean PCK over ``steps`` thresholds evenly spaced
+    from 0 to ``max_mm`` (both included; 31 thresholds up to 150 mm is the usual choice)."""
+    if steps < 2 or max_mm <= 0:
+        raise ValueError("pck_auc needs at least two thresholds and a positive range")
+    return float(np.mean([pck(err, mask, t) for t in np.linspace(0.0, max_mm, steps)]))
+
+
 def frame_mpjpe(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """MPJPE of each frame over its valid joints (N,); NaN for a frame with none."""
     return masked_mean(joint_errors(pred, target, mask), mask, axis=1)
