@@ -4,8 +4,10 @@ from cabinlift.keypoints.resume import RecordingCache
 
 
 def _ok(path):
-    if "damaged" in path.read_text():
+    text = path.read_text()
+    if "damaged" in text:
         raise ValueError("damaged")
+    return text
 
 
 def test_restore_store_and_what_changes_the_key(tmp_path):
@@ -16,12 +18,12 @@ def test_restore_store_and_what_changes_the_key(tmp_path):
     cache = RecordingCache(tmp_path / "cache", "keypoints2d", {"batch_size": 4})
     key = cache.key([src], contents=(det,))
     out = tmp_path / "out" / "vp1" / "a.csv"
-    assert not cache.restore(key, out, _ok)
+    assert cache.restore(key, out, _ok) is None
     out.parent.mkdir(parents=True)
     out.write_text("result\n")
     cache.store(key, out)
     out.unlink()
-    assert cache.restore(key, out, _ok) and out.read_text() == "result\n"
+    assert cache.restore(key, out, _ok) == "result\n" and out.read_text() == "result\n"
 
     # detections rewritten with the same bytes keep the key; other bytes change it
     det.write_text("frame_id\n0\n")
@@ -42,8 +44,8 @@ def test_damaged_entries_and_disabled_cache(tmp_path):
     out.write_text("damaged")
     cache.store("k", out)
     out.unlink()
-    assert not cache.restore("k", out, _ok) and not out.exists()
+    assert cache.restore("k", out, _ok) is None and not out.exists()
     off = RecordingCache(None, "detect", {})
     out.write_text("x")
     off.store("k2", out)
-    assert not off.restore("k2", out, _ok) and not (tmp_path / "cache" / "k2.csv").exists()
+    assert off.restore("k2", out, _ok) is None and not (tmp_path / "cache" / "k2.csv").exists()

@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 _VERSION = 1  # bump when the interim format changes
+T = TypeVar("T")
 
 
 def file_identity(path: Path) -> list[Any]:
@@ -46,28 +48,29 @@ class RecordingCache:
                   for p in contents]
         return hashlib.sha1((self.base + json.dumps(ident)).encode()).hexdigest()
 
-    def restore(self, key: str, out: Path, validate) -> bool:
-        """Copy the cached file for ``key`` to ``out`` if there is one that ``validate`` (a
-        reader raising on a damaged file) accepts."""
+    def restore(self, key: str, out: Path, read: Callable[[Path], T]) -> T | None:
+        """Copy the cached file for ``key`` to ``out`` and return what ``read`` makes of it, or
+        None when there is no entry or ``read`` rejects it (a damaged entry is recomputed)."""
         if self.dir is None:
-            return False
+            return None
         entry = self.dir / f"{key}.csv"
         if not entry.is_file():
-            return False
+            return None
         try:
-            validate(entry)
+            value = read(entry)
         except Exception:  # a damaged entry is recomputed, never trusted
-            return False
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.copyfile(entry, tmp)
-        tmp.replace(out)
-        return True
+            return None
+        _copy_atomic(entry, out)
+        return value
 
     def store(self, key: str, out: Path) -> None:
-        if self.dir is None:
-            return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f"{key}.csv.tmp"
-        shutil.copyfile(out, tmp)
-        tmp.replace(self.dir / f"{key}.csv")
+        if self.dir is not None:
+            _copy_atomic(out, self.dir / f"{key}.csv")
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy under a temporary name, then rename: a killed copy leaves no truncated file."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)

@@ -135,8 +135,8 @@ def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, int]:
         path = interim.interim_path(out_dir, rec.file_id, "detections")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
                          *_checkpoint_files(name, cfg)])
-        if cache.restore(key, path, interim.read_detections):
-            det = interim.read_detections(path)
+        det = cache.restore(key, path, interim.read_detections)
+        if det is not None:
             counts["resumed_recordings"] += 1
         else:
             calib = read_calibration(rec.calibration_path)
@@ -164,8 +164,8 @@ def run_keypoints2d(params: dict[str, Any], det_dir: Path, out_dir: Path) -> dic
         path = interim.interim_path(out_dir, rec.file_id, "keypoints2d")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
                          *_checkpoint_files(name, cfg)], contents=(det_path,))
-        if cache.restore(key, path, interim.read_keypoints):
-            kp = interim.read_keypoints(path)
+        kp = cache.restore(key, path, interim.read_keypoints)
+        if kp is not None:
             counts["resumed_recordings"] += 1
         else:
             calib = read_calibration(rec.calibration_path)
