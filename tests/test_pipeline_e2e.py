@@ -55,10 +55,39 @@ def test_table1_structure_and_values(repo: Path):
 
 
 def test_plots_and_normalize_report(repo: Path):
-    assert (repo / "plots" / "mpjpe_vs_data.png").stat().st_size > 1000
-    assert (repo / "plots" / "mpjpe_vs_data.csv").read_text().startswith("setting")
+    for name in ("mpjpe_vs_data", "pretraining_gain", "per_joint", "qualitative"):
+        assert (repo / "plots" / f"{name}.png").stat().st_size > 1000, name
+    for name in ("mpjpe_vs_data.csv", "pretraining_gain.csv"):
+        assert (repo / "plots" / name).read_text().startswith("setting,train_frames"), name
+    assert (repo / "plots" / "per_joint.csv").read_text().startswith("joint_index,joint")
+    summary = json.loads((repo / "metrics" / "summary.json").read_text())
+    assert set(summary["paired_tests"]["simplebl"]) == set(tiny_params()["settings"])
     report = json.loads((repo / "metrics" / "normalize.json").read_text())
     assert report["real"]["kept"]["train"] > 0
+
+
+def test_lift_round_trip_reproduces_the_evaluated_mpjpe(repo: Path, tmp_path: Path):
+    """2D keypoints of the test recordings -> ``cabinlift lift`` with one fine-tuned checkpoint
+    -> 3D; joined with the test set's ground truth, the MPJPE is what evaluate reported."""
+    import csv
+
+    import numpy as np
+
+    rows = list(csv.DictReader((repo / "metrics" / "runs.csv").open()))
+    row = next(r for r in rows if (r["init"], r["setting"]) == ("pretrained", "subj1"))
+    ckpt = (repo / "models" / "finetuned" / "pretrained" / "simplebl" / "subj1"
+            / f"run{int(row['repetition']):02d}.pt")
+    out = tmp_path / "lifted.npz"
+    _run(["cabinlift", "lift", "--checkpoint", str(ckpt), "--input",
+          "data/interim/keypoints2d", "--out", str(out)], repo)
+    with np.load(out) as z, np.load(repo / "data" / "processed" / "real_test.npz") as t:
+        where = {(f, int(i)): k for k, (f, i) in enumerate(zip(z["file_id"], z["frame_id"],
+                                                                 strict=True))}
+        rows_lifted = [where[f, int(i)] for f, i in zip(t["file_id"], t["frame_id"],
+                                                        strict=True)]
+        pred = z["pose3d"][rows_lifted].astype(np.float64)
+        err = np.linalg.norm(pred - t["y3d"], axis=-1)[t["mask"]]
+    assert abs(err.mean() - float(row["test_mpjpe"])) < 1e-3, (err.mean(), row["test_mpjpe"])
 
 
 def test_second_repro_is_a_no_op(repo: Path):

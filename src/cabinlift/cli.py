@@ -96,7 +96,19 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
         pretrain_dir=Path(args.metrics) / "pretrain",
         qualitative=config.get(params, "evaluate.qualitative", dict),
         timings_root=Path(args.timings) / "finetune",
+        pck=config.get(params, "evaluate.pck", dict),
+        alpha=config.get(params, "evaluate.alpha", (int, float)),
+        per_joint_setting=config.get(params, "evaluate.per_joint_setting", (str, type(None))),
     )
+
+
+def _lift(args: argparse.Namespace, params: dict[str, Any] | None) -> None:
+    from cabinlift.lift import run_lift
+
+    fallback = None
+    if params is not None and isinstance(params.get("train"), dict):
+        fallback = params["train"].get("target_unit_mm")
+    print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, fallback)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", default="metrics")
     s.add_argument("--plots", default="plots")
     s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser(
+        "lift", help="apply a trained lifter to 2D keypoints (COCO JSON or interim CSVs)",
+        description="Lift COCO-17 2D keypoints (COCO-format JSON, an interim "
+        "*.keypoints2d.csv or a directory of them) to neck-centred 3D poses in mm with a "
+        "checkpoint written by pretrain/finetune; writes .npz or .json.",
+    )
+    s.add_argument("--checkpoint", required=True,
+                   help="e.g. models/finetuned/pretrained/graformer/subj4/run00.pt")
+    s.add_argument("--input", required=True, help="COCO JSON, interim CSV or a directory")
+    s.add_argument("--out", required=True, help="output file, .npz or .json")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    s.set_defaults(func=_lift)
     return p
 
 
@@ -164,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}/{args.setting}"
     try:
-        params = config.load_params(args.params)
+        if args.command == "lift":  # usable outside a pipeline checkout: params are optional
+            params = config.load_params(args.params) if Path(args.params).is_file() else None
+        else:
+            params = config.load_params(args.params)
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

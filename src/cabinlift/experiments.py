@@ -16,6 +16,7 @@ from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 from cabinlift.metrics import mpjpe
+from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
 from cabinlift.training import (
     PoseTensors,
@@ -43,6 +44,12 @@ def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, 
     recipe = Recipe.from_params(params)
     device = resolve_device(config.get(params, "train.device", str))
     return hparams, recipe, device
+
+
+def checkpoint_meta(recipe: Recipe, **extra: Any) -> dict[str, Any]:
+    """What a checkpoint needs beyond its weights to be applied on its own (``cabinlift lift``):
+    the joint order of its inputs/outputs and the millimetres per output unit."""
+    return {"joints": list(COCO13), "target_unit_mm": recipe.target_unit_mm, **extra}
 
 
 def write_timings(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -74,7 +81,8 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
         "test_mpjpe": round(validation_mpjpe(net, tensors["test"], recipe), 3),
         "history": result.history,
     }
-    save_checkpoint(ckpt_path, model, hparams, result.best_state, {"summary": summary})
+    save_checkpoint(ckpt_path, model, hparams, result.best_state,
+                    checkpoint_meta(recipe, summary=summary))
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     wall = round(result.wall_time_s, 2)
@@ -127,8 +135,9 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
         test_mpjpe = float(mpjpe(pred, test.y, test.mask)) * recipe.target_unit_mm
         pred_mm = pred * recipe.target_unit_mm
         save_checkpoint(out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
-                        result.best_state, {"setting": setting, "init": init,
-                                            "repetition": run["repetition"]})
+                        result.best_state,
+                        checkpoint_meta(recipe, setting=setting, init=init,
+                                        repetition=run["repetition"]))
         records.append({
             "model": model, "init": init, "setting": setting,
             "repetition": int(run["repetition"]),

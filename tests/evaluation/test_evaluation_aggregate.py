@@ -17,7 +17,7 @@ from cabinlift.evaluation.aggregate import (
     mean_std_ci,
 )
 from cabinlift.evaluation.loading import TestSet
-from cabinlift.evaluation.plots import select_frame
+from cabinlift.evaluation.qualitative import select_frame
 
 J = 13
 
@@ -162,3 +162,60 @@ def test_pck_and_auc_on_a_known_error_set():
     assert pck_auc(err, mask, 150.0, 31) == pytest.approx(expected / (31 * 7))
     with pytest.raises(ValueError):
         pck_auc(err, mask, 150.0, 1)
+
+
+def test_holm_adjustment_by_hand() -> None:
+    from cabinlift.evaluation.paired import holm, significance_mark
+
+    # sorted 0.01, 0.02, 0.03, 0.04 -> 4*0.01, 3*0.02, 2*0.03 (raised to stay monotone), 1*0.04
+    got = holm([0.03, None, 0.01, 0.04, 0.02])
+    assert got[1] is None
+    assert [got[i] for i in (2, 4, 0, 3)] == pytest.approx([0.04, 0.06, 0.06, 0.06])
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert [significance_mark(p, 0.05) for p in (0.0009, 0.009, 0.049, 0.05, None)] == [
+        "***", "**", "*", "", ""
+    ]
+
+
+def test_joint_annotated_in_one_frame_only_averages_over_that_frame() -> None:
+    test, pred, err = _known_errors()
+    mask = test.mask.copy()
+    mask[[0, 1, 3], 7] = False  # l_elbow annotated in frame 2 only (error 3 * 8 = 24 mm)
+    t1 = _test_set(np.where(mask[..., None], test.y3d, np.nan), mask)
+    res = evaluate_run(pred, t1, ActivityIndex(t1), _record(err[mask].mean()), "dir")
+    assert res.per_joint[7] == pytest.approx(24.0, abs=1e-3)
+    # never valid anywhere: NaN, not 0 (an unannotated joint has no error, not a zero error)
+    mask[:, 7] = False
+    t2 = _test_set(np.where(mask[..., None], test.y3d, np.nan), mask)
+    res = evaluate_run(pred, t2, ActivityIndex(t2), _record(err[mask].mean()), "dir")
+    assert np.isnan(res.per_joint[7])
+
+
+def test_pmpjpe_of_a_reflected_copy_is_positive() -> None:
+    rng = np.random.default_rng(11)
+    y = rng.normal(0, 300, size=(3, J, 3))
+    mask = np.ones((3, J), dtype=bool)
+    pred = y * np.array([-1.0, 1.0, 1.0])  # mirror image: no rotation can undo it
+    test = _test_set(y, mask)
+    mpjpe = float(np.linalg.norm(pred - y, axis=-1).mean())
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir")
+    assert res.p_mpjpe > 10.0  # reflections are excluded from the alignment
+    assert res.p_mpjpe < res.mpjpe
+
+
+def test_run_pck_auc_and_activity_macro_by_hand() -> None:
+    from cabinlift.evaluation.aggregate import MetricConfig
+
+    test, pred, err = _known_errors()
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir",
+                       MetricConfig(threshold_mm=25.0, auc_max_mm=45.0, auc_steps=5))
+    # integer errors (f+1)(j+1) <= 4 x 13: none lies on 25 or on 0, 11.25, 22.5, 33.75, 45
+    valid = err[test.mask]
+    assert res.pck == pytest.approx(100 * np.mean(valid <= 25.0))
+    assert res.auc == pytest.approx(
+        100 * np.mean([np.mean(valid <= t) for t in (0, 11.25, 22.5, 33.75, 45)])
+    )
+    # macro over the labelled activities: (eat + drink) / 2, the unlabelled frame left out
+    m = test.mask
+    eat, drink = err[:2][m[:2]].mean(), err[2][m[2]].mean()
+    assert res.activity_macro == pytest.approx((eat + drink) / 2, abs=1e-3)

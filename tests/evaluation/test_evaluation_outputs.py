@@ -57,11 +57,13 @@ def test_markdown_marks_best_per_column_and_overall(evaluated: dict[str, Path]) 
 
 def test_markdown_spread_table_and_frames(evaluated: dict[str, Path]) -> None:
     md = evaluated["table1.md"].read_text()
-    rows = _md_table(md, "## Spread over runs")
+    rows = _md_table(md, "## Spread and significance")
     sem = rows[0]
     assert sem[0] == "SemGCN"
-    assert sem[2] == "25.0 ± 7.1 (±63.5, n=2)"  # std sqrt(50), t(.975,1) * std / sqrt(2)
-    assert sem[3] == "15.0 ± — (—, n=1)"
+    assert sem[2] == "25.0 ± 7.1"  # std sqrt(50)
+    assert sem[3] == "15.0"  # a single run has no spread
+    # no PT cell of this tiny grid is significant after Holm over 6 tests: no marks
+    assert not any("*" in c for r in rows for c in r[1:])
     assert "Training frames per setting (mean over runs): 50% of a subject: 101; " in md
     assert "Eight subjects: 1600." in md
 
@@ -80,21 +82,33 @@ def test_runs_csv_one_sorted_row_per_run(evaluated: dict[str, Path]) -> None:
     first = rows[0]
     assert list(first) == [
         "model", "init", "setting", "repetition", "subjects", "train_subjects", "train_frames",
-        "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "wall_time_s",
+        "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "test_pck",
+        "test_auc", "test_activity_macro", "wall_time_s",
     ]
     assert float(first["test_mpjpe"]) == pytest.approx(30.0, abs=1e-3)
+    assert float(first["test_pck"]) == 100.0  # every error is 30 mm <= 150 mm
+    assert float(first["test_activity_macro"]) == pytest.approx(30.0, abs=1e-3)
+    # every error 21 mm; of the 31 thresholds 0, 5, ..., 150 the 26 from 25 mm on count it
+    pt = next(r for r in rows if (r["model"], r["init"], r["setting"]) == (
+        "simplebl", "pretrained", "pct50"))
+    assert float(pt["test_auc"]) == pytest.approx(100 * 26 / 31, abs=1e-3)
+    far = next(r for r in rows if (r["model"], r["init"], r["setting"], r["repetition"]) == (
+        "simplebl", "scratch", "pct50", "2"))
+    assert (float(far["test_pck"]), float(far["test_auc"])) == (0.0, 0.0)  # 300 mm off
     assert float(first["test_pmpjpe"]) == pytest.approx(0.0, abs=1e-3)  # a pure translation
     subj2 = next(r for r in rows if r["setting"] == "subj2")
     assert subj2["subjects"] == "1;2" and subj2["train_subjects"] == "2"
 
 
-def test_details_json(evaluated: dict[str, Path]) -> None:
-    d = json.loads(evaluated["details.json"].read_text())
-    cell = d["results"]["semgcn"]["scratch"]["subj2"]
+def test_summary_json(evaluated: dict[str, Path]) -> None:
+    d = json.loads(evaluated["summary.json"].read_text())
+    cell = d["cells"]["semgcn"]["scratch"]["subj2"]
     assert cell["n_runs"] == 2
-    assert cell["mean"] == 25.0
-    assert cell["std"] == pytest.approx(7.071, abs=1e-3)
-    assert cell["ci95"] == pytest.approx(63.531, abs=1e-3)
+    assert cell["mpjpe"]["mean"] == 25.0
+    assert cell["mpjpe"]["std"] == pytest.approx(7.071, abs=1e-3)
+    assert cell["mpjpe"]["ci95"] == pytest.approx(63.531, abs=1e-3)  # t(.975,1) * std / sqrt(2)
+    assert cell["p_mpjpe"]["mean"] == pytest.approx(0.0, abs=1e-3)  # pure translations
+    assert cell["pck"]["mean"] == 100.0
     assert cell["train_frames"] == TRAIN_FRAMES["subj2"] + 0.5
     assert list(cell["per_joint"]) == [
         "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
@@ -102,30 +116,76 @@ def test_details_json(evaluated: dict[str, Path]) -> None:
     ]
     assert all(v == pytest.approx(25.0, abs=1e-3) for v in cell["per_joint"].values())
     assert set(cell["per_activity"]) == {"eating", "drinking", "<unknown>"}
-    single = d["results"]["simplebl"]["pretrained"]["subj8"]
-    assert single["std"] is None and single["ci95"] is None
+    assert cell["activity_macro"]["mean"] == pytest.approx(25.0, abs=1e-3)
+    single = d["cells"]["simplebl"]["pretrained"]["subj8"]
+    assert single["mpjpe"]["std"] is None and single["mpjpe"]["ci95"] is None
+    assert d["tables"]["mpjpe"]["semgcn"]["scratch"]["pct50"] == pytest.approx(40.111, abs=1e-3)
+    assert set(d["tables"]) == {"mpjpe", "p_mpjpe", "pck", "auc", "activity_macro"}
     assert d["pretrain"] == {
         "semgcn": {"best_val_mpjpe": 33.0, "test_mpjpe": 44.0, "epochs_run": 50,
                    "train_frames": 1000}
     }
     q = d["qualitative"]
-    assert (q["model"], q["init"], q["valid_joints"]) == ("semgcn", "pretrained", 13)
-    assert q["frame_mpjpe"] == {"pct50": 20.0, "subj2": 18.0, "subj8": 12.0}  # repetition 0
+    assert (q["model"], q["inits"], q["valid_joints"]) == (
+        "semgcn", ["scratch", "pretrained"], 13
+    )
+    assert q["frame_mpjpe"] == {  # repetition 0 of each setting
+        "scratch": {"pct50": 30.0, "subj2": 20.0, "subj8": 15.0},
+        "pretrained": {"pct50": 20.0, "subj2": 18.0, "subj8": 12.0},
+    }
+
+
+def test_paired_tests_in_summary(evaluated: dict[str, Path]) -> None:
+    from scipy import stats
+
+    tests = json.loads(evaluated["summary.json"].read_text())["paired_tests"]
+    t = tests["semgcn"]["pct50"]
+    diffs = np.array([20 - 30, 22 - 40, 24 - 50.333])  # pre-trained − scratch per repetition
+    mean, sd = diffs.mean(), diffs.std(ddof=1)
+    t_stat = mean / (sd / np.sqrt(3))
+    assert (t["paired_by"], t["n_pairs"], t["unpaired_runs"]) == ("subject", 3, 0)
+    assert t["mean_diff"] == pytest.approx(mean, abs=1e-3)
+    assert t["std_diff"] == pytest.approx(sd, abs=1e-3)
+    assert t["t"] == pytest.approx(t_stat, abs=1e-3)
+    assert t["p_t"] == pytest.approx(2 * stats.t.sf(abs(t_stat), 2), abs=1e-6)
+    assert t["p_wilcoxon"] == pytest.approx(0.25, abs=1e-6)  # 3 negative pairs: 2 / 2**3
+    assert [p["subjects"] for p in t["pairs"]] == [[1], [2], [3]]
+    s2 = tests["simplebl"]["subj2"]
+    assert s2["paired_by"] == "subject combination"
+    assert s2["mean_diff"] == pytest.approx(-7.5)  # (17-25 + 19-26) / 2
+    one = tests["simplebl"]["subj8"]
+    assert (one["n_pairs"], one["p_t"], one["ci95"]) == (1, None, None)
+    assert one["mean_diff"] == pytest.approx(-2.0)
+    # Holm over the 4 defined tests: the smallest p times 4 (p values are stored rounded)
+    ps = sorted(v["p_t"] for m in tests.values() for v in m.values() if v["p_t"] is not None)
+    holm = sorted(v["p_holm"] for m in tests.values() for v in m.values()
+                  if v["p_holm"] is not None)
+    assert len(ps) == 4  # subj8 has a single run per side in both models
+    assert holm[0] == pytest.approx(min(1.0, 4 * ps[0]), abs=1e-5)
 
 
 def test_plot_data_csv(evaluated: dict[str, Path]) -> None:
     rows = list(csv.DictReader(io.StringIO(evaluated["mpjpe_vs_data.csv"].read_text())))
     assert [r["setting"] for r in rows] == list(SETTINGS)
-    assert list(rows[0]) == [
-        "setting", "train_frames", "semgcn_scratch", "semgcn_pretrained", "simplebl_scratch",
-        "simplebl_pretrained",
+    assert list(rows[0])[:5] == [
+        "setting", "train_frames", "semgcn_scratch", "semgcn_scratch_lo", "semgcn_scratch_hi",
     ]
     assert float(rows[0]["train_frames"]) == 101.0
     assert float(rows[2]["simplebl_scratch"]) == 14.0
+    assert rows[2]["simplebl_scratch_lo"] == ""  # a single run has no CI
+    lo, hi = float(rows[1]["semgcn_scratch_lo"]), float(rows[1]["semgcn_scratch_hi"])
+    assert (lo + hi) / 2 == pytest.approx(25.0) and hi - lo == pytest.approx(2 * 63.531, abs=1e-2)
+    gain = list(csv.DictReader(io.StringIO(evaluated["pretraining_gain.csv"].read_text())))
+    assert float(gain[0]["simplebl"]) == pytest.approx(200.0 - 21.0)  # scratch − PT
+    assert gain[2]["simplebl_lo"] == ""
+    joints = list(csv.DictReader(io.StringIO(evaluated["per_joint.csv"].read_text())))
+    assert [r["joint"] for r in joints][:2] == ["nose", "l_eye"] and len(joints) == 13
+    # default per-joint setting: the first with > 1 run (no single-subject full setting here)
+    assert float(joints[0]["semgcn_scratch"]) == pytest.approx(40.111, abs=1e-3)
 
 
 def test_pngs_exist_and_are_png(evaluated: dict[str, Path]) -> None:
-    for name in ("mpjpe_vs_data.png", "qualitative.png"):
+    for name in ("mpjpe_vs_data.png", "pretraining_gain.png", "per_joint.png", "qualitative.png"):
         data = evaluated[name].read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000
 
@@ -145,13 +205,16 @@ def test_configured_qualitative_frame(
 ) -> None:
     root, test_npz = grid
     out = run_eval(root, test_npz, tmp_path, qualitative={
-        "model": "simplebl", "init": "scratch", "file_id": "vp12/run1", "frame_id": 25,
+        "model": "simplebl", "inits": ["scratch"], "file_id": "vp12/run1", "frame_id": 25,
     })
-    q = json.loads(out["details.json"].read_text())["qualitative"]
+    q = json.loads(out["summary.json"].read_text())["qualitative"]
     assert (q["file_id"], q["frame_id"], q["subject"], q["how"]) == (
         "vp12/run1", 25, 12, "configured"
     )
-    assert q["frame_mpjpe"] == {"pct50": 100.0, "subj2": 25.0, "subj8": 14.0}
+    assert q["frame_mpjpe"] == {"scratch": {"pct50": 100.0, "subj2": 25.0, "subj8": 14.0}}
+    drawn = json.loads(out["qualitative.json"].read_text())
+    assert [e["setting"] for e in drawn["estimates"]] == list(SETTINGS)
+    assert drawn["valid"] == [True] * 13
 
 
 @pytest.mark.parametrize(
@@ -160,7 +223,8 @@ def test_configured_qualitative_frame(
         ({"file_id": "nope", "frame_id": 1}, "no frame with file_id 'nope'"),
         ({"file_id": "vp11/run1"}, "both file_id and frame_id"),
         ({"model": "graformer"}, "qualitative.model"),
-        ({"init": "warm"}, "qualitative.init"),
+        ({"inits": ["warm"]}, "qualitative.inits"),
+        ({"inits": "scratch"}, "qualitative.inits"),
         ({"frame": 3}, "unknown key"),
     ],
 )

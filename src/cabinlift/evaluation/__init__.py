@@ -1,12 +1,14 @@
 """The ``evaluate`` stage: aggregates every fine-tuning run into the paper's Table 1.
 
 Outputs: ``metrics/table1.json`` (the only DVC metrics file), ``metrics/table1.md``,
-``metrics/runs.csv``, ``metrics/details.json``, ``plots/mpjpe_vs_data.{csv,png}`` and
-``plots/qualitative.png``. See :func:`run_evaluation`.
+``metrics/runs.csv``, ``metrics/summary.json`` and in ``plots/`` the figures
+``mpjpe_vs_data``, ``pretraining_gain``, ``per_joint`` (PNG + CSV) and ``qualitative``
+(PNG + JSON). See :func:`run_evaluation`.
 """
 
+from cabinlift.evaluation.aggregate import MetricConfig
 from cabinlift.evaluation.evaluate import run_evaluation
-from cabinlift.evaluation.plots import QualitativeConfig
+from cabinlift.evaluation.qualitative import QualitativeConfig
 from cabinlift.evaluation.settings import (
     DEFAULT_SETTINGS,
     INITS,
@@ -19,6 +21,7 @@ from cabinlift.evaluation.settings import (
 __all__ = [
     "DEFAULT_SETTINGS",
     "INITS",
+    "MetricConfig",
     "QualitativeConfig",
     "Setting",
     "model_label",

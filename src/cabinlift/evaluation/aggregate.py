@@ -10,6 +10,7 @@ a disagreement means the predictions and the run record come from different runs
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,92 @@ UNKNOWN_ACTIVITY = "<unknown>"
 
 
 @dataclass(frozen=True)
+class MetricConfig:
+    """The 3DPCK threshold and the AUC's threshold range (params.yaml ``evaluate.pck``)."""
+
+    threshold_mm: float = 150.0
+    auc_max_mm: float = 150.0
+    auc_steps: int = 31
+
+    @classmethod
+    def from_any(cls, value: MetricConfig | Mapping[str, Any] | None) -> MetricConfig:
+        """Accept the params mapping (keys threshold_mm, auc_max_mm, auc_steps) or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise CabinliftError("evaluate.pck: expected a mapping with threshold_mm, "
+                                 "auc_max_mm, auc_steps")
+        unknown = sorted(set(value) - {"threshold_mm", "auc_max_mm", "auc_steps"})
+        if unknown:
+            raise CabinliftError(
+                f"evaluate.pck: unknown key(s) {', '.join(map(str, unknown))}; expected "
+                "threshold_mm, auc_max_mm, auc_steps"
+            )
+        out = cls(**{k: value[k] for k in value})
+        for key in ("threshold_mm", "auc_max_mm"):
+            v = getattr(out, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
+                    or v <= 0:
+                raise CabinliftError(f"evaluate.pck.{key}: expected a number > 0, got {v!r}")
+        if isinstance(out.auc_steps, bool) or not isinstance(out.auc_steps, int) \
+                or out.auc_steps < 2:
+            raise CabinliftError(
+                f"evaluate.pck.auc_steps: expected an integer >= 2, got {out.auc_steps!r}"
+            )
+        return out
+
+    @property
+    def pck_name(self) -> str:
+        """Column/key name, e.g. ``pck150``."""
+        return f"pck{self.threshold_mm:g}"
+
+
+#: Per-run scalar metrics, in report order: key -> (label, unit, lower is better).
+RUN_METRICS: dict[str, tuple[str, str, bool]] = {
+    "mpjpe": ("MPJPE", "mm", True),
+    "p_mpjpe": ("P-MPJPE", "mm", True),
+    "pck": ("3DPCK", "%", False),
+    "auc": ("AUC", "%", False),
+    "activity_macro": ("MPJPE, macro over activities", "mm", True),
+}
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """One run: its runs.json record plus the errors recomputed from its predictions."""
+    """One run: its runs.json record plus the errors recomputed from its predictions.
+
+    ``pck`` and ``auc`` are percentages (0-100); ``activity_macro`` is the unweighted mean of
+    the per-activity MPJPEs, so a long activity cannot dominate it as it does the pooled MPJPE.
+    """
 
     record: dict[str, Any]
     mpjpe: float
     p_mpjpe: float
+    pck: float
+    auc: float
+    activity_macro: float
     per_joint: np.ndarray  # (J,) mm, NaN for a joint never valid in the test set
     per_activity: dict[str, float]
+
+    def metric(self, key: str) -> float:
+        return float(getattr(self, key))
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean over runs with its sample std and 95 % CI half-width (None for a single run)."""
+
+    mean: float
+    std: float | None
+    ci95: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float] | np.ndarray) -> Stat:
+        mean, std, ci = mean_std_ci(values)
+        return cls(mean, std, ci, int(np.size(values)))
 
 
 @dataclass(frozen=True)
@@ -45,17 +124,32 @@ class CellSummary:
     init: str
     setting: str
     runs: list[RunResult] = field(repr=False)
-    mean: float
-    std: float | None  # sample std (ddof=1); None for a single run
-    ci95: float | None  # half-width of the Student-t 95 % CI of the mean; None for a single run
-    p_mpjpe: float
-    per_joint: np.ndarray
+    stats: dict[str, Stat]  # RUN_METRICS key -> statistics over runs
+    per_joint: np.ndarray  # (J,) mean over runs
+    per_joint_ci95: np.ndarray  # (J,) CI half-width over runs (NaN for a single run)
     per_activity: dict[str, float]
     train_frames: float
 
     @property
     def n_runs(self) -> int:
         return len(self.runs)
+
+    @property
+    def mean(self) -> float:
+        """Mean MPJPE over runs: the Table 1 cell."""
+        return self.stats["mpjpe"].mean
+
+    @property
+    def std(self) -> float | None:
+        return self.stats["mpjpe"].std
+
+    @property
+    def ci95(self) -> float | None:
+        return self.stats["mpjpe"].ci95
+
+    @property
+    def p_mpjpe(self) -> float:
+        return self.stats["p_mpjpe"].mean
 
 
 def sanitize_pred(pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -110,6 +204,13 @@ def mean_std_ci(values: list[float] | np.ndarray) -> tuple[float, float | None, 
     return mean, std, half
 
 
+def _ci_or_nan(values: np.ndarray) -> float:
+    """CI half-width over the finite values; NaN where fewer than two exist."""
+    v = values[np.isfinite(values)]
+    ci = mean_std_ci(v)[2] if v.size else None
+    return float("nan") if ci is None else ci
+
+
 class ActivityIndex:
     """Maps test frames to activities once, so per-run per-activity errors are two bincounts."""
 
@@ -127,8 +228,16 @@ class ActivityIndex:
         return dict(sorted(out.items()))
 
 
+def activity_macro(per_activity: Mapping[str, float]) -> float:
+    """Unweighted mean over the known activities (frames without a label are left out); NaN if
+    no frame has one."""
+    known = [v for a, v in per_activity.items() if a != UNKNOWN_ACTIVITY]
+    return float(np.mean(known)) if known else float("nan")
+
+
 def evaluate_run(
-    pred: np.ndarray, test: TestSet, activities: ActivityIndex, record: dict[str, Any], where: str
+    pred: np.ndarray, test: TestSet, activities: ActivityIndex, record: dict[str, Any], where: str,
+    config: MetricConfig | None = None,
 ) -> RunResult:
     """Recompute one run's errors from its predictions (N, J, 3) and cross-check runs.json."""
     mask = test.mask
@@ -146,19 +255,25 @@ def evaluate_run(
             f"is {mpjpe:.3f} mm but runs.json records test_mpjpe {recorded:.3f} mm (expected to "
             f"agree within {MPJPE_TOLERANCE_MM} mm; stale or mismatched files?)"
         )
+    config = config or MetricConfig()
     aligned = procrustes_align(sanitize_pred(pred, mask), test.y3d, mask)
     p_err = np.where(mask, np.linalg.norm(aligned - test.y3d, axis=-1), 0.0)
+    per_activity = activities.means(err)
     return RunResult(
         record=record,
         mpjpe=mpjpe,
         p_mpjpe=pooled_mean(p_err, mask),
+        pck=100.0 * pck(err, mask, config.threshold_mm),
+        auc=100.0 * pck_auc(err, mask, config.auc_max_mm, config.auc_steps),
+        activity_macro=activity_macro(per_activity),
         per_joint=masked_mean(err, mask, axis=0),
-        per_activity=activities.means(err),
+        per_activity=per_activity,
     )
 
 
 def summarize_setting(
-    data: SettingRuns, test: TestSet, activities: ActivityIndex | None = None
+    data: SettingRuns, test: TestSet, activities: ActivityIndex | None = None,
+    config: MetricConfig | None = None,
 ) -> CellSummary:
     """Evaluate every run of one (model, init, setting) and aggregate over runs.
 
@@ -168,21 +283,21 @@ def summarize_setting(
     activities = activities or ActivityIndex(test)
     where = str(data.directory)
     order = sorted(range(len(data.runs)), key=lambda i: data.runs[i]["repetition"])
-    runs = [evaluate_run(data.pred[i], test, activities, data.runs[i], where) for i in order]
-    mean, std, ci = mean_std_ci([r.mpjpe for r in runs])
-    per_joint = np.stack([r.per_joint for r in runs]).mean(axis=0)
+    runs = [evaluate_run(data.pred[i], test, activities, data.runs[i], where, config)
+            for i in order]
+    joints = np.stack([r.per_joint for r in runs])  # (R, J)
+    joint_ci = np.array([_ci_or_nan(col) for col in joints.T])
     acts = sorted({a for r in runs for a in r.per_activity})
-    per_activity = {a: float(np.mean([r.per_activity[a] for r in runs])) for a in acts}
+    per_activity = {a: float(np.mean([r.per_activity[a] for r in runs if a in r.per_activity]))
+                    for a in acts}
     return CellSummary(
         model=data.model,
         init=data.init,
         setting=data.setting,
         runs=runs,
-        mean=mean,
-        std=std,
-        ci95=ci,
-        p_mpjpe=float(np.mean([r.p_mpjpe for r in runs])),
-        per_joint=per_joint,
+        stats={k: Stat.of([r.metric(k) for r in runs]) for k in RUN_METRICS},
+        per_joint=joints.mean(axis=0),
+        per_joint_ci95=joint_ci,
         per_activity=per_activity,
         train_frames=float(np.mean([r.record["train_frames"] for r in runs])),
     )

@@ -1,4 +1,4 @@
-"""Entry point of the ``evaluate`` stage: every fine-tuning run -> Table 1, details, plots."""
+"""Entry point of the ``evaluate`` stage: every fine-tuning run -> Table 1, summary, figures."""
 
 from __future__ import annotations
 
@@ -8,29 +8,67 @@ from typing import Any
 
 import numpy as np
 
+from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.aggregate import (
     ActivityIndex,
     CellSummary,
+    MetricConfig,
     frame_mpjpe,
     summarize_setting,
 )
 from cabinlift.evaluation.loading import load_pretrain_summaries, load_setting_runs, load_test_set
 from cabinlift.evaluation.outputs import write_all_atomic
+from cabinlift.evaluation.paired import paired_tests
 from cabinlift.evaluation.plots import (
-    QualitativeConfig,
     curve_csv,
     curve_png,
+    gain_csv,
+    gain_png,
+    per_joint_csv,
+    per_joint_png,
+)
+from cabinlift.evaluation.qualitative import (
+    QualitativeConfig,
     find_frame,
+    make_panels,
+    panels_json,
     qualitative_png,
     qualitative_title,
     select_frame,
 )
-from cabinlift.evaluation.settings import INITS, check_models, parse_settings
-from cabinlift.evaluation.table import details_json, runs_csv, table1_json, table1_markdown
+from cabinlift.evaluation.settings import INITS, Setting, check_models, parse_settings
+from cabinlift.evaluation.summary import summary_json
+from cabinlift.evaluation.table import dump_json, runs_csv, table1_json, table1_markdown
 
 #: File names of the outputs, relative to metrics_dir / plots_dir.
-METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "details.json")
-PLOTS_FILES = ("mpjpe_vs_data.csv", "mpjpe_vs_data.png", "qualitative.png")
+METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "summary.json")
+PLOTS_FILES = (
+    "mpjpe_vs_data.csv", "mpjpe_vs_data.png", "pretraining_gain.csv", "pretraining_gain.png",
+    "per_joint.csv", "per_joint.png", "qualitative.json", "qualitative.png",
+)
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise CabinliftError(f"evaluate.alpha: expected a number in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def _per_joint_setting(name: str | None, settings: Sequence[Setting]) -> Setting:
+    """The configured setting, or (None) the first single-subject, full-fraction one, else the
+    first with more than one run, else the first."""
+    if name is not None:
+        for s in settings:
+            if s.name == name:
+                return s
+        raise CabinliftError(
+            f"evaluate.per_joint_setting: {name!r} is not a configured setting "
+            f"({', '.join(s.name for s in settings)})"
+        )
+    for s in settings:
+        if s.subjects == 1 and s.fraction >= 1.0:
+            return s
+    return next((s for s in settings if s.repetitions > 1), settings[0])
 
 
 def run_evaluation(
@@ -43,25 +81,33 @@ def run_evaluation(
     pretrain_dir: str | Path | None = None,
     qualitative: QualitativeConfig | Mapping[str, Any] | None = None,
     timings_root: str | Path | None = None,
+    pck: MetricConfig | Mapping[str, Any] | None = None,
+    alpha: float = 0.05,
+    per_joint_setting: str | None = None,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
 
     ``settings`` is the ordered params mapping ``{name: {subjects, fraction, repetitions}}``
-    (None = the paper's eight). ``qualitative`` picks Figure 3's model/init/frame (see
-    :class:`QualitativeConfig`). All inputs are read and checked and all outputs rendered before
-    the first file is written, so a failure leaves the previous outputs intact.
+    (None = the paper's eight). ``qualitative`` picks the example figure's model/rows/frame (see
+    :class:`QualitativeConfig`); ``pck`` the 3DPCK threshold and AUC range; ``alpha`` the level
+    of the significance marks; ``per_joint_setting`` the setting of the per-joint figure. All
+    inputs are read and checked and all outputs rendered before the first file is written, so a
+    failure leaves the previous outputs intact.
     """
     models = check_models(models)
     setting_list = parse_settings(settings)
     qcfg = QualitativeConfig.from_any(qualitative)
     qcfg.check(models)
+    metric_cfg = MetricConfig.from_any(pck)
+    alpha = _check_alpha(alpha)
+    joint_setting = _per_joint_setting(per_joint_setting, setting_list)
     q_model = qcfg.model if qcfg.model is not None else models[0]
     test = load_test_set(test_npz)
     pretrain = load_pretrain_summaries(pretrain_dir, models)  # optional; checked early
     activities = ActivityIndex(test)
 
-    # "All data" = the largest amount (last such setting on ties): Figure 3's reference.
+    # "All data" = the largest amount (last such setting on ties): the frame choice's reference.
     all_data = setting_list[0]
     for s in setting_list:
         if s.amount >= all_data.amount:
@@ -69,20 +115,21 @@ def run_evaluation(
 
     cells: dict[tuple[str, str, str], CellSummary] = {}
     ref_frame_err: dict[tuple[str, str], np.ndarray] = {}
-    q_preds: dict[str, np.ndarray] = {}
+    q_preds: dict[tuple[str, str], np.ndarray] = {}
     for m in models:
         for i in INITS:
             for s in setting_list:
                 data = load_setting_runs(finetuned_root, m, i, s.name, test.n_frames,
                                          timings_root)
-                cells[m, i, s.name] = summarize_setting(data, test, activities)
+                cells[m, i, s.name] = summarize_setting(data, test, activities, metric_cfg)
                 reps = [r["repetition"] for r in data.runs]
                 first = reps.index(min(reps))  # "repetition 0" whether numbering starts at 0 or 1
                 if s is all_data:
                     ref_frame_err[m, i] = frame_mpjpe(data.pred[first], test.y3d, test.mask)
-                if m == q_model and i == qcfg.init:
-                    q_preds[s.name] = np.array(data.pred[first])  # a copy; the rest is freed
+                if m == q_model and i in qcfg.inits:
+                    q_preds[i, s.name] = np.array(data.pred[first])  # a copy; the rest is freed
                 del data
+    tests = paired_tests(cells, models, [s.name for s in setting_list])
 
     if qcfg.file_id is not None and qcfg.frame_id is not None:
         frame = find_frame(test, qcfg.file_id, qcfg.frame_id)
@@ -98,22 +145,21 @@ def run_evaluation(
             "all-data setting (lowest repetition)",
             "reference": {"model": best[0], "init": best[1], "setting": all_data.name},
         }
-    panels = []
-    for s in setting_list:
-        pose = q_preds[s.name][frame]
-        sl = slice(frame, frame + 1)
-        err = float(frame_mpjpe(pose[None], test.y3d[sl], test.mask[sl])[0])
-        panels.append((s, pose, err))
+    panels = make_panels(test, frame, q_preds, qcfg.inits, setting_list)
     q_info = {
         "model": q_model,
-        "init": qcfg.init,
+        "inits": list(qcfg.inits),
+        "repetition": "lowest of each setting",
         "test_index": frame,
         "file_id": str(test.file_id[frame]),
         "frame_id": int(test.frame_id[frame]),
         "subject": int(test.subject[frame]),
         "valid_joints": int(test.mask[frame].sum()),
         **selection,
-        "frame_mpjpe": {s.name: round(e, 3) for s, _, e in panels},
+        "frame_mpjpe": {
+            i: {p.setting.name: round(p.error, 3) for p in panels if p.init == i}
+            for i in qcfg.inits
+        },
     }
     test_info = {
         "file": test.path.name,
@@ -126,17 +172,26 @@ def run_evaluation(
     metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
     rendered: dict[Path, str | bytes] = {
         metrics_dir / "table1.json": table1_json(cells, models, setting_list),
-        metrics_dir / "table1.md": table1_markdown(cells, models, setting_list),
+        metrics_dir / "table1.md": table1_markdown(
+            cells, models, setting_list, tests, alpha, metric_cfg
+        ),
         metrics_dir / "runs.csv": runs_csv(cells, models, setting_list),
-        metrics_dir / "details.json": details_json(
-            cells, models, setting_list, test_info, pretrain, q_info
+        metrics_dir / "summary.json": summary_json(
+            cells, tests, models, setting_list, metric_cfg, alpha, test_info, pretrain,
+            q_info,
         ),
         plots_dir / "mpjpe_vs_data.csv": curve_csv(cells, models, setting_list),
         plots_dir / "mpjpe_vs_data.png": curve_png(cells, models, setting_list),
+        plots_dir / "pretraining_gain.csv": gain_csv(tests, cells, models, setting_list),
+        plots_dir / "pretraining_gain.png": gain_png(tests, cells, models, setting_list, alpha),
+        plots_dir / "per_joint.csv": per_joint_csv(cells, models, joint_setting),
+        plots_dir / "per_joint.png": per_joint_png(cells, models, joint_setting),
+        plots_dir / "qualitative.json": dump_json(
+            {**q_info, **panels_json(test, frame, panels)}
+        ),
         plots_dir / "qualitative.png": qualitative_png(
-            test, frame, panels, qualitative_title(test, frame, q_model, qcfg.init)
+            test, frame, panels, qualitative_title(test, frame, q_model)
         ),
     }
     write_all_atomic(rendered)
     return {p.name: p for p in rendered}
-

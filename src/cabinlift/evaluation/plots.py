@@ -1,36 +1,48 @@
-"""Figures of the evaluate stage: MPJPE vs amount of real data, and a Figure-3-like example.
+"""Figures of the evaluate stage and the data behind them.
+
+* ``mpjpe_vs_data``: MPJPE vs real training frames (log x), one panel per model, scratch and
+  pre-trained with their 95 % CI bands over runs.
+* ``pretraining_gain``: scratch − pre-trained MPJPE of matched runs vs data, one line per model
+  with its 95 % CI; filled markers where the paired test is significant.
+* ``per_joint``: per-joint MPJPE of every model at one setting, scratch vs pre-trained, with
+  95 % CI error bars over runs.
 
 Figures are drawn on bare :class:`matplotlib.figure.Figure` objects (Agg, no pyplot state) and
 returned as PNG bytes without the 'Software' metadata, so the same inputs give the same bytes and
 ``git diff`` on plots/ shows only real changes. DVC's own plot renderer needs a CDN (design §2),
-so the PNGs are what a reader sees offline; the CSV is the data ``dvc plots`` reads.
+so the PNGs are what a reader sees offline; the CSVs are the data ``dvc plots`` reads.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
-from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the '3d' projection)
 
-from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.aggregate import CellSummary
-from cabinlift.evaluation.loading import TestSet
-from cabinlift.evaluation.settings import INITS, Setting, model_label
+from cabinlift.evaluation.paired import PairedTest
+from cabinlift.evaluation.settings import INITS, Setting
 from cabinlift.evaluation.table import setting_train_frames
-from cabinlift.skeleton import COCO13_EDGES, NUM_JOINTS
+from cabinlift.lifters import DISPLAY_NAMES
+from cabinlift.skeleton import COCO13
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
+Tests = Mapping[tuple[str, str], PairedTest]
 
 _PNG_METADATA = {"Software": None}
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+_INIT_STYLE = {  # colour, line style, label
+    "scratch": ("tab:gray", "-", "from scratch"),
+    "pretrained": ("tab:blue", "--", "pre-trained (PT)"),
+}
 
 
-def _png(fig: Figure, dpi: int) -> bytes:
+def png_bytes(fig: Figure, dpi: int) -> bytes:
+    """The figure as PNG bytes, without the metadata that would make identical figures differ."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata=_PNG_METADATA)
     return buf.getvalue()
@@ -44,194 +56,185 @@ def short_label(s: Setting) -> str:
     return f"{s.subjects} subj."
 
 
-def curve_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
-    """Plot data for ``dvc plots``: one row per setting with its mean training frames and the
-    mean MPJPE of every ``<model>_<init>``."""
+def _num(x: float | None, nd: int = 3) -> str:
+    """CSV cell: fixed decimals, empty where undefined (single run, no test)."""
+    return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = [f"{m}_{i}" for m in models for i in INITS]
-    w.writerow(["setting", "train_frames", *cols])
-    for s in settings:
-        frames = setting_train_frames(cells, s.name)
-        w.writerow([
-            s.name, f"{frames:.1f}",
-            *(f"{cells[m, i, s.name].mean:.3f}" for m in models for i in INITS),
-        ])
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue()
 
 
-def curve_png(cells: Cells, models: list[str], settings: list[Setting]) -> bytes:
-    """MPJPE vs training frames (log x): one colour and marker per model, solid = from scratch,
-    dashed = pre-trained, so the narrowing gap of the paper's Section 4 is visible at a glance."""
-    fig = Figure(figsize=(9.0, 5.6))
-    ax = fig.add_subplot()
-    colors = [f"C{k % 10}" for k in range(len(models))]
-    for k, m in enumerate(models):
+def _band(mean: float, ci: float | None) -> tuple[float, float]:
+    return (mean, mean) if ci is None else (mean - ci, mean + ci)
+
+
+def curve_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
+    """One row per setting: mean training frames, and per ``<model>_<init>`` the mean MPJPE
+    and the bounds of its 95 % CI (``_lo``/``_hi``; empty for a single run)."""
+    header = ["setting", "train_frames"]
+    for m in models:
         for i in INITS:
-            xs = [cells[m, i, s.name].train_frames for s in settings]
-            ys = [cells[m, i, s.name].mean for s in settings]
-            ax.plot(
-                xs, ys,
-                color=colors[k],
-                linestyle="-" if i == "scratch" else "--",
-                marker=_MARKERS[k % len(_MARKERS)],
-                markersize=6,
-                markerfacecolor=colors[k] if i == "scratch" else "white",
-                linewidth=1.8,
-                label=model_label(m, i),
-            )
+            header += [f"{m}_{i}", f"{m}_{i}_lo", f"{m}_{i}_hi"]
+    rows = []
+    for s in settings:
+        row = [s.name, f"{setting_train_frames(cells, s.name):.1f}"]
+        for m in models:
+            for i in INITS:
+                c = cells[m, i, s.name]
+                lo, hi = _band(c.mean, c.ci95) if c.ci95 is not None else (None, None)
+                row += [_num(c.mean), _num(lo), _num(hi)]
+        rows.append(row)
+    return _csv(header, rows)
+
+
+def _log_x_axis(ax, frames: list[float], settings: list[Setting], top_labels: bool) -> None:
     ax.set_xscale("log")
-    ax.set_xlabel("Real training frames (mean over runs, log scale)", fontsize=11)
-    ax.set_ylabel("Test MPJPE [mm] (mean over runs)", fontsize=11)
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
-    ax.tick_params(labelsize=10)
-    top = ax.secondary_xaxis("top")
+    if top_labels:
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(frames, labels=[short_label(s) for s in settings], fontsize=7,
+                       rotation=90)
+        top.tick_params(which="minor", top=False, labeltop=False)
+
+
+def curve_png(cells: Cells, models: list[str], settings: list[Setting]) -> bytes:
+    """Small multiples, one panel per model on a shared y axis: mean MPJPE vs training frames
+    (log x) for scratch (grey, solid) and pre-trained (blue, dashed), shaded 95 % CI over runs.
+    Where the bands separate, pre-training's benefit is larger than the run-to-run noise."""
+    n = len(models)
+    fig = Figure(figsize=(2.9 * n + 0.6, 3.9))
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     frames = [setting_train_frames(cells, s.name) for s in settings]
-    top.set_xticks(frames, labels=[short_label(s) for s in settings], fontsize=9)
-    top.tick_params(which="minor", top=False, labeltop=False)
-    top.set_xlabel("Amount of fine-tuning data", fontsize=10)
-    ax.legend(ncol=2, fontsize=9, frameon=True, title="solid: scratch, dashed: PT",
-              title_fontsize=9)
+    for k, (ax, m) in enumerate(zip(axes, models, strict=True)):
+        for i in INITS:
+            color, style, label = _INIT_STYLE[i]
+            cs = [cells[m, i, s.name] for s in settings]
+            xs = [c.train_frames for c in cs]
+            ys = np.array([c.mean for c in cs])
+            ci = np.array([0.0 if c.ci95 is None else c.ci95 for c in cs])
+            ax.fill_between(xs, ys - ci, ys + ci, color=color, alpha=0.18, linewidth=0)
+            ax.plot(xs, ys, color=color, linestyle=style, marker="o", markersize=4,
+                    linewidth=1.8, label=label)
+        _log_x_axis(ax, frames, settings, top_labels=True)
+        ax.set_title(DISPLAY_NAMES.get(m, m), fontsize=11)
+        ax.set_xlabel("real training frames", fontsize=9)
+        ax.tick_params(labelsize=8)
+        if k == 0:
+            ax.set_ylabel("test MPJPE [mm], mean ± 95 % CI", fontsize=9)
+            ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    return _png(fig, dpi=120)
+    return png_bytes(fig, dpi=110)
 
 
-@dataclass(frozen=True)
-class QualitativeConfig:
-    """Which example Figure 3 shows. ``model`` None = the first model; ``file_id`` and
-    ``frame_id`` None = choose a typical frame automatically (see :func:`select_frame`)."""
-
-    model: str | None = None
-    init: str = "pretrained"
-    file_id: str | None = None
-    frame_id: int | None = None
-
-    @classmethod
-    def from_any(cls, value: QualitativeConfig | Mapping | None) -> QualitativeConfig:
-        """Accept the params.yaml mapping (keys model, init, file_id, frame_id) or None."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise CabinliftError("qualitative: expected a mapping with model/init/file_id/frame_id")
-        unknown = sorted(set(value) - {"model", "init", "file_id", "frame_id"})
-        if unknown:
-            raise CabinliftError(
-                f"qualitative: unknown key(s) {', '.join(map(str, unknown))}; expected model, "
-                "init, file_id, frame_id"
-            )
-        frame_id = value.get("frame_id")
-        if frame_id is not None and (isinstance(frame_id, bool) or not isinstance(frame_id, int)):
-            raise CabinliftError(f"qualitative.frame_id: expected an integer, got {frame_id!r}")
-        return cls(
-            model=value.get("model"),
-            init=value.get("init", "pretrained"),
-            file_id=None if value.get("file_id") is None else str(value["file_id"]),
-            frame_id=frame_id,
-        )
-
-    def check(self, models: Sequence[str]) -> None:
-        """Fail early (before hours of results are aggregated) on a bad configuration."""
-        if self.model is not None and self.model not in models:
-            raise CabinliftError(
-                f"qualitative.model: {self.model!r} is not among the evaluated models "
-                f"{list(models)}"
-            )
-        if self.init not in INITS:
-            raise CabinliftError(f"qualitative.init: {self.init!r}, expected one of {INITS}")
-        if (self.file_id is None) != (self.frame_id is None):
-            raise CabinliftError(
-                "qualitative: give both file_id and frame_id, or neither (automatic choice)"
-            )
+def gain_csv(tests: Tests, cells: Cells, models: list[str], settings: list[Setting]) -> str:
+    """One row per setting: mean training frames, and per model the mean pre-training gain
+    (scratch − pre-trained MPJPE over matched runs, mm; positive = pre-training helps), its 95 %
+    CI bounds and the Holm-adjusted p-value of the paired t-test."""
+    header = ["setting", "train_frames"]
+    for m in models:
+        header += [m, f"{m}_lo", f"{m}_hi", f"{m}_p_holm"]
+    rows = []
+    for s in settings:
+        row = [s.name, f"{setting_train_frames(cells, s.name):.1f}"]
+        for m in models:
+            t = tests[m, s.name]
+            gain = None if t.mean_diff is None else -t.mean_diff
+            lo, hi = (None, None) if gain is None or t.ci95 is None else _band(gain, t.ci95)
+            row += [_num(gain), _num(lo), _num(hi), _num(t.p_holm, 6)]
+        rows.append(row)
+    return _csv(header, rows)
 
 
-def find_frame(test: TestSet, file_id: str, frame_id: int) -> int:
-    """Index of the configured test frame (the first one if it occurs more than once)."""
-    hits = np.flatnonzero((test.file_id == file_id) & (test.frame_id == frame_id))
-    if hits.size == 0:
-        raise CabinliftError(
-            f"qualitative: no frame with file_id {file_id!r} and frame_id {frame_id} in "
-            f"{test.path}"
-        )
-    return int(hits[0])
+def gain_png(tests: Tests, cells: Cells, models: list[str], settings: list[Setting],
+             alpha: float) -> bytes:
+    """Pre-training gain (mm saved by pre-training) vs training frames (log x), one line per
+    model with its shaded 95 % CI; filled markers where the Holm-adjusted paired test is below
+    ``alpha``, hollow where it is not (or cannot be computed: a single run)."""
+    fig = Figure(figsize=(10.0, 5.0))
+    ax = fig.add_subplot()
+    frames = [setting_train_frames(cells, s.name) for s in settings]
+    for k, m in enumerate(models):
+        color, marker = f"C{k % 10}", _MARKERS[k % len(_MARKERS)]
+        xs, ys, lo, hi, sig = [], [], [], [], []
+        for s, x in zip(settings, frames, strict=True):
+            t = tests[m, s.name]
+            if t.mean_diff is None:
+                continue
+            g = -t.mean_diff
+            band = _band(g, t.ci95)
+            xs.append(x)
+            ys.append(g)
+            lo.append(band[0])
+            hi.append(band[1])
+            sig.append(t.p_holm is not None and t.p_holm < alpha)
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.13, linewidth=0)
+        ax.plot(xs, ys, color=color, linewidth=1.7, label=DISPLAY_NAMES.get(m, m))
+        for x, y, s_ in zip(xs, ys, sig, strict=True):
+            ax.plot([x], [y], marker=marker, markersize=7, color=color,
+                    markerfacecolor=color if s_ else "white", linestyle="none")
+    ax.axhline(0.0, color="black", linewidth=0.9)
+    _log_x_axis(ax, frames, settings, top_labels=True)
+    ax.set_xlabel("real training frames (log scale)", fontsize=10)
+    ax.set_ylabel("pre-training gain [mm]\n(scratch − PT MPJPE, matched runs, ± 95 % CI)",
+                  fontsize=10)
+    ax.legend(fontsize=9, title=f"filled marker:\nHolm-adjusted\npaired p < {alpha:g}",
+              title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return png_bytes(fig, dpi=110)
 
 
-def select_frame(test: TestSet, frame_errors: np.ndarray) -> int:
-    """A typical test frame: among fully annotated frames (all 13 joints valid; else those with
-    the most valid joints), the one whose MPJPE is closest to their median; first on ties.
-
-    A typical frame (rather than a best or worst one) keeps the figure honest.
-    """
-    counts = test.mask.sum(axis=1)
-    full = counts == NUM_JOINTS
-    cand = full if full.any() else counts == counts.max()
-    cand &= np.isfinite(frame_errors)
-    idx = np.flatnonzero(cand)
-    if idx.size == 0:
-        raise CabinliftError(f"{test.path}: no frame with valid joints to show")
-    e = frame_errors[idx]
-    med = np.median(e)
-    return int(idx[np.argmin(np.abs(e - med))])
-
-
-def _to_plot(p: np.ndarray) -> np.ndarray:
-    """Camera frame (x right, y down, z forward) -> plot frame (x, depth, up) so the driver
-    stands upright in matplotlib's z-up 3D axes."""
-    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+def per_joint_csv(cells: Cells, models: list[str], setting: Setting) -> str:
+    """One row per joint (index and COCO name): per ``<model>_<init>`` the mean MPJPE over runs
+    at ``setting`` and its 95 % CI half-width."""
+    header = ["joint_index", "joint"]
+    for m in models:
+        for i in INITS:
+            header += [f"{m}_{i}", f"{m}_{i}_ci95"]
+    rows = []
+    for j, name in enumerate(COCO13):
+        row = [str(j), name]
+        for m in models:
+            for i in INITS:
+                c = cells[m, i, setting.name]
+                row += [_num(float(c.per_joint[j])), _num(float(c.per_joint_ci95[j]))]
+        rows.append(row)
+    return _csv(header, rows)
 
 
-def qualitative_png(
-    test: TestSet,
-    frame: int,
-    panels: Sequence[tuple[Setting, np.ndarray, float]],
-    title: str,
-) -> bytes:
-    """A row of 3D skeletons, one per setting: ground truth (green) and the estimate (black) of
-    one test frame, titled with the setting label and that frame's MPJPE (as Figure 3).
+def per_joint_png(cells: Cells, models: list[str], setting: Setting) -> bytes:
+    """Horizontal bars per joint (head at the top), one panel per model, scratch vs pre-trained
+    side by side with 95 % CI error bars over runs: which joints are hard, and where
+    pre-training helps."""
+    n = len(models)
+    fig = Figure(figsize=(2.7 * n + 1.2, 4.6))
+    axes = fig.subplots(1, n, sharey=True, sharex=True, squeeze=False)[0]
+    y = np.arange(len(COCO13))
+    h = 0.38
+    for k, (ax, m) in enumerate(zip(axes, models, strict=True)):
+        for off, i in zip((-h / 2, h / 2), INITS, strict=True):
+            color, _, label = _INIT_STYLE[i]
+            c = cells[m, i, setting.name]
+            ci = np.nan_to_num(c.per_joint_ci95, nan=0.0)
+            ax.barh(y + off, np.nan_to_num(c.per_joint), height=h, color=color, alpha=0.85,
+                    xerr=ci, error_kw={"elinewidth": 0.8, "capsize": 1.5}, label=label)
+        ax.set_title(DISPLAY_NAMES.get(m, m), fontsize=11)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("MPJPE [mm]", fontsize=9)
+        if k == 0:
+            ax.set_yticks(y, labels=[j.replace("_", " ") for j in COCO13])
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="upper right", ncol=2, frameon=False)
+    runs = cells[models[0], INITS[0], setting.name].n_runs
+    fig.suptitle(f"Per-joint test MPJPE after fine-tuning on {setting.label.lower()} "
+                 f"(mean over {runs} run{'s' if runs != 1 else ''}, ± 95 % CI)", fontsize=10)
+    fig.tight_layout()
+    return png_bytes(fig, dpi=110)
 
-    ``panels``: (setting, predicted pose (J, 3) in mm, frame MPJPE in mm) per setting.
-    """
-    mask = test.mask[frame]
-    gt = _to_plot(test.y3d[frame])
-    preds = [_to_plot(np.asarray(p, dtype=np.float64)) for _, p, _ in panels]
-    pts = np.concatenate([gt[mask], *preds]) if preds else gt[mask]
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2 * 1.08, 1.0)
-
-    n = max(len(panels), 1)
-    fig = Figure(figsize=(2.2 * n, 2.9))
-    for k, ((s, _, err), pred) in enumerate(zip(panels, preds, strict=True)):
-        ax = fig.add_subplot(1, n, k + 1, projection="3d")
-        for a, b in COCO13_EDGES:
-            if mask[a] and mask[b]:
-                ax.plot(*gt[[a, b]].T, color="tab:green", linewidth=2.0)
-        for a, b in COCO13_EDGES:
-            ax.plot(*pred[[a, b]].T, color="black", linewidth=1.2)
-        ax.scatter(*gt[mask].T, color="tab:green", s=8, depthshade=False)
-        ax.scatter(*pred.T, color="black", s=5, depthshade=False)
-        for dim, setter in enumerate((ax.set_xlim, ax.set_ylim, ax.set_zlim)):
-            setter(centre[dim] - half, centre[dim] + half)
-        ax.set_box_aspect((1, 1, 1), zoom=1.2)
-        ax.view_init(elev=10, azim=-78)
-        ax.set_xticklabels([])
-        ax.set_yticklabels([])
-        ax.set_zticklabels([])
-        ax.tick_params(length=0, pad=0)
-        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
-            axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
-        ax.set_title(f"{s.label}\nMPJPE {err:.1f} mm", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.80, wspace=0.0)
-    return _png(fig, dpi=110)
-
-
-def qualitative_title(test: TestSet, frame: int, model: str, init: str) -> str:
-    """Figure title naming model, init and the frame (subject, file, frame id)."""
-    return (
-        f"{model_label(model, init)}: test subject {int(test.subject[frame])}, "
-        f"{test.file_id[frame]} frame {int(test.frame_id[frame])} "
-        "(green: ground truth, black: estimate)"
-    )

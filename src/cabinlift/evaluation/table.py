@@ -1,4 +1,4 @@
-"""Text outputs of the evaluate stage: table1.json, table1.md, runs.csv and details.json.
+"""Text outputs of the evaluate stage: table1.json, table1.md and runs.csv.
 
 Each function returns the file's text, so the caller can render everything before writing
 anything (an error never leaves half the outputs new and half old) and so tests can compare
@@ -16,21 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from cabinlift.evaluation.aggregate import CellSummary
+from cabinlift.evaluation.aggregate import CellSummary, MetricConfig
+from cabinlift.evaluation.paired import PairedTest, significance_mark
 from cabinlift.evaluation.settings import INITS, Setting, model_label
-from cabinlift.skeleton import COCO13
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
+Tests = Mapping[tuple[str, str], PairedTest]
 
 TABLE_HEADER = "Average test-set MPJPE [mm] by amount of fine-tuning data"
 
 RUNS_CSV_COLUMNS: tuple[str, ...] = (
     "model", "init", "setting", "repetition", "subjects", "train_subjects", "train_frames",
-    "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "wall_time_s",
+    "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "test_pck",
+    "test_auc", "test_activity_macro", "wall_time_s",
 )
 
 
-def _r(x: float | None, nd: int = 3) -> float | None:
+def rounded(x: float | None, nd: int = 3) -> float | None:
     """Round for JSON; NaN/None become null (JSON has no NaN)."""
     if x is None:
         return None
@@ -49,7 +51,7 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _dump(obj: Any) -> str:
+def dump_json(obj: Any) -> str:
     return json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -57,10 +59,10 @@ def table1_json(cells: Cells, models: list[str], settings: list[Setting]) -> str
     """``{model: {init: {setting: mean MPJPE}}}`` rounded to 0.01 mm: the only DVC metrics file,
     nested with dot-free keys so that ``dvc metrics diff`` lists every cell."""
     out = {
-        m: {i: {s.name: _r(cells[m, i, s.name].mean, 2) for s in settings} for i in INITS}
+        m: {i: {s.name: rounded(cells[m, i, s.name].mean, 2) for s in settings} for i in INITS}
         for m in models
     }
-    return _dump(out)
+    return dump_json(out)
 
 
 def _shown(x: float) -> float:
@@ -96,9 +98,31 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def table1_markdown(cells: Cells, models: list[str], settings: list[Setting]) -> str:
+def _metric_rows(cells: Cells, models: list[str], settings: list[Setting], key: str
+                 ) -> list[list[str]]:
+    return [
+        [model_label(m, i), *(_fmt_mean(cells[m, i, s.name].stats[key].mean) for s in settings)]
+        for m, i in _rows(models)
+    ]
+
+
+def _fmt_mean(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.1f}"
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def table1_markdown(
+    cells: Cells, models: list[str], settings: list[Setting], tests: Tests, alpha: float,
+    metrics: MetricConfig,
+) -> str:
     """Table 1 as in the paper (rows SimpleBL, PT SimpleBL, ...; bold = best per column,
-    underline = best overall), then the spread over runs, P-MPJPE and training frames."""
+    underline = best overall), then the spread over runs with significance marks, the paired
+    pre-training differences, P-MPJPE, 3DPCK and AUC, and the training frames."""
     header = ["Model", *(s.label for s in settings)]
     col_best = {s.name: min(_shown(cells[m, i, s.name].mean) for m, i in _rows(models))
                 for s in settings}
@@ -122,19 +146,33 @@ def table1_markdown(cells: Cells, models: list[str], settings: list[Setting]) ->
         row = [model_label(m, i)]
         for s in settings:
             c = cells[m, i, s.name]
-            std = "—" if c.std is None else f"{c.std:.1f}"
-            ci = "—" if c.ci95 is None else f"±{c.ci95:.1f}"
-            row.append(f"{c.mean:.1f} ± {std} ({ci}, n={c.n_runs})")
+            mark = significance_mark(tests[m, s.name].p_holm, alpha) if i == "pretrained" else ""
+            text = f"{c.mean:.1f}" if c.std is None else f"{c.mean:.1f} ± {c.std:.1f}"
+            row.append(text + mark)
         spread_rows.append(row)
+    n_runs = "; ".join(
+        f"{s.label}: {cells[models[0], INITS[0], s.name].n_runs}" for s in settings
+    )
 
-    pmpjpe_rows = [
-        [model_label(m, i), *(f"{cells[m, i, s.name].p_mpjpe:.1f}" for s in settings)]
-        for m, i in _rows(models)
-    ]
+    gain_rows = []
+    for m in models:
+        row = [model_label(m, "pretrained")]
+        for s in settings:
+            t = tests[m, s.name]
+            if t.mean_diff is None:
+                row.append("—")
+            elif t.ci95 is None:
+                row.append(f"{t.mean_diff:+.1f} (n={t.n_pairs})")
+            else:
+                row.append(
+                    f"{t.mean_diff:+.1f} [{t.mean_diff - t.ci95:+.1f}, {t.mean_diff + t.ci95:+.1f}]"
+                    f" p={_fmt_p(t.p_holm)}{significance_mark(t.p_holm, alpha)}"
+                )
+        gain_rows.append(row)
+
     frames = "; ".join(
         f"{s.label}: {_fmt_frames(setting_train_frames(cells, s.name))}" for s in settings
     )
-
     lines = [
         "# Table 1",
         "",
@@ -146,17 +184,39 @@ def table1_markdown(cells: Cells, models: list[str], settings: list[Setting]) ->
         "*PT* denotes synthetic pre-training. **Bold**: best model per amount of data; "
         "<u>underlined</u>: best overall (ties at the shown precision are all marked).",
         "",
-        "## Spread over runs: mean ± std (95 % CI half-width, n runs)",
+        "## Spread and significance: mean ± std over runs",
         "",
         *_md_table(header, spread_rows),
         "",
-        "Std is the sample standard deviation over runs; the CI half-width uses Student's t with "
-        "n−1 degrees of freedom; '—' where a setting has a single run.",
+        f"Runs per setting: {n_runs}. Std is the sample standard deviation over runs (none for "
+        f"a single run). PT cells are marked `*`, `**`, `***` where the paired t-test of "
+        f"pre-trained vs scratch over matched runs, Holm-adjusted over all "
+        f"{len(tests)} model × setting tests, is below {alpha:g}, {alpha / 5:g}, "
+        f"{alpha / 50:g}; unmarked PT cells are not distinguishable from scratch at that level.",
+        "",
+        "## Pre-training effect: PT − scratch MPJPE [mm] over matched runs",
+        "",
+        *_md_table(header, gain_rows),
+        "",
+        "Mean difference over runs trained on the same subset (single-subject settings: the same "
+        "subject), its 95 % CI (Student t) and the Holm-adjusted p-value of the paired t-test; "
+        "negative = pre-training lowers the error. Unadjusted t-test and Wilcoxon signed-rank "
+        "p-values are in summary.json.",
         "",
         "## P-MPJPE [mm] (prediction Procrustes-aligned onto ground truth per frame), mean over "
         "runs",
         "",
-        *_md_table(header, pmpjpe_rows),
+        *_md_table(header, _metric_rows(cells, models, settings, "p_mpjpe")),
+        "",
+        f"## 3DPCK@{metrics.threshold_mm:g} mm [%] (valid joints within "
+        f"{metrics.threshold_mm:g} mm), mean over runs",
+        "",
+        *_md_table(header, _metric_rows(cells, models, settings, "pck")),
+        "",
+        f"## AUC of 3DPCK over 0–{metrics.auc_max_mm:g} mm ({metrics.auc_steps} thresholds) [%], "
+        "mean over runs",
+        "",
+        *_md_table(header, _metric_rows(cells, models, settings, "auc")),
         "",
         f"Training frames per setting (mean over runs): {frames}.",
         "",
@@ -169,6 +229,11 @@ def table1_markdown(cells: Cells, models: list[str], settings: list[Setting]) ->
     ]
     if short:  # e.g. fewer subject combinations exist than requested; say so, don't hide it
         lines += [f"Runs differing from the configured repetitions: {'; '.join(short)}.", ""]
+    unpaired = [f"{model_label(m, 'pretrained')} / {s.label}: {tests[m, s.name].unpaired}"
+                for m in models for s in settings if tests[m, s.name].unpaired]
+    if unpaired:
+        lines += [f"Runs without a matching run on the other side (left out of the paired "
+                  f"tests): {'; '.join(unpaired)}.", ""]
     return "\n".join(lines)
 
 
@@ -186,63 +251,8 @@ def runs_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
                     ";".join(str(x) for x in rec["subjects"]), len(rec["subjects"]),
                     rec["train_frames"], rec["epochs_run"], rec["best_epoch"],
                     f"{rec['best_val_mpjpe']:.4f}", f"{r.mpjpe:.4f}", f"{r.p_mpjpe:.4f}",
+                    f"{r.pck:.4f}", f"{r.auc:.4f}",
+                    "" if math.isnan(r.activity_macro) else f"{r.activity_macro:.4f}",
                     "" if math.isnan(rec["wall_time_s"]) else f"{rec['wall_time_s']:.2f}",
                 ])
     return buf.getvalue()
-
-
-def cell_details(c: CellSummary) -> dict[str, Any]:
-    """The statistics of one cell, as stored in details.json."""
-    return {
-        "n_runs": c.n_runs,
-        "mean": _r(c.mean),
-        "std": _r(c.std),
-        "ci95": _r(c.ci95),
-        "min": _r(min(r.mpjpe for r in c.runs)),
-        "max": _r(max(r.mpjpe for r in c.runs)),
-        "p_mpjpe": _r(c.p_mpjpe),
-        "train_frames": _r(c.train_frames, 1),
-        "per_joint": {name: _r(v) for name, v in zip(COCO13, c.per_joint, strict=True)},
-        "per_activity": {a: _r(v) for a, v in c.per_activity.items()},
-        "runs": [
-            {"repetition": r.record["repetition"], "mpjpe": _r(r.mpjpe), "p_mpjpe": _r(r.p_mpjpe)}
-            for r in c.runs
-        ],
-    }
-
-
-def details_json(
-    cells: Cells,
-    models: list[str],
-    settings: list[Setting],
-    test_info: Mapping[str, Any],
-    pretrain: Mapping[str, Any],
-    qualitative: Mapping[str, Any] | None,
-) -> str:
-    """Everything beyond Table 1 (spread, P-MPJPE, per joint, per activity, frames, pre-training
-    summaries); not declared as DVC metrics, so its structure is free."""
-    out = {
-        "units": "mm",
-        "settings": {
-            s.name: {
-                "label": s.label,
-                "subjects": s.subjects,
-                "fraction": s.fraction,
-                "repetitions": s.repetitions,
-                "train_frames": _r(setting_train_frames(cells, s.name), 1),
-            }
-            for s in settings
-        },
-        "test_set": dict(test_info),
-        "results": {
-            m: {
-                i: {s.name: {"label": s.label, **cell_details(cells[m, i, s.name])}
-                    for s in settings}
-                for i in INITS
-            }
-            for m in models
-        },
-        "pretrain": {m: pretrain[m] for m in models if m in pretrain},
-        "qualitative": dict(qualitative) if qualitative is not None else None,
-    }
-    return _dump(out)

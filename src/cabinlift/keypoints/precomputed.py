@@ -40,7 +40,7 @@ class Instance:
     keypoint_scores: np.ndarray  # (17,)
 
 
-def _load(path: Path) -> Any:
+def load_json(path: Path) -> Any:
     if not path.is_file():
         raise CabinliftError(f"{path}: file not found (expected COCO-format keypoint results JSON)")
     try:
@@ -76,7 +76,7 @@ def _frames_of_images(path: Path, images: Any) -> dict[Any, tuple[str, int]]:
     return out
 
 
-def _instance(where: str, ann: Any) -> Instance:
+def parse_instance(where: str, ann: Any) -> Instance:
     if not isinstance(ann, dict):
         raise CabinliftError(f"{where}: expected an object")
     kp = ann.get("keypoints")
@@ -106,7 +106,7 @@ def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], li
     """Person instances per ``(file_id, frame_id)``; every problem is one line naming the file
     and the entry."""
     results = Path(results)
-    doc = _load(results)
+    doc = load_json(results)
     if isinstance(doc, dict):
         if "annotations" not in doc or "images" not in doc:
             raise CabinliftError(f"{results}: expected keys 'images' and 'annotations' (COCO format)")
@@ -118,7 +118,7 @@ def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], li
                 f"{results}: a COCO results list needs the image list it refers to: set "
                 f"'precomputed.images' to a COCO JSON with an 'images' key"
             )
-        img_doc = _load(Path(images))
+        img_doc = load_json(Path(images))
         if not isinstance(img_doc, dict) or "images" not in img_doc:
             raise CabinliftError(f"{images}: expected a COCO JSON object with key 'images'")
         frame_of = _frames_of_images(Path(images), img_doc["images"])
@@ -135,7 +135,7 @@ def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], li
             raise CabinliftError(f"{where}: image_id {image_id!r} is not in the image list")
         if int(ann.get("category_id", 1)) != 1:
             continue  # not a person
-        out.setdefault(frame_of[image_id], []).append(_instance(where, ann))
+        out.setdefault(frame_of[image_id], []).append(parse_instance(where, ann))
     return out
 
 

@@ -1,0 +1,213 @@
+"""The Figure-3-style example: one test frame lifted by one model after every amount of data.
+
+Ground truth (green) and estimate (black) are drawn as 3D skeletons; one row per
+initialisation (from scratch, pre-trained) and one column per setting, so a reader sees at once
+how the pose improves with data and what pre-training changes at each amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the '3d' projection)
+
+from cabinlift.errors import CabinliftError
+from cabinlift.evaluation.aggregate import frame_mpjpe
+from cabinlift.evaluation.loading import TestSet
+from cabinlift.evaluation.plots import png_bytes
+from cabinlift.evaluation.settings import INITS, Setting, model_label
+from cabinlift.skeleton import COCO13, COCO13_EDGES, NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class QualitativeConfig:
+    """Which example the figure shows. ``model`` None = the first model; ``inits`` = the rows;
+    ``file_id`` and ``frame_id`` None = choose a typical frame automatically
+    (see :func:`select_frame`)."""
+
+    model: str | None = None
+    inits: tuple[str, ...] = INITS
+    file_id: str | None = None
+    frame_id: int | None = None
+
+    @classmethod
+    def from_any(cls, value: QualitativeConfig | Mapping | None) -> QualitativeConfig:
+        """Accept the params.yaml mapping (keys model, inits, file_id, frame_id) or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise CabinliftError("qualitative: expected a mapping with model/inits/file_id/frame_id")
+        unknown = sorted(set(value) - {"model", "inits", "file_id", "frame_id"})
+        if unknown:
+            raise CabinliftError(
+                f"qualitative: unknown key(s) {', '.join(map(str, unknown))}; expected model, "
+                "inits, file_id, frame_id"
+            )
+        frame_id = value.get("frame_id")
+        if frame_id is not None and (isinstance(frame_id, bool) or not isinstance(frame_id, int)):
+            raise CabinliftError(f"qualitative.frame_id: expected an integer, got {frame_id!r}")
+        inits = value.get("inits", list(INITS))
+        if isinstance(inits, str) or not isinstance(inits, Sequence) or not inits:
+            raise CabinliftError(
+                f"qualitative.inits: expected a non-empty list drawn from {list(INITS)}, "
+                f"got {inits!r}"
+            )
+        return cls(
+            model=value.get("model"),
+            inits=tuple(inits),
+            file_id=None if value.get("file_id") is None else str(value["file_id"]),
+            frame_id=frame_id,
+        )
+
+    def check(self, models: Sequence[str]) -> None:
+        """Fail early (before hours of results are aggregated) on a bad configuration."""
+        if self.model is not None and self.model not in models:
+            raise CabinliftError(
+                f"qualitative.model: {self.model!r} is not among the evaluated models "
+                f"{list(models)}"
+            )
+        bad = [i for i in self.inits if i not in INITS]
+        if bad or len(set(self.inits)) != len(self.inits):
+            raise CabinliftError(
+                f"qualitative.inits: {list(self.inits)}, expected distinct values from "
+                f"{list(INITS)}"
+            )
+        if (self.file_id is None) != (self.frame_id is None):
+            raise CabinliftError(
+                "qualitative: give both file_id and frame_id, or neither (automatic choice)"
+            )
+
+
+def find_frame(test: TestSet, file_id: str, frame_id: int) -> int:
+    """Index of the configured test frame (the first one if it occurs more than once)."""
+    hits = np.flatnonzero((test.file_id == file_id) & (test.frame_id == frame_id))
+    if hits.size == 0:
+        raise CabinliftError(
+            f"qualitative: no frame with file_id {file_id!r} and frame_id {frame_id} in "
+            f"{test.path}"
+        )
+    return int(hits[0])
+
+
+def select_frame(test: TestSet, frame_errors: np.ndarray) -> int:
+    """A typical test frame: among fully annotated frames (all 13 joints valid; else those with
+    the most valid joints), the one whose MPJPE is closest to their median; first on ties.
+
+    A typical frame (rather than a best or worst one) keeps the figure honest.
+    """
+    counts = test.mask.sum(axis=1)
+    full = counts == NUM_JOINTS
+    cand = full if full.any() else counts == counts.max()
+    cand &= np.isfinite(frame_errors)
+    idx = np.flatnonzero(cand)
+    if idx.size == 0:
+        raise CabinliftError(f"{test.path}: no frame with valid joints to show")
+    e = frame_errors[idx]
+    med = np.median(e)
+    return int(idx[np.argmin(np.abs(e - med))])
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One skeleton view: the estimate of ``init`` after fine-tuning on ``setting``."""
+
+    init: str
+    setting: Setting
+    pose: np.ndarray  # (J, 3) mm
+    error: float  # this frame's MPJPE, mm
+
+
+def make_panels(
+    test: TestSet, frame: int, preds: Mapping[tuple[str, str], np.ndarray],
+    inits: Sequence[str], settings: Sequence[Setting],
+) -> list[Panel]:
+    """Panels in row-major order (init, then setting) from ``preds[init, setting] = (N, J, 3)``."""
+    sl = slice(frame, frame + 1)
+    out = []
+    for i in inits:
+        for s in settings:
+            pose = np.asarray(preds[i, s.name][frame], dtype=np.float64)
+            err = float(frame_mpjpe(pose[None], test.y3d[sl], test.mask[sl])[0])
+            out.append(Panel(i, s, pose, err))
+    return out
+
+
+def panels_json(test: TestSet, frame: int, panels: Sequence[Panel]) -> dict[str, Any]:
+    """The poses drawn, so the figure can be re-drawn or checked without the model outputs."""
+    mask = test.mask[frame]
+    return {
+        "joints": list(COCO13),
+        "valid": [bool(v) for v in mask],
+        "ground_truth_mm": [[round(float(c), 2) for c in p] if v else None
+                            for p, v in zip(test.y3d[frame], mask, strict=True)],
+        "estimates": [
+            {"init": p.init, "setting": p.setting.name, "frame_mpjpe": round(p.error, 3),
+             "pose_mm": [[round(float(c), 2) for c in j] for j in p.pose]}
+            for p in panels
+        ],
+    }
+
+
+def _to_plot(p: np.ndarray) -> np.ndarray:
+    """Camera frame (x right, y down, z forward) -> plot frame (x, depth, up) so the driver
+    stands upright in matplotlib's z-up 3D axes."""
+    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+
+
+def qualitative_png(test: TestSet, frame: int, panels: Sequence[Panel], title: str) -> bytes:
+    """A grid of 3D skeletons (rows: inits, columns: settings): ground truth (green) and the
+    estimate (black) of one test frame, each titled with that frame's MPJPE (as Figure 3)."""
+    mask = test.mask[frame]
+    gt = _to_plot(test.y3d[frame])
+    preds = [_to_plot(p.pose) for p in panels]
+    pts = np.concatenate([gt[mask], *preds]) if preds else gt[mask]
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2 * 1.08, 1.0)
+
+    rows = list(dict.fromkeys(p.init for p in panels)) or [""]
+    cols = max(len(panels) // len(rows), 1)
+    fig = Figure(figsize=(2.2 * cols + 0.5, 2.55 * len(rows) + 0.45))
+    for k, (panel, pred) in enumerate(zip(panels, preds, strict=True)):
+        ax = fig.add_subplot(len(rows), cols, k + 1, projection="3d")
+        for a, b in COCO13_EDGES:
+            if mask[a] and mask[b]:
+                ax.plot(*gt[[a, b]].T, color="tab:green", linewidth=2.2)
+        for a, b in COCO13_EDGES:
+            ax.plot(*pred[[a, b]].T, color="black", linewidth=1.2)
+        ax.scatter(*gt[mask].T, color="tab:green", s=8, depthshade=False)
+        ax.scatter(*pred.T, color="black", s=5, depthshade=False)
+        for dim, setter in enumerate((ax.set_xlim, ax.set_ylim, ax.set_zlim)):
+            setter(centre[dim] - half, centre[dim] + half)
+        ax.set_box_aspect((1, 1, 1), zoom=1.35)
+        ax.view_init(elev=10, azim=-78)
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+        ax.tick_params(length=0, pad=0)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.set_pane_color((0.96, 0.96, 0.96, 1.0))
+        head = f"{panel.setting.label}\n" if k < cols else ""
+        ax.set_title(f"{head}{panel.error:.1f} mm", fontsize=9)
+        if k % cols == 0:
+            ax.text2D(-0.04, 0.5, "pre-trained" if panel.init == "pretrained" else "from scratch",
+                      transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=10)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.03, right=1.0, bottom=0.0, top=1 - 0.62 / fig.get_figheight(),
+                        wspace=0.0, hspace=0.12)
+    return png_bytes(fig, dpi=110)
+
+
+def qualitative_title(test: TestSet, frame: int, model: str) -> str:
+    """Figure title naming the model and the frame (subject, file, frame id)."""
+    return (
+        f"{model_label(model, 'scratch')}: test subject {int(test.subject[frame])}, "
+        f"{test.file_id[frame]} frame {int(test.frame_id[frame])} "
+        "(green: ground truth, black: estimate; frame MPJPE per panel)"
+    )

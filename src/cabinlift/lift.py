@@ -1,0 +1,257 @@
+"""``cabinlift lift``: apply a trained lifter to 2D keypoints someone has, and write 3D poses.
+
+This is what a user does with the models the pipeline trains. Inputs (COCO-17 keypoints in
+pixels) are normalised exactly as the ``normalize`` stage does (13 upper-body joints,
+neck-centred, x and y divided by the pose's horizontal and vertical extent), the checkpoint's
+model predicts neck-centred 3D joints, and those are written in millimetres.
+
+Accepted inputs:
+
+* COCO-format JSON: ``{"images": [...], "annotations": [...]}`` or a results list
+  ``[{"image_id", "keypoints", "score"}, ...]``; one output pose per person entry.
+* The interim keypoint format: one ``<recording>.keypoints2d.csv`` file, or a directory holding
+  them (``data/interim/keypoints2d``); one output pose per detected frame.
+
+Outputs, chosen by the suffix of ``--out``: ``.npz`` (``pose3d`` (N, 13, 3) float32 mm,
+``x2d`` the normalised inputs, ``source``, ``file_id``, ``file_name``, ``frame_id``, ``image_id``,
+``instance``, ``score``, ``joints``) or ``.json`` (the same per pose, as a list of objects).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cabinlift.errors import CabinliftError
+from cabinlift.evaluation.outputs import write_atomic
+from cabinlift.keypoints import interim
+from cabinlift.keypoints.precomputed import load_json, parse_instance
+from cabinlift.lifters import Lifter, available, build_lifter
+from cabinlift.normalize import normalize_2d
+from cabinlift.skeleton import COCO13, NUM_JOINTS
+from cabinlift.training import predict, resolve_device
+
+KEYPOINTS_SUFFIX = ".keypoints2d.csv"
+
+
+@dataclass
+class LoadedLifter:
+    """A lifter ready to predict, with what its checkpoint says about units and joints."""
+
+    name: str
+    model: Lifter
+    target_unit_mm: float
+    path: Path
+
+
+@dataclass
+class Poses2D:
+    """2D poses to lift (pixels, COCO-17) with where each came from."""
+
+    xy: np.ndarray  # (N, 17, 2)
+    source: np.ndarray  # (N,) str: the file each pose was read from
+    file_id: np.ndarray  # (N,) str: Drive&Act file id of an interim CSV ('' for COCO input)
+    file_name: np.ndarray  # (N,) str: COCO image file_name ('' when unknown)
+    frame_id: np.ndarray  # (N,) int64, -1 when unknown
+    image_id: np.ndarray  # (N,) str, '' when unknown
+    instance: np.ndarray  # (N,) int64: index of the person entry in its file (-1 for CSV rows)
+    score: np.ndarray  # (N,) float64 person score (NaN when unknown)
+
+
+def load_lifter(path: str | Path, device: str = "cpu",
+                fallback_unit_mm: float | None = None) -> LoadedLifter:
+    """Rebuild the model a checkpoint (written by pretrain/finetune) was trained as, with its
+    weights. ``fallback_unit_mm`` serves checkpoints that predate storing their target unit."""
+    path = Path(path)
+    if not path.is_file():
+        raise CabinliftError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
+        raise CabinliftError(f"{path}: not a readable checkpoint: {exc}") from None
+    if not isinstance(ckpt, dict) or not {"model", "hparams", "state_dict"} <= set(ckpt):
+        raise CabinliftError(
+            f"{path}: expected a cabinlift checkpoint with keys 'model', 'hparams', 'state_dict' "
+            "(written by the pretrain or finetune stage)"
+        )
+    name = ckpt["model"]
+    if name not in available():
+        raise CabinliftError(f"{path}: unknown model {name!r}; expected one of {available()}")
+    meta = ckpt.get("meta") or {}
+    joints = meta.get("joints", list(COCO13))
+    if list(joints) != list(COCO13):
+        raise CabinliftError(f"{path}: checkpoint joints {joints} differ from {list(COCO13)}")
+    unit = meta.get("target_unit_mm", fallback_unit_mm)
+    if unit is None:
+        raise CabinliftError(
+            f"{path}: the checkpoint does not record its output unit ('target_unit_mm'); give "
+            "it with --target-unit-mm (train.target_unit_mm of the params it was trained with)"
+        )
+    model = build_lifter(name, **ckpt["hparams"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CabinliftError(
+            f"{path}: weights do not fit {name} with {ckpt['hparams']}: {first}"
+        ) from None
+    model.eval()
+    return LoadedLifter(name, model.to(resolve_device(device)), float(unit), path)
+
+
+def read_coco(path: Path) -> Poses2D:
+    """Person entries of a COCO JSON (object with annotations, or a results list)."""
+    doc = load_json(path)
+    if isinstance(doc, dict):
+        if "annotations" not in doc:
+            raise CabinliftError(f"{path}: expected key 'annotations' (COCO format)")
+        anns, label = doc["annotations"], "annotations"
+        images = doc.get("images", [])
+    elif isinstance(doc, list):
+        anns, label, images = doc, "entry", []
+    else:
+        raise CabinliftError(f"{path}: expected a COCO JSON object or a results list")
+    if not isinstance(anns, list) or not isinstance(images, list):
+        raise CabinliftError(f"{path}: 'annotations' and 'images' must be lists")
+    names = {str(img.get("id")): str(img.get("file_name", "")) for img in images
+             if isinstance(img, dict)}
+    xy, image_id, inst, score = [], [], [], []
+    for i, ann in enumerate(anns):
+        where = f"{path}: {label}[{i}]" if label == "annotations" else f"{path}: entry {i}"
+        if isinstance(ann, dict) and int(ann.get("category_id", 1)) != 1:
+            continue  # not a person
+        person = parse_instance(where, ann)
+        xy.append(person.keypoints)
+        image_id.append(str(ann.get("image_id", "")))
+        inst.append(i)
+        score.append(person.score)
+    n = len(xy)
+    return Poses2D(
+        xy=np.asarray(xy, dtype=np.float64).reshape(n, 17, 2),
+        source=np.full(n, str(path)),
+        file_id=np.full(n, ""),
+        file_name=np.asarray([names.get(a, "") for a in image_id], dtype=str).reshape(n),
+        frame_id=np.full(n, -1, dtype=np.int64),
+        image_id=np.asarray(image_id, dtype=str),
+        instance=np.asarray(inst, dtype=np.int64),
+        score=np.asarray(score, dtype=np.float64),
+    )
+
+
+def read_interim(path: Path) -> Poses2D:
+    """Detected frames of one interim keypoints CSV, or of every such CSV below a directory."""
+    if path.is_dir():
+        files = sorted(path.rglob(f"*{KEYPOINTS_SUFFIX}"))
+        if not files:
+            raise CabinliftError(f"{path}: no *{KEYPOINTS_SUFFIX} files below this directory")
+        root = path
+    else:
+        files, root = [path], None
+    parts = []
+    for f in files:
+        kp = interim.read_keypoints(f)
+        det = kp.detected
+        n = int(det.sum())
+        rel = f.relative_to(root).as_posix() if root is not None else f.name
+        file_id = rel[: -len(KEYPOINTS_SUFFIX)]
+        parts.append(Poses2D(
+            xy=kp.xy[det], source=np.full(n, str(f)), file_id=np.full(n, file_id),
+            file_name=np.full(n, ""),
+            frame_id=kp.frame_id[det], image_id=np.full(n, ""),
+            instance=np.full(n, -1, dtype=np.int64),
+            score=np.full(n, np.nan),
+        ))
+    return Poses2D(*(np.concatenate([getattr(p, k) for p in parts])
+                     for k in Poses2D.__dataclass_fields__))
+
+
+def read_inputs(path: str | Path) -> Poses2D:
+    """COCO JSON (``.json``) or the interim keypoint format (a ``.csv`` file or a directory)."""
+    path = Path(path)
+    if path.is_dir() or path.name.endswith(".csv"):
+        return read_interim(path)
+    if path.suffix == ".json":
+        return read_coco(path)
+    if not path.exists():
+        raise CabinliftError(f"{path}: input not found")
+    raise CabinliftError(
+        f"{path}: expected COCO-format keypoints (.json), an interim keypoints file "
+        f"(*{KEYPOINTS_SUFFIX}) or a directory of them"
+    )
+
+
+def lift_poses(lifter: LoadedLifter, poses: Poses2D, batch_size: int = 4096
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalise and lift. Returns ``(pose3d_mm (N, 13, 3), x2d (N, 13, 2), ok (N,))``; poses
+    whose 13 joints have no horizontal or vertical extent cannot be normalised: not ok, NaN."""
+    x2d, ok = normalize_2d(np.nan_to_num(poses.xy[:, :NUM_JOINTS]))
+    out = np.full((len(x2d), NUM_JOINTS, 3), np.nan, dtype=np.float32)
+    if ok.any():
+        device = next(lifter.model.parameters()).device
+        x = torch.as_tensor(x2d[ok], dtype=torch.float32, device=device)
+        pred = predict(lifter.model, x, batch_size) * lifter.target_unit_mm
+        out[ok] = pred.cpu().numpy().astype(np.float32)
+    return out, x2d.astype(np.float32), ok
+
+
+def _json_doc(lifter: LoadedLifter, poses: Poses2D, pose3d: np.ndarray, ok: np.ndarray
+              ) -> dict[str, Any]:
+    items = []
+    for k in np.flatnonzero(ok):
+        item: dict[str, Any] = {"source": str(poses.source[k])}
+        if poses.file_id[k]:
+            item["file_id"] = str(poses.file_id[k])
+        if poses.file_name[k]:
+            item["file_name"] = str(poses.file_name[k])
+        if poses.frame_id[k] >= 0:
+            item["frame_id"] = int(poses.frame_id[k])
+        if poses.image_id[k]:
+            item["image_id"] = str(poses.image_id[k])
+        if poses.instance[k] >= 0:
+            item["instance"] = int(poses.instance[k])
+        if np.isfinite(poses.score[k]):
+            item["score"] = round(float(poses.score[k]), 5)
+        item["pose3d"] = [[round(float(c), 3) for c in j] for j in pose3d[k]]
+        items.append(item)
+    return {
+        "model": lifter.name,
+        "checkpoint": str(lifter.path),
+        "units": "mm, neck-centred (neck = midpoint of the shoulders), camera axes",
+        "joints": list(COCO13),
+        "skipped": int((~ok).sum()),
+        "poses": items,
+    }
+
+
+def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device: str = "cpu",
+             fallback_unit_mm: float | None = None) -> dict[str, Any]:
+    """Lift every pose of ``inputs`` with ``checkpoint`` and write ``out`` (.npz or .json).
+    Poses that cannot be normalised are skipped and counted. Returns a short summary."""
+    out = Path(out)
+    if out.suffix not in (".npz", ".json"):
+        raise CabinliftError(f"{out}: the output must end in .npz or .json")
+    lifter = load_lifter(checkpoint, device, fallback_unit_mm)
+    poses = read_inputs(inputs)
+    if len(poses.xy) == 0:
+        raise CabinliftError(f"{inputs}: no 2D poses to lift (no person entry / detected frame)")
+    pose3d, x2d, ok = lift_poses(lifter, poses)
+    if out.suffix == ".json":
+        data: str | bytes = json.dumps(_json_doc(lifter, poses, pose3d, ok)) + "\n"
+    else:
+        buf = io.BytesIO()
+        np.savez(
+            buf, pose3d=pose3d[ok], x2d=x2d[ok], source=poses.source[ok],
+            file_id=poses.file_id[ok], file_name=poses.file_name[ok], frame_id=poses.frame_id[ok],
+            image_id=poses.image_id[ok], instance=poses.instance[ok], score=poses.score[ok],
+            joints=np.asarray(COCO13),
+        )
+        data = buf.getvalue()
+    write_atomic(out, data)
+    return {"model": lifter.name, "lifted": int(ok.sum()), "skipped": int((~ok).sum()),
+            "out": str(out)}
