@@ -70,14 +70,8 @@ class MetricConfig:
         return f"pck{self.threshold_mm:g}"
 
 
-#: Per-run scalar metrics, in report order: key -> (label, unit, lower is better).
-RUN_METRICS: dict[str, tuple[str, str, bool]] = {
-    "mpjpe": ("MPJPE", "mm", True),
-    "p_mpjpe": ("P-MPJPE", "mm", True),
-    "pck": ("3DPCK", "%", False),
-    "auc": ("AUC", "%", False),
-    "activity_macro": ("MPJPE, macro over activities", "mm", True),
-}
+#: Per-run scalar metrics (attributes of :class:`RunResult`), in report order.
+RUN_METRICS: tuple[str, ...] = ("mpjpe", "p_mpjpe", "pck", "auc", "activity_macro")
 
 
 @dataclass(frozen=True)
