@@ -146,7 +146,7 @@ def gain_csv(tests: Tests, cells: Cells, models: list[str], settings: list[Setti
             t = tests[m, s.name]
             gain = None if t.mean_diff is None else -t.mean_diff
             lo, hi = (None, None) if gain is None or t.ci95 is None else _band(gain, t.ci95)
-            row += [_num(gain), _num(lo), _num(hi), _num(t.p_holm, 6)]
+            row += [_num(gain), _num(lo), _num(hi), "" if t.p_holm is None else f"{t.p_holm:.4g}"]
         rows.append(row)
     return _csv(header, rows)
 

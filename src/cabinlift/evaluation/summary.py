@@ -18,6 +18,11 @@ from cabinlift.evaluation.table import Cells, Tests, dump_json, rounded, setting
 from cabinlift.skeleton import COCO13
 
 
+def significant(p: float | None, digits: int = 4) -> float | None:
+    """A p-value to ``digits`` significant digits (fixed decimals would print 1e-9 as 0)."""
+    return None if p is None else float(f"{p:.{digits}g}")
+
+
 def stat_json(st: Stat, nd: int = 3) -> dict[str, Any]:
     return {"mean": rounded(st.mean, nd), "std": rounded(st.std, nd),
             "ci95": rounded(st.ci95, nd), "n": st.n}
@@ -54,9 +59,9 @@ def paired_json(t: PairedTest) -> dict[str, Any]:
         "std_diff": rounded(t.std_diff),
         "ci95": rounded(t.ci95),
         "t": rounded(t.t, 4),
-        "p_t": rounded(t.p_t, 6),
-        "p_holm": rounded(t.p_holm, 6),
-        "p_wilcoxon": rounded(t.p_wilcoxon, 6),
+        "p_t": significant(t.p_t),
+        "p_holm": significant(t.p_holm),
+        "p_wilcoxon": significant(t.p_wilcoxon),
         "pairs": [
             {**p, "scratch": rounded(p["scratch"]), "pretrained": rounded(p["pretrained"]),
              "diff": rounded(p["diff"])}
