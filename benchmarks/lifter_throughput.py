@@ -1,10 +1,12 @@
 """Training and inference throughput of the five lifters on the CPU.
 
 Training: samples/s of one full step at batch 64 (forward, the model's training loss, backward,
-gradient-norm clip 1.0, the engine's fused Adam). Inference: samples/s of an eval-mode forward
-at batch 1024 under ``torch.inference_mode``. Every model is measured at its official default
-hyper-parameters, and again at those of ``--params`` (default params.yaml) where they differ
-(e.g. the demo profile's quarter-width GraphMLP). Threads default to 2, the project's CI
+gradient-norm clip 1.0, ``torch.optim.Adam``) of one model on fixed tensors: the model's own
+cost. ``training_engine.py`` measures whole training loops, single and vectorised.
+Inference: samples/s of an eval-mode forward at batch 1024 under ``torch.inference_mode``.
+Every model is measured at its official default hyper-parameters, and again at those of
+``--params`` (default params.yaml) where they differ (e.g. the demo profile's quarter-width
+GraphMLP). Threads default to 2, the project's CI
 machine. Each number is the best of three timing windows; on a machine shared with other jobs,
 two threads can be slowed down 10x or more (OpenMP threads waiting for a busy core): check the
 load before trusting them.
@@ -29,7 +31,6 @@ import torch
 
 from cabinlift import config
 from cabinlift.lifters import available, build_lifter, lifter_class
-from cabinlift.optim import FusedAdam
 
 REFERENCE = {  # official code, 2 threads (lifters.md): train, inference samples/s
     "simplebl": (875, 10_700),
@@ -64,7 +65,7 @@ def train_throughput(name: str, hparams: dict, batch: int = 64, seconds: float =
     torch.manual_seed(0)
     model = build_lifter(name, **hparams).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = FusedAdam(params, lr=1e-3)  # the training engine's optimizer
+    opt = torch.optim.Adam(params, lr=1e-3)
     x = torch.randn(batch, model.num_joints, 2)
     y = torch.randn(batch, model.num_joints, 3)
     mask = torch.rand(batch, model.num_joints) > 0.1

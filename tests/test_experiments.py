@@ -78,3 +78,29 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
 def test_run_seed_is_stable_and_distinct():
     assert run_seed(0, "simplebl", "pct5", 0) == run_seed(0, "simplebl", "pct5", 0)
     assert len({run_seed(0, "simplebl", "pct5", r) for r in range(8)}) == 8
+
+
+def test_runs_trained_in_groups_equal_runs_trained_alone(tmp_path):
+    processed = _processed(tmp_path)
+    out = {}
+    for group in (1, 3):  # 8 runs: one at a time, or 3 + 3 + 2 vectorised
+        p = _params()
+        p["train"]["runs_per_group"] = group
+        out[group] = run_finetune(p, "simplebl", "subj1", "scratch", processed,
+                                  processed / "subsets" / "subj1.json", tmp_path / str(group))
+    for a, b in zip(out[1], out[3], strict=True):
+        assert (a["epochs_run"], a["best_epoch"]) == (b["epochs_run"], b["best_epoch"])
+        assert abs(a["test_mpjpe"] - b["test_mpjpe"]) < 0.1
+
+
+def test_bad_runs_per_group_is_named(tmp_path):
+    import pytest
+
+    from cabinlift.errors import CabinliftError
+
+    processed = _processed(tmp_path)
+    p = _params()
+    p["train"]["runs_per_group"] = 0
+    with pytest.raises(CabinliftError, match="train.runs_per_group"):
+        run_finetune(p, "simplebl", "subj1", "scratch", processed,
+                     processed / "subsets" / "subj1.json", tmp_path / "x")

@@ -1,4 +1,4 @@
-"""FusedAdam must update exactly as torch.optim.Adam(fused=True) does."""
+"""The per-run optimiser and clipping must do for each run what torch does for one model."""
 
 from __future__ import annotations
 
@@ -6,47 +6,66 @@ import pytest
 import torch
 from torch import nn
 
-from cabinlift.optim import FusedAdam
-
 
 def _net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Linear(3, 2))
 
 
-def test_matches_torch_fused_adam_bit_for_bit_with_lr_decay_and_skipped_params() -> None:
-    a, b = _net(), _net()
-    opt_a = FusedAdam(a.parameters(), lr=1e-2)
-    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, fused=True)
-    sched_b = torch.optim.lr_scheduler.ExponentialLR(opt_b, gamma=0.96)
-    g = torch.Generator().manual_seed(1)
-    for step in range(12):
-        x = torch.randn(16, 4, generator=g)
-        for net, opt in ((a, opt_a), (b, opt_b)):
-            opt.zero_grad()
-            # Every third step the last layer gets no gradient: it must be skipped, not decayed.
-            out = net[:3](x) if step % 3 == 2 else net(x)
-            out.square().mean().backward()
-            opt.step()
-        if step % 4 == 3:  # an "epoch" boundary
-            opt_a.lr *= 0.96
-            sched_b.step()
-    assert opt_a.lr == opt_b.param_groups[0]["lr"]
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(pa, pb)
+def test_stacked_adam_equals_torch_adam_per_run_and_skips_inactive_runs() -> None:
+    from cabinlift.optim import StackedAdam
+
+    nets = [_net() for _ in range(3)]
+    for k, n in enumerate(nets):
+        with torch.no_grad():
+            for p in n.parameters():
+                p.add_(0.1 * k)  # three different runs
+    stacked = [torch.stack([p.detach().clone() for p in ps]).requires_grad_(True)
+               for ps in zip(*(n.parameters() for n in nets), strict=True)]
+    opt = StackedAdam(stacked, lr=1e-2)
+    refs = [torch.optim.Adam(n.parameters(), lr=1e-2) for n in nets]
+    g = torch.Generator().manual_seed(2)
+    for step in range(10):
+        active = [True, step % 2 == 0, step >= 4]  # run 1 every other step, run 2 late
+        x = torch.randn(8, 4, generator=g)
+        opt.zero_grad()
+        loss = 0.0
+        for r, net in enumerate(nets):
+            if not active[r]:
+                continue
+            refs[r].zero_grad()
+            net(x).square().mean().backward()
+            refs[r].step()
+            # the same loss on the stacked weights of run r
+            h = x
+            for li, layer in enumerate((0, 2, 3)):
+                w, b = stacked[2 * li][r], stacked[2 * li + 1][r]
+                h = h @ w.T + b
+                if layer == 0:
+                    h = torch.relu(h)
+            loss = loss + h.square().mean()
+        loss.backward()
+        opt.step(torch.tensor(active))
+    for r, net in enumerate(nets):
+        for p, s in zip(net.parameters(), stacked, strict=True):
+            torch.testing.assert_close(s[r], p, rtol=1e-5, atol=1e-6)
 
 
-def test_zero_grad_clears_gradients_and_frozen_params_are_ignored() -> None:
-    net = _net()
-    net[0].weight.requires_grad_(False)
-    opt = FusedAdam(net.parameters(), lr=1e-3)
-    assert all(p is not net[0].weight for p in opt.params)
-    net(torch.randn(2, 4)).sum().backward()
-    opt.step()
-    opt.zero_grad()
-    assert all(p.grad is None for p in net.parameters())
+def test_per_run_clipping_equals_clip_grad_norm_of_each_run() -> None:
+    from cabinlift.optim import clip_grad_norm_per_run
 
-
-def test_needs_trainable_parameters() -> None:
-    with pytest.raises(ValueError, match="no trainable parameters"):
-        FusedAdam([torch.zeros(2)], lr=1e-3)
+    g = torch.Generator().manual_seed(3)
+    stacked = [torch.zeros(3, 5, 4, requires_grad=True), torch.zeros(3, 7, requires_grad=True)]
+    grads = [torch.randn(s.shape, generator=g) * torch.tensor([0.01, 1.0, 10.0]).view(
+        (3,) + (1,) * (s.dim() - 1)) for s in stacked]
+    for s, gr in zip(stacked, grads, strict=True):
+        s.grad = gr.clone()
+    norms = clip_grad_norm_per_run(stacked, 1.0)
+    for r in range(3):
+        ps = [torch.zeros(s.shape[1:], requires_grad=True) for s in stacked]
+        for p, gr in zip(ps, grads, strict=True):
+            p.grad = gr[r].clone()
+        ref = torch.nn.utils.clip_grad_norm_(ps, 1.0)
+        assert norms[r] == pytest.approx(float(ref), rel=1e-5)
+        for p, s in zip(ps, stacked, strict=True):
+            torch.testing.assert_close(s.grad[r], p.grad)

@@ -69,18 +69,22 @@ def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
-    from cabinlift.experiments import run_finetune
+    from cabinlift.experiments import run_finetune_all
 
     config.models(params)
-    if args.setting not in config.settings(params):
-        raise CabinliftError(f"setting {args.setting!r} is not listed under key 'settings'")
-    records = run_finetune(
-        params, args.model, args.setting, args.init, Path(args.processed),
-        Path(args.subsets) / f"{args.setting}.json", Path(args.out),
-        Path(args.pretrained) if args.pretrained else None, Path(args.timings),
+    known = config.settings(params)
+    names = args.setting or list(known)
+    for name in names:
+        if name not in known:
+            raise CabinliftError(f"setting {name!r} is not listed under key 'settings'")
+    by_setting = run_finetune_all(
+        params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),
+        Path(args.pretrained) if args.pretrained else None, Path(args.timings), names,
     )
-    mean = sum(r["test_mpjpe"] for r in records) / len(records)
-    print(json.dumps({"runs": len(records), "mean_test_mpjpe": round(mean, 2)}))
+    print(json.dumps({
+        s: {"runs": len(r), "mean_test_mpjpe": round(sum(x["test_mpjpe"] for x in r) / len(r), 2)}
+        for s, r in by_setting.items()
+    }))
 
 
 def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
@@ -149,14 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", help="summary JSON (default: metrics/pretrain/<model>.json)")
     s.set_defaults(func=_pretrain)
 
-    s = sub.add_parser("finetune", help="all runs of one (model, setting), from scratch or PT")
+    s = sub.add_parser("finetune", help="all runs of one model's settings, from scratch or PT")
     s.add_argument("--model", required=True)
-    s.add_argument("--setting", required=True)
+    s.add_argument("--setting", action="append",
+                   help="a setting to run (repeatable; default: every setting in params)")
     s.add_argument("--init", required=True, choices=["scratch", "pretrained"])
     s.add_argument("--pretrained", help="pre-trained checkpoint (init=pretrained)")
     s.add_argument("--processed", default="data/processed")
     s.add_argument("--subsets", default="data/subsets")
-    s.add_argument("--out", help="default: models/finetuned/<init>/<model>/<setting>")
+    s.add_argument("--out", help="default: models/finetuned/<init>/<model> (one folder per setting)")
     s.set_defaults(func=_finetune)
 
     s = sub.add_parser("evaluate", help="Table 1, per-run results and plots")
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out = args.out or f"models/pretrained/{args.model}.pt"
         args.summary = args.summary or f"metrics/pretrain/{args.model}.json"
     if args.command == "finetune":
-        args.out = args.out or f"models/finetuned/{args.init}/{args.model}/{args.setting}"
+        args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
     try:
         if args.command == "lift":  # usable outside a pipeline checkout: params are optional
             params = config.load_params(args.params) if Path(args.params).is_file() else None

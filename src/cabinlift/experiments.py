@@ -14,19 +14,18 @@ from tqdm import tqdm
 from cabinlift import config
 from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
-from cabinlift.lifters import build_lifter
 from cabinlift.metrics import mpjpe
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
 from cabinlift.training import (
     PoseTensors,
     Recipe,
+    RunSpec,
     load_checkpoint,
-    predict,
     resolve_device,
     save_checkpoint,
-    train,
-    validation_mpjpe,
+    stacked_mpjpe,
+    train_runs,
 )
 
 INITS = ("scratch", "pretrained")
@@ -44,6 +43,23 @@ def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, 
     recipe = Recipe.from_params(params)
     device = resolve_device(config.get(params, "train.device", str))
     return hparams, recipe, device
+
+
+def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
+    """How many runs :func:`train_runs` trains together (``train.runs_per_group``). ``auto``:
+    8 on a GPU, where a step of these small networks is bound by kernel launches that a stack
+    of runs shares; 1 on a CPU, where a step is bound by arithmetic and weight traffic, which
+    grow with the number of runs (benchmarks/training_engine.py). Results do not depend on it
+    beyond floating-point reassociation."""
+    value = config.get(params, "train.runs_per_group", (int, str))
+    if value == "auto":
+        return 8 if device.type == "cuda" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CabinliftError(
+            f"params.yaml: key 'train.runs_per_group' must be 'auto' or an integer >= 1, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def checkpoint_meta(recipe: Recipe, **extra: Any) -> dict[str, Any]:
@@ -67,9 +83,8 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     data = {s: load_arrays(processed / f"synthetic_{s}.npz") for s in ("train", "val", "test")}
     tensors = {s: PoseTensors.from_arrays(a, recipe, device) for s, a in data.items()}
     seed = run_seed(base_seed, model, "pretrain")
-    torch.manual_seed(seed)
-    net = build_lifter(model, **hparams).to(device)
-    result = train(net, tensors["train"], tensors["val"], recipe, seed, desc=f"pretrain {model}")
+    (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
+                                  tensors["val"], recipe, desc=f"pretrain {model}")
     summary = {
         "model": model,
         "train_frames": len(tensors["train"]),
@@ -78,7 +93,7 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "best_val_mpjpe": round(result.best_val_mpjpe, 3),
-        "test_mpjpe": round(validation_mpjpe(net, tensors["test"], recipe), 3),
+        "test_mpjpe": round(stacked_mpjpe(stack, tensors["test"], recipe)[0], 3),
         "history": result.history,
     }
     save_checkpoint(ckpt_path, model, hparams, result.best_state,
@@ -94,8 +109,8 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
 def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
                  subset_path: Path, out_dir: Path, pretrained: Path | None = None,
                  timings_dir: Path | None = None) -> list[dict]:
-    """Every run of one setting: train on its subset (from scratch or from the pre-trained
-    weights), keep its best-val checkpoint, predict the test set.
+    """Every run of one setting, trained together: each on its subset (from scratch or from the
+    pre-trained weights), keeping its best-val checkpoint, then predicting the test set.
 
     Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
     (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
@@ -112,28 +127,32 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
     val = PoseTensors.from_arrays(load_arrays(processed / "real_val.npz"), recipe, device)
     test = PoseTensors.from_arrays(load_arrays(processed / "real_test.npz"), recipe, device)
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
-    n_train = len(train_arrays["x2d"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records, preds, reps, times = [], [], [], []
-    for run in tqdm(subset["runs"], desc=f"{init} {model} {setting}", unit="run"):
+    pool = PoseTensors.from_arrays(train_arrays, recipe, device)
+    n_train = len(pool)
+    specs = []
+    for run in subset["runs"]:
         idx = np.asarray(run["indices"], dtype=np.int64)
         if len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
             raise CabinliftError(
                 f"{subset_path}: run {run['repetition']} has indices outside the training pool "
                 f"of {n_train} frames; re-run the subsets stage"
             )
-        seed = run_seed(base_seed, model, setting, run["repetition"])
-        torch.manual_seed(seed)
-        net = build_lifter(model, **hparams)
-        if start_state is not None:
-            net.load_state_dict(start_state)
-        net = net.to(device)
-        data = PoseTensors.from_arrays(train_arrays, recipe, device, indices=idx)
-        result = train(net, data, val, recipe, seed,
-                       desc=f"{init} {model} {setting} r{run['repetition']}")
-        pred = predict(net, test.x, recipe.eval_batch_size)
-        test_mpjpe = float(mpjpe(pred, test.y, test.mask)) * recipe.target_unit_mm
-        pred_mm = pred * recipe.target_unit_mm
+        specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
+                             start_state))
+    group = runs_per_group(params, device)
+    results, preds_mm = [], []
+    for start in range(0, len(specs), group):
+        chunk = specs[start: start + group]
+        res, stack = train_runs(model, hparams, chunk, pool, val, recipe,
+                                desc=f"{init} {model} {setting} ({len(chunk)} runs)")
+        results += res
+        preds_mm.append(stack.predict(test.x, recipe.eval_batch_size) * recipe.target_unit_mm)
+        del stack
+    pred_mm = torch.cat(preds_mm)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records, times, reps = [], [], []
+    for run, result, pred in zip(subset["runs"], results, pred_mm, strict=True):
+        test_mpjpe = float(mpjpe(pred, test.y * recipe.target_unit_mm, test.mask))
         save_checkpoint(out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
                         result.best_state,
                         checkpoint_meta(recipe, setting=setting, init=init,
@@ -142,7 +161,7 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
             "model": model, "init": init, "setting": setting,
             "repetition": int(run["repetition"]),
             "subjects": [int(s) for s in run["subjects"]],
-            "train_frames": len(idx),
+            "train_frames": len(run["indices"]),
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
             "best_val_mpjpe": round(result.best_val_mpjpe, 4),
@@ -151,10 +170,26 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
         })
         times.append({"repetition": int(run["repetition"]),
                       "wall_time_s": round(result.wall_time_s, 3)})
-        preds.append(pred_mm.cpu().numpy().astype(np.float32))
         reps.append(int(run["repetition"]))
-    np.savez(out_dir / "predictions.npz", pred=np.stack(preds), repetition=np.asarray(reps))
+    preds = pred_mm.cpu().numpy().astype(np.float32)
+    np.savez(out_dir / "predictions.npz", pred=preds, repetition=np.asarray(reps))
     (out_dir / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
     if timings_dir is not None:
         write_timings(timings_dir / "finetune" / init / model / f"{setting}.json", times)
     return [{**r, "wall_time_s": t["wall_time_s"]} for r, t in zip(records, times, strict=True)]
+
+
+def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: Path,
+                     subsets_dir: Path, out_root: Path, pretrained: Path | None = None,
+                     timings_dir: Path | None = None,
+                     settings: list[str] | None = None) -> dict[str, list[dict]]:
+    """:func:`run_finetune` for every setting (default: all of params' ``settings``), each into
+    ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
+    dominates a grid of small runs. Returns the records per setting."""
+    names = list(config.settings(params)) if settings is None else settings
+    out: dict[str, list[dict]] = {}
+    for name in tqdm(names, desc=f"{init} {model}", unit="setting"):
+        out[name] = run_finetune(params, model, name, init, processed,
+                                 subsets_dir / f"{name}.json", out_root / name, pretrained,
+                                 timings_dir)
+    return out

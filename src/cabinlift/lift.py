@@ -35,7 +35,7 @@ from cabinlift.keypoints.precomputed import load_json, parse_instance
 from cabinlift.lifters import Lifter, available, build_lifter
 from cabinlift.normalize import normalize_2d
 from cabinlift.skeleton import COCO13, NUM_JOINTS
-from cabinlift.training import predict, resolve_device
+from cabinlift.training import predict, read_checkpoint, resolve_device
 
 KEYPOINTS_SUFFIX = ".keypoints2d.csv"
 
@@ -69,17 +69,7 @@ def load_lifter(path: str | Path, device: str = "cpu",
     """Rebuild the model a checkpoint (written by pretrain/finetune) was trained as, with its
     weights. ``fallback_unit_mm`` serves checkpoints that predate storing their target unit."""
     path = Path(path)
-    if not path.is_file():
-        raise CabinliftError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
-        raise CabinliftError(f"{path}: not a readable checkpoint: {exc}") from None
-    if not isinstance(ckpt, dict) or not {"model", "hparams", "state_dict"} <= set(ckpt):
-        raise CabinliftError(
-            f"{path}: expected a cabinlift checkpoint with keys 'model', 'hparams', 'state_dict' "
-            "(written by the pretrain or finetune stage)"
-        )
+    ckpt = read_checkpoint(path)
     name = ckpt["model"]
     if name not in available():
         raise CabinliftError(f"{path}: unknown model {name!r}; expected one of {available()}")

@@ -8,6 +8,9 @@ epochs (and after the last epoch); the best-validation weights are kept; trainin
 
 One recipe detail the paper leaves open: an epoch whose last batch would hold a single sample
 drops that sample (batch norm cannot normalise one sample); it is drawn again next epoch.
+
+All runs of a stage are trained together by :func:`train_runs` (a single run is a group of
+one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.stacked`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from tqdm import tqdm
 
 from cabinlift.config import get
 from cabinlift.errors import CabinliftError
-from cabinlift.lifters import Lifter
-from cabinlift.metrics import mpjpe
-from cabinlift.optim import FusedAdam
+from cabinlift.lifters import Lifter, build_lifter
+from cabinlift.optim import StackedAdam, clip_grad_norm_per_run
+from cabinlift.stacked import StackedLifters
 
 MM_PER_M = 1000.0
 
@@ -121,68 +124,160 @@ def predict(model: Lifter, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return out
 
 
-def validation_mpjpe(model: Lifter, data: PoseTensors, recipe: Recipe) -> float:
-    """MPJPE in millimetres over the valid joints of ``data``."""
-    pred = predict(model, data.x, recipe.eval_batch_size)
-    return float(mpjpe(pred, data.y, data.mask)) * recipe.target_unit_mm
+@dataclass
+class RunSpec:
+    """One training run: its seed (weights init, batch order, noise), its training rows
+    (indices into the pool; None = all) and optional starting weights."""
+
+    seed: int
+    indices: np.ndarray | None = None
+    init_state: dict[str, torch.Tensor] | None = None
 
 
-def train(model: Lifter, train_data: PoseTensors, val_data: PoseTensors, recipe: Recipe,
-          seed: int, desc: str = "train") -> TrainResult:
-    """Train ``model`` in place with the recipe; returns the best-validation weights and history."""
-    if len(train_data) < 2:
-        raise CabinliftError(f"{desc}: at least 2 training samples are needed, got {len(train_data)}")
+def noise_seed(seed: int) -> int:
+    """The seed of a run's dropout-noise generator (distinct from its batch-order seed)."""
+    return (seed * 0x9E3779B1 + 0x7F4A7C15) % (2**63)
+
+
+def draw_noise(gens: list[torch.Generator], runs: list[int], n_runs: int, lanes: int,
+               device: torch.device) -> torch.Tensor:
+    """int16 noise ``(n_runs, lanes)``: rows of ``runs`` drawn from their own generators (each
+    run draws exactly once per step it takes), the other rows zero (stand-ins)."""
+    words = (lanes + 3) // 4
+    bits = torch.zeros(n_runs, max(words, 1), dtype=torch.int64, device=device)
+    for r in runs:
+        bits[r].random_(-(2**63), None, generator=gens[r])  # four uniform int16 lanes each
+    return bits.view(torch.int16)[:, :lanes]
+
+
+def _pool_rows(spec: RunSpec, n_pool: int, device: torch.device) -> torch.Tensor:
+    if spec.indices is None:
+        return torch.arange(n_pool, device=device)
+    return torch.as_tensor(np.asarray(spec.indices, dtype=np.int64), device=device)
+
+
+def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
+               pool: PoseTensors, val_data: PoseTensors, recipe: Recipe,
+               desc: str = "train") -> tuple[list[TrainResult], StackedLifters]:
+    """Train the runs ``specs`` of one model together (see :mod:`cabinlift.stacked`).
+
+    Each run is what training it alone would give (up to floating-point reassociation): its
+    weights start from ``torch.manual_seed(seed)`` (then ``init_state``), every epoch it draws
+    its own permutation of its own rows from ``Generator(seed)``, its noise comes from its own
+    key and step count, and it is clipped, updated, validated, early-stopped and checkpointed on
+    its own. An epoch is one pass over each run's own rows; a run whose epoch has fewer batches
+    waits (no update) while the others finish theirs, and stopped runs take no more steps.
+    Returns one result per run (best-validation weights) and the stacked model holding them.
+    """
+    if not specs:
+        raise CabinliftError(f"{desc}: no runs to train")
+    device = pool.x.device
+    rows = [_pool_rows(s, len(pool), device) for s in specs]
+    for r in rows:
+        if len(r) < 2:
+            raise CabinliftError(f"{desc}: at least 2 training samples are needed, got {len(r)}")
     start = time.perf_counter()
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = FusedAdam(params, lr=recipe.lr)
-    device = train_data.x.device
-    best_val, best_epoch, bad = float("inf"), 0, 0
-    best_state = _copy_state(model)
-    history: list[dict[str, float]] = []
-    n = len(train_data)
-    epoch = 0
+    states, net = [], None
+    for s in specs:
+        torch.manual_seed(s.seed)
+        net = build_lifter(model_name, **hparams)
+        if s.init_state is not None:
+            net.load_state_dict(s.init_state)
+        states.append(net.state_dict())  # stacked (copied) below
+    stack = StackedLifters(model_name, hparams, states, device, structure=net)
+    del states
+    n_runs = len(specs)
+    params = list(stack.params.values())
+    opt = StackedAdam(params, lr=recipe.lr)
+    gens = [torch.Generator().manual_seed(s.seed) for s in specs]
+    noise_gens = [torch.Generator(device=device).manual_seed(noise_seed(s.seed)) for s in specs]
+    best_val = [float("inf")] * n_runs
+    best_epoch, bad, epochs_run = [0] * n_runs, [0] * n_runs, [0] * n_runs
+    done = [False] * n_runs
+    history: list[list[dict[str, float]]] = [[] for _ in specs]
+    best = stack.snapshot()
+    all_runs = list(range(n_runs))
     bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2)
     for epoch in bar:
-        model.train()
-        perm = torch.randperm(n, generator=gen).to(device)
-        batches = list(perm.split(recipe.batch_size))
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            batches.pop()
-        loss_sum = torch.zeros((), device=device)
+        live = [r for r in all_runs if not done[r]]
+        if not live:
+            break
         lr = opt.lr
-        for idx in batches:
+        batches: dict[int, list[torch.Tensor]] = {}
+        for r in live:
+            perm = torch.randperm(len(rows[r]), generator=gens[r]).to(device)
+            parts = list(perm.split(recipe.batch_size))
+            if len(parts) > 1 and len(parts[-1]) == 1:
+                parts.pop()  # batch norm cannot normalise one sample; drawn again next epoch
+            batches[r] = [rows[r][p] for p in parts]
+        loss_sum = torch.zeros(n_runs, device=device)
+        for t in range(max(len(b) for b in batches.values())):
+            groups: dict[int, list[int]] = {}
+            for r in live:
+                if t < len(batches[r]):
+                    groups.setdefault(len(batches[r][t]), []).append(r)
             opt.zero_grad()
-            loss = model.training_loss(train_data.x[idx], train_data.y[idx], train_data.mask[idx])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip, foreach=True)
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
+            total = None
+            active = torch.zeros(n_runs, dtype=torch.bool, device=device)
+            for size, rs in groups.items():
+                # Every run computes (one vectorised call); runs without a batch of this size
+                # stand in with a member's rows and get no weight.
+                stand_in = batches[rs[0]][t]
+                idx = torch.stack([batches[r][t] if r in rs else stand_in for r in all_runs])
+                member = torch.zeros(n_runs, dtype=torch.bool, device=device)
+                member[torch.tensor(rs, device=device)] = True
+                noise = draw_noise(noise_gens, rs, n_runs, stack.noise_lanes(size), device)
+                losses = stack.losses(None if len(rs) == n_runs else member, noise,
+                                      pool.x[idx], pool.y[idx], pool.mask[idx])
+                weighted = torch.where(member, losses, torch.zeros_like(losses))
+                total = weighted.sum() if total is None else total + weighted.sum()
+                loss_sum += weighted.detach() * size
+                active |= member
+            total.backward()
+            clip_grad_norm_per_run(params, recipe.grad_clip)
+            opt.step(active)
         opt.lr *= recipe.lr_decay  # as ExponentialLR does it
+        for r in live:
+            epochs_run[r] = epoch
         if epoch % recipe.val_every == 0 or epoch == recipe.max_epochs:
-            val = validation_mpjpe(model, val_data, recipe)
-            train_loss = float(loss_sum) / n
-            if not np.isfinite(val):
-                raise CabinliftError(f"{desc}: validation MPJPE is not finite at epoch {epoch}")
-            history.append(
-                {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_mpjpe": val}
-            )
-            bar.set_postfix(val_mpjpe=f"{val:.1f}")
-            if val < best_val:
-                best_val, best_epoch, bad = val, epoch, 0
-                best_state = _copy_state(model)
-            else:
-                bad += 1
-                if bad >= recipe.patience:
-                    break
+            vals = stacked_mpjpe(stack, val_data, recipe)
+            train_loss = loss_sum.tolist()
+            for r in live:
+                val = vals[r]
+                if not np.isfinite(val):
+                    raise CabinliftError(
+                        f"{desc}: run {r} (seed {specs[r].seed}): validation MPJPE is not finite "
+                        f"at epoch {epoch}"
+                    )
+                n_used = sum(len(b) for b in batches[r])
+                history[r].append({"epoch": epoch, "lr": lr,
+                                   "train_loss": train_loss[r] / n_used, "val_mpjpe": val})
+                if val < best_val[r]:
+                    best_val[r], best_epoch[r], bad[r] = val, epoch, 0
+                    stack.keep(best, r)
+                else:
+                    bad[r] += 1
+                    if bad[r] >= recipe.patience:
+                        done[r] = True
+            bar.set_postfix(val_mpjpe=f"{min(vals[r] for r in live):.1f}")
     bar.close()
-    model.load_state_dict(best_state)
-    return TrainResult(best_state, best_val, best_epoch, epoch, time.perf_counter() - start, history)
+    stack.load(best)
+    wall = (time.perf_counter() - start) / n_runs
+    results = [
+        TrainResult(stack.state_dict_of(best, r), best_val[r], best_epoch[r], epochs_run[r],
+                    wall, history[r])
+        for r in all_runs
+    ]
+    return results, stack
 
 
-def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+def stacked_mpjpe(stack: StackedLifters, data: PoseTensors, recipe: Recipe) -> list[float]:
+    """Per-run MPJPE in millimetres over the valid joints of ``data``."""
+    pred = stack.predict(data.x, recipe.eval_batch_size)  # (R, N, J, 3)
+    m = data.mask.to(pred.dtype)
+    err = torch.linalg.vector_norm(pred - data.y, dim=-1) * m
+    per_run = err.sum(dim=(1, 2)) / m.sum().clamp_min(1.0)
+    return (per_run * recipe.target_unit_mm).tolist()
 
 
 def save_checkpoint(path: Path, model_name: str, hparams: dict[str, Any],
@@ -195,17 +290,29 @@ def save_checkpoint(path: Path, model_name: str, hparams: dict[str, Any],
     tmp.replace(path)
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The contents of a checkpoint written by :func:`save_checkpoint`, checked for its keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise CabinliftError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
+        raise CabinliftError(f"{path}: not a readable checkpoint: {exc}") from None
+    if not isinstance(ckpt, dict) or not {"model", "hparams", "state_dict"} <= set(ckpt):
+        raise CabinliftError(
+            f"{path}: expected a cabinlift checkpoint with keys 'model', 'hparams', 'state_dict' "
+            "(written by the pretrain or finetune stage)"
+        )
+    return ckpt
+
+
 def load_checkpoint(path: Path, model_name: str, hparams: dict[str, Any]) -> dict[str, torch.Tensor]:
     """State dict of a checkpoint written by :func:`save_checkpoint` for the same model."""
     path = Path(path)
     if not path.is_file():
         raise CabinliftError(f"{path}: checkpoint not found (run the pretrain stage)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
-        raise CabinliftError(f"{path}: not a readable checkpoint: {exc}") from exc
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CabinliftError(f"{path}: missing key 'state_dict'")
+    ckpt = read_checkpoint(path)
     if ckpt.get("model") != model_name or ckpt.get("hparams") != hparams:
         raise CabinliftError(
             f"{path}: checkpoint is for model {ckpt.get('model')!r} with {ckpt.get('hparams')}, "

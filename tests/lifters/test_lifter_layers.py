@@ -60,3 +60,51 @@ def test_attention_matches_softmax_formula_without_dropout() -> None:
     torch.manual_seed(0)
     out = attention(q, k, v, 0.5, True)
     assert out.shape == ref.shape and not torch.allclose(out, ref)
+
+
+def _lanes(n: int, seed: int) -> torch.Tensor:
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64)
+    bits.random_(-(2**63), None, generator=torch.Generator().manual_seed(seed))
+    return bits.view(torch.int16)[:n]
+
+
+def test_buffered_dropout_reads_consecutive_lanes_and_counts_them() -> None:
+    from cabinlift.lifters.layers import noise_from
+
+    x = torch.ones(4000)
+    buf = _lanes(8000, 7)
+    with noise_from(buf) as scope:
+        a1, a2 = dropout(x, 0.25, True), dropout(x, 0.25, True)
+    assert scope[1] == 8000
+    with noise_from(buf):
+        b1 = dropout(x, 0.25, True)
+    assert torch.equal(a1, b1)  # same lanes, same mask
+    assert not torch.equal(a1, a2)  # the second call reads the next 4000 lanes
+    # lane >= k - 32768 keeps, with k = 0.25 * 65536: a hand check of the rule
+    expected = (buf[4000:] >= 16384 - 32768).float() / 0.75
+    assert torch.allclose(a2, expected)
+    kept = (a1 > 0).float().mean().item()
+    assert abs(kept - 0.75) < 0.03
+    with noise_from(None) as count:  # counting only: nothing dropped
+        assert torch.equal(dropout(x, 0.5, True), x)
+        DropPath(0.3, batch_dim=0)(torch.ones(5, 3))
+    assert count[1] == 4000 + 5
+    with pytest.raises(RuntimeError, match="too short"), noise_from(buf[:10]):
+        dropout(x, 0.5, True)
+
+
+def test_buffered_noise_under_vmap_equals_each_run_alone() -> None:
+    from torch.func import vmap
+
+    from cabinlift.lifters.layers import noise_from
+
+    x = torch.randn(3, 64, 13)
+
+    def one(noise: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        with noise_from(noise):
+            return DropPath(0.3, batch_dim=0)(dropout(xi, 0.5, True))
+
+    noise = torch.stack([_lanes(64 * 13 + 64, s) for s in (5, 6, 7)])
+    together = vmap(one, randomness="error")(noise, x)
+    for r in range(3):
+        assert torch.equal(together[r], one(noise[r], x[r]))

@@ -1,4 +1,14 @@
-"""Small layers shared by the lifters: a faster CPU dropout and stochastic depth (DropPath).
+"""Small layers shared by the lifters: dropout, stochastic depth (DropPath) and attention.
+
+**Noise from a buffer.** Inside :func:`noise_from` (what the training engine uses), every
+dropout / DropPath mask is read from a buffer of random 16-bit lanes that the engine draws, for
+each run and step, from that run's own generator; the calls of a forward pass take consecutive
+slices. A run's masks then depend only on its own generator, not on which other runs are trained
+beside it: the same run gets the same masks trained alone or stacked with others under
+``torch.func.vmap`` (where the buffer is batched), on any device. :func:`noise_lanes` tells how
+many lanes one forward pass takes.
+
+**Outside a keyed scope** (plain use of a model):
 
 ``torch.nn.Dropout`` draws one Mersenne-Twister number per element through ``bernoulli_``
 (about 9 ns per element on the project's CPUs); GraphMLP's token-MLP dropout alone touches 8.4 M
@@ -17,18 +27,63 @@ slow row softmax and ``bernoulli_``; without dropout (eval) the fused kernel is 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 _LANES = 65536  # 16-bit lanes
+_SCOPE: list | None = None  # [int16 buffer or None (counting), lanes taken so far]
+
+
+@contextmanager
+def noise_from(buffer: torch.Tensor | None) -> Iterator[list]:
+    """Take every dropout / DropPath mask inside the block from ``buffer`` (int16 random lanes,
+    1-D; batched under vmap). With ``None`` nothing is dropped and the lanes a forward pass
+    would take are only counted: the scope's ``[1]`` holds the count on exit."""
+    global _SCOPE
+    prev, _SCOPE = _SCOPE, [buffer, 0]
+    try:
+        yield _SCOPE
+    finally:
+        _SCOPE = prev
+
+
+def _take(shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The next ``prod(shape)`` lanes of the scope's buffer (None when only counting)."""
+    assert _SCOPE is not None
+    n = math.prod(shape)
+    start = _SCOPE[1]
+    _SCOPE[1] = start + n
+    if _SCOPE[0] is None:
+        return None
+    if _SCOPE[1] > _SCOPE[0].shape[-1]:
+        raise RuntimeError(
+            f"noise buffer of {_SCOPE[0].shape[-1]} lanes is too short for this forward pass"
+        )
+    return _SCOPE[0][start: start + n].view(shape)
+
+
+def _buffered_keep(x: torch.Tensor, shape: tuple[int, ...], p: float) -> torch.Tensor:
+    """Inverted-dropout of ``x`` with a mask of ``shape`` (broadcast) read from the buffer."""
+    lanes = _take(shape)
+    if lanes is None:
+        return x
+    k = round(p * _LANES)
+    if k >= _LANES:
+        return x * 0.0
+    keep = (lanes >= k - _LANES // 2).to(x.dtype) * (_LANES / (_LANES - k))
+    return x * keep
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Inverted dropout with drop probability ``p`` (see the module docstring)."""
     if not training or p == 0.0:
         return x
+    if _SCOPE is not None:
+        return _buffered_keep(x, tuple(x.shape), p)
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, True)
     k = round(p * _LANES)
@@ -75,6 +130,8 @@ class DropPath(nn.Module):
         keep = 1.0 - self.p
         shape = [1] * x.dim()
         shape[self.batch_dim] = x.shape[self.batch_dim]
+        if _SCOPE is not None:
+            return _buffered_keep(x, tuple(shape), self.p)
         m = x.new_empty(shape).bernoulli_(keep)
         if keep > 0.0:
             m.div_(keep)
@@ -89,11 +146,12 @@ def attention(
 ) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d)) v`` over the last two dims, with dropout on the
     probabilities in training (what the official ``ScaledDotProductAttention`` modules do)."""
-    if not training or dropout_p == 0.0:
-        return F.scaled_dot_product_attention(q, k, v)
-    if q.device.type != "cpu":
+    batched = torch._C._functorch.is_batchedtensor(q)  # under vmap (stacked runs)
+    if (not training or dropout_p == 0.0) and not batched:
+        return F.scaled_dot_product_attention(q, k, v)  # fused; vmap has no rule for it
+    if q.device.type != "cpu" and _SCOPE is None and not batched:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     s = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     e = (s - s.amax(dim=-1, keepdim=True).detach()).exp()
     p = e / e.sum(dim=-1, keepdim=True)
-    return dropout(p, dropout_p, True) @ v
+    return dropout(p, dropout_p, training) @ v

@@ -53,10 +53,15 @@ class SemGraphConv(nn.Module):
             "fill", torch.full((n, n), -9e15).masked_fill(mask, 0.0), persistent=False
         )
         self.register_buffer("off_diag", 1.0 - torch.eye(n), persistent=False)
+        # One-hot (n_edges, J*J) placing the logits: a GEMM, which vmap batches (unlike
+        # masked_scatter); exact, since every output sums one logit and zeros.
+        place = torch.zeros(n_edges, n * n)
+        place[torch.arange(n_edges), mask.reshape(-1).nonzero().squeeze(1)] = 1.0
+        self.register_buffer("place", place, persistent=False)
 
     def edge_weights(self) -> torch.Tensor:
         """The (J, J) softmax-normalised edge weights: each row sums to 1 over its neighbours."""
-        logits = self.fill.masked_scatter(self.mask, self.e.reshape(-1))
+        logits = self.fill + (self.e @ self.place).view_as(self.fill)
         return F.softmax(logits, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

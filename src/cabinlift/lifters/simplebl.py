@@ -11,11 +11,12 @@ import torch
 from torch import nn
 
 from cabinlift.lifters.base import Lifter
+from cabinlift.lifters.layers import Dropout
 
 
 class _Unit(nn.Sequential):
     def __init__(self, n_in: int, n_out: int, dropout: float) -> None:
-        super().__init__(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), nn.Dropout(dropout))
+        super().__init__(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), Dropout(dropout))
 
 
 class _ResidualBlock(nn.Module):

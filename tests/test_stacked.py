@@ -1,0 +1,64 @@
+"""Runs trained together (vectorised) are the runs trained one by one: for every lifter,
+three runs with different subsets (so different epoch lengths and last-batch sizes), seeds and
+early stopping, trained as one stack and each alone, end identically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cabinlift.training import PoseTensors, Recipe, RunSpec, stacked_mpjpe, train_runs
+
+RECIPE = Recipe(lr=2e-3, lr_decay=0.96, batch_size=16, grad_clip=1.0, max_epochs=6,
+                val_every=1, patience=2, target_unit_mm=50.0)
+TINY = {
+    "simplebl": {"linear_size": 64, "num_stage": 1, "dropout": 0.5},
+    "semgcn": {"hid_dim": 32, "num_layers": 2, "dropout": 0.2},
+    "graformer": {"dim_model": 32, "n_layers": 2, "n_head": 4},
+    "graphmlp": {"layers": 2, "channel": 32, "d_hid": 64, "token_dim": 16},
+    "jointformer": {"d_model": 32, "n_layers": 2, "n_head": 2, "d_k": 16, "d_v": 16,
+                    "d_inner": 64},
+}
+
+
+def _split(rng: np.random.Generator, n: int) -> PoseTensors:
+    x = rng.normal(size=(n, 13, 2)).astype(np.float32)
+    y = (x.reshape(n, 26) @ rng.normal(size=(26, 39))).reshape(n, 13, 3).astype(np.float32)
+    arrays = {"x2d": x, "y3d": y * 100, "mask": rng.random((n, 13)) > 0.1}
+    return PoseTensors.from_arrays(arrays, RECIPE, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[PoseTensors, PoseTensors, PoseTensors, list[RunSpec]]:
+    rng = np.random.default_rng(0)
+    pool, val, test = _split(rng, 300), _split(rng, 50), _split(rng, 40)
+    # 47 = 2x16 + 15, 33 = 2x16 + 1 (the single sample is dropped), 80 = 5x16
+    specs = [RunSpec(11 + r, np.sort(rng.choice(300, size=n, replace=False)))
+             for r, n in enumerate((47, 33, 80))]
+    return pool, val, test, specs
+
+
+@pytest.mark.parametrize("model", sorted(TINY))
+def test_vectorised_runs_equal_runs_trained_alone(model: str, data) -> None:
+    pool, val, test, specs = data
+    together, stack = train_runs(model, TINY[model], specs, pool, val, RECIPE)
+    test_together = stacked_mpjpe(stack, test, RECIPE)
+    for r, spec in enumerate(specs):
+        (alone,), single = train_runs(model, TINY[model], [spec], pool, val, RECIPE)
+        assert together[r].epochs_run == alone.epochs_run
+        assert together[r].best_epoch == alone.best_epoch
+        assert abs(test_together[r] - stacked_mpjpe(single, test, RECIPE)[0]) < 0.1
+        assert [h["epoch"] for h in together[r].history] == [h["epoch"] for h in alone.history]
+
+
+def test_each_run_follows_its_own_early_stopping(data) -> None:
+    pool, val, _, specs = data
+    res, _ = train_runs("semgcn", TINY["semgcn"], specs, pool, val, RECIPE)
+    assert len({r.best_val_mpjpe for r in res}) == 3
+    for r in res:
+        vals = [h["val_mpjpe"] for h in r.history]
+        assert r.epochs_run == r.history[-1]["epoch"]
+        assert r.best_val_mpjpe == min(vals) and r.best_epoch == vals.index(min(vals)) + 1
+        if r.epochs_run < RECIPE.max_epochs:  # stopped: the last `patience` did not improve
+            assert min(vals[-RECIPE.patience:]) >= min(vals[:-RECIPE.patience])
