@@ -15,6 +15,7 @@ one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.st
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from cabinlift.optim import StackedAdam, clip_grad_norm_per_run
 from cabinlift.stacked import StackedLifters
 
 MM_PER_M = 1000.0
+_INIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _pool_rows(spec: RunSpec, n_pool: int, device: torch.device) -> torch.Tensor
 
 def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                pool: PoseTensors, val_data: PoseTensors, recipe: Recipe,
-               desc: str = "train") -> tuple[list[TrainResult], StackedLifters]:
+               desc: str = "train", progress: bool = True
+               ) -> tuple[list[TrainResult], StackedLifters]:
     """Train the runs ``specs`` of one model together (see :mod:`cabinlift.stacked`).
 
     Each run is what training it alone would give (up to floating-point reassociation): its
@@ -178,12 +181,13 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
             raise CabinliftError(f"{desc}: at least 2 training samples are needed, got {len(r)}")
     start = time.perf_counter()
     states, net = [], None
-    for s in specs:
-        torch.manual_seed(s.seed)
-        net = build_lifter(model_name, **hparams)
-        if s.init_state is not None:
-            net.load_state_dict(s.init_state)
-        states.append(net.state_dict())  # stacked (copied) below
+    with _INIT_LOCK:  # weight init draws from torch's global generator: one thread at a time
+        for s in specs:
+            torch.manual_seed(s.seed)
+            net = build_lifter(model_name, **hparams)
+            if s.init_state is not None:
+                net.load_state_dict(s.init_state)
+            states.append(net.state_dict())  # stacked (copied) below
     stack = StackedLifters(model_name, hparams, states, device, structure=net)
     del states
     n_runs = len(specs)
@@ -197,7 +201,8 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     history: list[list[dict[str, float]]] = [[] for _ in specs]
     best = stack.snapshot()
     all_runs = list(range(n_runs))
-    bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2)
+    bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2,
+               disable=not progress)
     for epoch in bar:
         live = [r for r in all_runs if not done[r]]
         if not live:

@@ -27,6 +27,7 @@ slow row softmax and ``bernoulli_``; without dropout (eval) the fused kernel is 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,7 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 _LANES = 65536  # 16-bit lanes
-_SCOPE: list | None = None  # [int16 buffer or None (counting), lanes taken so far]
+_LOCAL = threading.local()  # .scope: [int16 buffer or None (counting), lanes taken so far]
+
+
+def _scope() -> list | None:
+    return getattr(_LOCAL, "scope", None)
 
 
 @contextmanager
@@ -43,27 +48,28 @@ def noise_from(buffer: torch.Tensor | None) -> Iterator[list]:
     """Take every dropout / DropPath mask inside the block from ``buffer`` (int16 random lanes,
     1-D; batched under vmap). With ``None`` nothing is dropped and the lanes a forward pass
     would take are only counted: the scope's ``[1]`` holds the count on exit."""
-    global _SCOPE
-    prev, _SCOPE = _SCOPE, [buffer, 0]
+    prev = _scope()
+    _LOCAL.scope = scope = [buffer, 0]
     try:
-        yield _SCOPE
+        yield scope
     finally:
-        _SCOPE = prev
+        _LOCAL.scope = prev
 
 
 def _take(shape: tuple[int, ...]) -> torch.Tensor | None:
     """The next ``prod(shape)`` lanes of the scope's buffer (None when only counting)."""
-    assert _SCOPE is not None
+    scope = _scope()
+    assert scope is not None
     n = math.prod(shape)
-    start = _SCOPE[1]
-    _SCOPE[1] = start + n
-    if _SCOPE[0] is None:
+    start = scope[1]
+    scope[1] = start + n
+    if scope[0] is None:
         return None
-    if _SCOPE[1] > _SCOPE[0].shape[-1]:
+    if scope[1] > scope[0].shape[-1]:
         raise RuntimeError(
-            f"noise buffer of {_SCOPE[0].shape[-1]} lanes is too short for this forward pass"
+            f"noise buffer of {scope[0].shape[-1]} lanes is too short for this forward pass"
         )
-    return _SCOPE[0][start: start + n].view(shape)
+    return scope[0][start: start + n].view(shape)
 
 
 def _buffered_keep(x: torch.Tensor, shape: tuple[int, ...], p: float) -> torch.Tensor:
@@ -82,7 +88,7 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Inverted dropout with drop probability ``p`` (see the module docstring)."""
     if not training or p == 0.0:
         return x
-    if _SCOPE is not None:
+    if _scope() is not None:
         return _buffered_keep(x, tuple(x.shape), p)
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, True)
@@ -130,7 +136,7 @@ class DropPath(nn.Module):
         keep = 1.0 - self.p
         shape = [1] * x.dim()
         shape[self.batch_dim] = x.shape[self.batch_dim]
-        if _SCOPE is not None:
+        if _scope() is not None:
             return _buffered_keep(x, tuple(shape), self.p)
         m = x.new_empty(shape).bernoulli_(keep)
         if keep > 0.0:
@@ -149,7 +155,7 @@ def attention(
     batched = torch._C._functorch.is_batchedtensor(q)  # under vmap (stacked runs)
     if (not training or dropout_p == 0.0) and not batched:
         return F.scaled_dot_product_attention(q, k, v)  # fused; vmap has no rule for it
-    if q.device.type != "cpu" and _SCOPE is None and not batched:
+    if q.device.type != "cpu" and _scope() is None and not batched:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     s = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     e = (s - s.amax(dim=-1, keepdim=True).detach()).exp()
