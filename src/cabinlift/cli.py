@@ -100,6 +100,7 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
         pretrain_dir=Path(args.metrics) / "pretrain",
         qualitative=config.get(params, "evaluate.qualitative", dict),
         timings_root=Path(args.timings) / "finetune",
+        wall_times=Path(args.timings) / "wall_times.csv",
         pck=config.get(params, "evaluate.pck", dict),
         alpha=config.get(params, "evaluate.alpha", (int, float)),
         per_joint_setting=config.get(params, "evaluate.per_joint_setting", (str, type(None))),

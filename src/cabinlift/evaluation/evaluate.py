@@ -38,7 +38,13 @@ from cabinlift.evaluation.qualitative import (
 )
 from cabinlift.evaluation.settings import INITS, Setting, check_models, parse_settings
 from cabinlift.evaluation.summary import summary_json
-from cabinlift.evaluation.table import dump_json, runs_csv, table1_json, table1_markdown
+from cabinlift.evaluation.table import (
+    dump_json,
+    runs_csv,
+    table1_json,
+    table1_markdown,
+    wall_times_csv,
+)
 
 #: File names of the outputs, relative to metrics_dir / plots_dir.
 METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "summary.json")
@@ -84,6 +90,7 @@ def run_evaluation(
     pck: MetricConfig | Mapping[str, Any] | None = None,
     alpha: float = 0.05,
     per_joint_setting: str | None = None,
+    wall_times: str | Path | None = None,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
@@ -91,7 +98,8 @@ def run_evaluation(
     ``settings`` is the ordered params mapping ``{name: {subjects, fraction, repetitions}}``
     (None = the paper's eight). ``qualitative`` picks the example figure's model/rows/frame (see
     :class:`QualitativeConfig`); ``pck`` the 3DPCK threshold and AUC range; ``alpha`` the level
-    of the significance marks; ``per_joint_setting`` the setting of the per-joint figure. All
+    of the significance marks; ``per_joint_setting`` the setting of the per-joint figure;
+    ``wall_times`` where to write the runs' wall times (read from ``timings_root``). All
     inputs are read and checked and all outputs rendered before the first file is written, so a
     failure leaves the previous outputs intact.
     """
@@ -193,5 +201,7 @@ def run_evaluation(
             test, frame, panels, qualitative_title(test, frame, q_model)
         ),
     }
+    if wall_times is not None:
+        rendered[Path(wall_times)] = wall_times_csv(cells, models, setting_list)
     write_all_atomic(rendered)
     return {p.name: p for p in rendered}
