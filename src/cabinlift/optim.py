@@ -53,9 +53,13 @@ class StackedAdam:
         return self._lists[runs]
 
     @torch.no_grad()
-    def step(self, active: torch.Tensor) -> None:
-        """One Adam step for the runs where ``active`` (bool (R,)) is true."""
-        runs = tuple(i for i, a in enumerate(active.tolist()) if a)
+    def step(self, active: torch.Tensor | list[int]) -> None:
+        """One Adam step for the runs where ``active`` (bool (R,)) is true, or for the run
+        indices ``active`` lists (a host-side list avoids a device sync)."""
+        if isinstance(active, torch.Tensor):
+            runs = tuple(i for i, a in enumerate(active.tolist()) if a)
+        else:
+            runs = tuple(sorted(set(active)))
         if not runs:
             return
         params, exp_avg, exp_avg_sq, steps = self._views(runs)

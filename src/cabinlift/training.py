@@ -223,7 +223,7 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                     groups.setdefault(len(batches[r][t]), []).append(r)
             opt.zero_grad()
             total = None
-            active = torch.zeros(n_runs, dtype=torch.bool, device=device)
+            active: list[int] = []
             for size, rs in groups.items():
                 # Every run computes (one vectorised call); runs without a batch of this size
                 # stand in with a member's rows and get no weight.
@@ -237,7 +237,7 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                 weighted = torch.where(member, losses, torch.zeros_like(losses))
                 total = weighted.sum() if total is None else total + weighted.sum()
                 loss_sum += weighted.detach() * size
-                active |= member
+                active += rs
             total.backward()
             clip_grad_norm_per_run(params, recipe.grad_clip)
             opt.step(active)
