@@ -2,11 +2,13 @@
 
 The runs of a setting share the architecture and the recipe and differ only in weights, data
 and noise, so their parameters are stacked along a leading "run" dimension and one
-``torch.func.vmap`` of the model's functional form computes all of them per step: a few large
-kernels instead of one small kernel sequence per run, which is what sets the speed of networks
-this small. Runs stay independent: each has its own slice of every parameter and batch-norm
-statistic, its own noise (:func:`cabinlift.lifters.layers.noise_from`), and the per-run
-optimiser in :mod:`cabinlift.optim` updates only the runs that took a step.
+``torch.func.vmap`` of the model's functional form computes all of them per step: one sequence
+of larger kernels instead of one sequence of small kernels per run. That pays where a step is
+bound by launching kernels (a GPU at these sizes); on a few CPU cores, where it is bound by
+arithmetic, it gains little (README, *Training engine*). Runs stay independent: each has its
+own slice of every parameter and batch-norm statistic, its own noise
+(:func:`cabinlift.lifters.layers.noise_from`), and the per-run optimiser in
+:mod:`cabinlift.optim` updates only the runs that took a step.
 """
 
 from __future__ import annotations

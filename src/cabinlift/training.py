@@ -166,10 +166,11 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
 
     Each run is what training it alone would give (up to floating-point reassociation): its
     weights start from ``torch.manual_seed(seed)`` (then ``init_state``), every epoch it draws
-    its own permutation of its own rows from ``Generator(seed)``, its noise comes from its own
-    key and step count, and it is clipped, updated, validated, early-stopped and checkpointed on
-    its own. An epoch is one pass over each run's own rows; a run whose epoch has fewer batches
-    waits (no update) while the others finish theirs, and stopped runs take no more steps.
+    its own permutation of its own rows from ``Generator(seed)``, its dropout noise from its own
+    generator (one draw per step it takes), and it is clipped, updated, validated, early-stopped
+    and checkpointed on its own. An epoch is one pass over each run's own rows; a run whose
+    epoch has fewer batches waits (no update) while the others finish theirs, and stopped runs
+    take no more steps.
     Returns one result per run (best-validation weights) and the stacked model holding them.
     """
     if not specs:

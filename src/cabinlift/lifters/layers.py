@@ -5,10 +5,11 @@ dropout / DropPath mask is read from a buffer of random 16-bit lanes that the en
 each run and step, from that run's own generator; the calls of a forward pass take consecutive
 slices. A run's masks then depend only on its own generator, not on which other runs are trained
 beside it: the same run gets the same masks trained alone or stacked with others under
-``torch.func.vmap`` (where the buffer is batched), on any device. :func:`noise_lanes` tells how
+``torch.func.vmap`` (where the buffer is batched), on any device.
+:meth:`cabinlift.stacked.StackedLifters.noise_lanes` tells how
 many lanes one forward pass takes.
 
-**Outside a keyed scope** (plain use of a model):
+**Outside such a scope** (plain use of a model):
 
 ``torch.nn.Dropout`` draws one Mersenne-Twister number per element through ``bernoulli_``
 (about 9 ns per element on the project's CPUs); GraphMLP's token-MLP dropout alone touches 8.4 M
