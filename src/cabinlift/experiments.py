@@ -6,6 +6,7 @@ import json
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,70 +126,99 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     return {**summary, "wall_time_s": wall}
 
 
-def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
-                 subset_path: Path, out_dir: Path, pretrained: Path | None = None,
-                 timings_dir: Path | None = None) -> list[dict]:
-    """Every run of one setting, trained together: each on its subset (from scratch or from the
-    pre-trained weights), keeping its best-val checkpoint, then predicting the test set.
+@dataclass
+class _SettingJob:
+    """One setting of a fine-tuning stage: its runs and where their results go."""
 
-    Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
-    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
-    times to ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. Returns the records with wall times.
-    """
+    setting: str
+    subset_path: Path
+    out_dir: Path
+    runs: list[dict[str, Any]]
+    chunks: list[list[RunSpec]]
+
+
+def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+              jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
+              timings_dir: Path | None) -> dict[str, list[dict]]:
+    """Train the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: all their
+    groups of runs go to one pool of ``train.workers`` threads (so no core idles at the end of a
+    setting), and each setting's outputs are written, in order, as soon as its runs are done."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
     hparams, recipe, device = _setup(params, model)
     base_seed = config.get(params, "train.seed", int)
-    subset = read_subset(subset_path)
+    group = runs_per_group(params, device)
+    workers = training_workers(params, device)
+    subsets = [(setting, read_subset(path), path, out) for setting, path, out in jobs]
     train_arrays = load_arrays(processed / "real_train.npz")
     val = PoseTensors.from_arrays(load_arrays(processed / "real_val.npz"), recipe, device)
     test = PoseTensors.from_arrays(load_arrays(processed / "real_test.npz"), recipe, device)
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
     pool = PoseTensors.from_arrays(train_arrays, recipe, device)
     n_train = len(pool)
-    specs = []
-    for run in subset["runs"]:
-        idx = np.asarray(run["indices"], dtype=np.int64)
-        if len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
-            raise CabinliftError(
-                f"{subset_path}: run {run['repetition']} has indices outside the training pool "
-                f"of {n_train} frames; re-run the subsets stage"
-            )
-        specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
-                             start_state))
-    group = runs_per_group(params, device)
-    chunks = [specs[i: i + group] for i in range(0, len(specs), group)]
-    workers = min(training_workers(params, device), len(chunks))
+    setting_jobs = []
+    for setting, subset, path, out in subsets:
+        specs = []
+        for run in subset["runs"]:
+            idx = np.asarray(run["indices"], dtype=np.int64)
+            if len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
+                raise CabinliftError(
+                    f"{path}: run {run['repetition']} has indices outside the training pool "
+                    f"of {n_train} frames; re-run the subsets stage"
+                )
+            specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
+                                 start_state))
+        chunks = [specs[i: i + group] for i in range(0, len(specs), group)]
+        setting_jobs.append(_SettingJob(setting, path, out, subset["runs"], chunks))
+    n_chunks = sum(len(j.chunks) for j in setting_jobs)
+    workers = min(workers, n_chunks)
 
-    def train_chunk(chunk: list[RunSpec]) -> tuple[list, torch.Tensor]:
+    def train_chunk(setting: str, chunk: list[RunSpec]) -> tuple[list, torch.Tensor]:
         res, stack = train_runs(model, hparams, chunk, pool, val, recipe, progress=workers == 1,
                                 desc=f"{init} {model} {setting} ({len(chunk)} runs)")
         return res, stack.predict(test.x, recipe.eval_batch_size) * recipe.target_unit_mm
 
+    def write(job: _SettingJob, done: list[tuple[list, torch.Tensor]]) -> list[dict]:
+        results = [r for res, _ in done for r in res]
+        pred_mm = torch.cat([p for _, p in done])
+        return _write_setting(model, init, job, results, pred_mm, test, recipe, hparams,
+                              timings_dir)
+
+    out: dict[str, list[dict]] = {}
+    bar = tqdm(setting_jobs, desc=f"{init} {model}", unit="setting")
     if workers == 1:
-        done = [train_chunk(c) for c in chunks]
-    else:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads // workers))
-        try:
-            with ThreadPoolExecutor(workers) as ex:
-                done = list(ex.map(train_chunk, chunks))
-        finally:
-            torch.set_num_threads(threads)
-    results = [r for res, _ in done for r in res]
-    pred_mm = torch.cat([p for _, p in done])
-    out_dir.mkdir(parents=True, exist_ok=True)
+        for job in bar:
+            out[job.setting] = write(job, [train_chunk(job.setting, c) for c in job.chunks])
+        return out
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // workers))
+    try:
+        with ThreadPoolExecutor(workers) as ex:
+            futures = [[ex.submit(train_chunk, j.setting, c) for c in j.chunks]
+                       for j in setting_jobs]
+            for job, fs in zip(bar, futures, strict=True):
+                out[job.setting] = write(job, [f.result() for f in fs])
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _write_setting(model: str, init: str, job: _SettingJob, results: list, pred_mm: torch.Tensor,
+                   test: PoseTensors, recipe: Recipe, hparams: dict[str, Any],
+                   timings_dir: Path | None) -> list[dict]:
+    """Checkpoints, runs.json and predictions.npz of one setting; its wall-time log."""
+    job.out_dir.mkdir(parents=True, exist_ok=True)
     records, times, reps = [], [], []
-    for run, result, pred in zip(subset["runs"], results, pred_mm, strict=True):
+    for run, result, pred in zip(job.runs, results, pred_mm, strict=True):
         test_mpjpe = float(mpjpe(pred, test.y * recipe.target_unit_mm, test.mask))
-        save_checkpoint(out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
+        save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
                         result.best_state,
-                        checkpoint_meta(recipe, setting=setting, init=init,
+                        checkpoint_meta(recipe, setting=job.setting, init=init,
                                         repetition=run["repetition"]))
         records.append({
-            "model": model, "init": init, "setting": setting,
+            "model": model, "init": init, "setting": job.setting,
             "repetition": int(run["repetition"]),
             "subjects": [int(s) for s in run["subjects"]],
             "train_frames": len(run["indices"]),
@@ -202,11 +232,26 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
                       "wall_time_s": round(result.wall_time_s, 3)})
         reps.append(int(run["repetition"]))
     preds = pred_mm.cpu().numpy().astype(np.float32)
-    np.savez(out_dir / "predictions.npz", pred=preds, repetition=np.asarray(reps))
-    (out_dir / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
+    np.savez(job.out_dir / "predictions.npz", pred=preds, repetition=np.asarray(reps))
+    (job.out_dir / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
     if timings_dir is not None:
-        write_timings(timings_dir / "finetune" / init / model / f"{setting}.json", times)
+        write_timings(timings_dir / "finetune" / init / model / f"{job.setting}.json", times)
     return [{**r, "wall_time_s": t["wall_time_s"]} for r, t in zip(records, times, strict=True)]
+
+
+def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
+                 subset_path: Path, out_dir: Path, pretrained: Path | None = None,
+                 timings_dir: Path | None = None) -> list[dict]:
+    """Every run of one setting: each on its subset (from scratch or from the pre-trained
+    weights), keeping its best-val checkpoint, then predicting the test set.
+
+    Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
+    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
+    times to ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. Returns the records with
+    wall times.
+    """
+    return _finetune(params, model, init, processed, [(setting, subset_path, out_dir)],
+                     pretrained, timings_dir)[setting]
 
 
 def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: Path,
@@ -217,9 +262,5 @@ def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: P
     ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
     dominates a grid of small runs. Returns the records per setting."""
     names = list(config.settings(params)) if settings is None else settings
-    out: dict[str, list[dict]] = {}
-    for name in tqdm(names, desc=f"{init} {model}", unit="setting"):
-        out[name] = run_finetune(params, model, name, init, processed,
-                                 subsets_dir / f"{name}.json", out_root / name, pretrained,
-                                 timings_dir)
-    return out
+    jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
+    return _finetune(params, model, init, processed, jobs, pretrained, timings_dir)
