@@ -48,20 +48,27 @@ def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, 
     return hparams, recipe, device
 
 
+def _auto_or_count(params: dict[str, Any], key: str) -> int | None:
+    """``params[key]``: None for ``auto``, else an integer >= 1 (anything else is an error)."""
+    value = config.get(params, key, (int, str))
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CabinliftError(
+            f"params.yaml: key '{key}' must be 'auto' or an integer >= 1, got {value!r}"
+        )
+    return value
+
+
 def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
     """How many runs :func:`train_runs` trains together (``train.runs_per_group``). ``auto``:
     8 on a GPU, where a step of these small networks is bound by kernel launches that a stack
     of runs shares; 1 on a CPU, where a step is bound by arithmetic and weight traffic, which
     grow with the number of runs (benchmarks/training_engine.py). Results do not depend on it
     beyond floating-point reassociation."""
-    value = config.get(params, "train.runs_per_group", (int, str))
-    if value == "auto":
+    value = _auto_or_count(params, "train.runs_per_group")
+    if value is None:
         return 8 if device.type == "cuda" else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CabinliftError(
-            f"params.yaml: key 'train.runs_per_group' must be 'auto' or an integer >= 1, "
-            f"got {value!r}"
-        )
     return value
 
 
@@ -71,14 +78,12 @@ def training_workers(params: dict[str, Any], device: torch.device) -> int:
     small networks use one core better than they split an operation over two), 1 on a GPU.
     Results depend on it only through floating-point reassociation (a run trained on one thread
     rounds differently than on two), and never on which worker trains which run."""
-    value = config.get(params, "train.workers", (int, str))
-    if value == "auto":
+    value = _auto_or_count(params, "train.workers")
+    if value is None:
+        if device.type != "cpu":
+            return 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return 1 if device.type != "cpu" else max(1, cores or 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CabinliftError(
-            f"params.yaml: key 'train.workers' must be 'auto' or an integer >= 1, got {value!r}"
-        )
+        return max(1, cores or 1)
     return value
 
 
@@ -131,7 +136,6 @@ class _SettingJob:
     """One setting of a fine-tuning stage: its runs and where their results go."""
 
     setting: str
-    subset_path: Path
     out_dir: Path
     runs: list[dict[str, Any]]
     chunks: list[list[RunSpec]]
@@ -171,7 +175,7 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
             specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
                                  start_state))
         chunks = [specs[i: i + group] for i in range(0, len(specs), group)]
-        setting_jobs.append(_SettingJob(setting, path, out, subset["runs"], chunks))
+        setting_jobs.append(_SettingJob(setting, out, subset["runs"], chunks))
     n_chunks = sum(len(j.chunks) for j in setting_jobs)
     workers = min(workers, n_chunks)
 

@@ -80,8 +80,9 @@ def load_lifter(path: str | Path, device: str = "cpu",
     unit = meta.get("target_unit_mm", fallback_unit_mm)
     if unit is None:
         raise CabinliftError(
-            f"{path}: the checkpoint does not record its output unit ('target_unit_mm'); give "
-            "it with --target-unit-mm (train.target_unit_mm of the params it was trained with)"
+            f"{path}: the checkpoint does not record its output unit ('target_unit_mm'); run "
+            "lift with --params pointing to the params.yaml it was trained with (its "
+            "train.target_unit_mm is used)"
         )
     model = build_lifter(name, **ckpt["hparams"])
     try:

@@ -3,7 +3,7 @@
 
 Every ``torch.optim`` optimizer imports the ``torch._dynamo`` compiler stack on its first call
 (~2 s on a 2-core machine), a cost each training stage (its own process) would pay again. The
-updates here are plain foreach tensor ops with ``torch.optim.Adam``'s formula, applied per run.
+update here is the kernel ``torch.optim.Adam(fused=True)`` runs, applied to each run's slice.
 """
 
 from __future__ import annotations

@@ -93,17 +93,6 @@ class StackedLifters:
     def _pred_one(self, p, s, x) -> torch.Tensor:
         return functional_call(self._call, self._tensors(p, s), (x,))
 
-    @staticmethod
-    def _first(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {n: v[0] for n, v in d.items()}  # views: updates reach the stacked tensors
-
-    def _loss_single(self, p, s, noise, x, y, mask) -> torch.Tensor:
-        return self._loss_one(self._first(p), self._first(s), noise[0], x[0], y[0],
-                              mask[0]).unsqueeze(0)
-
-    def _pred_single(self, p, s, x) -> torch.Tensor:
-        return self._pred_one(self._first(p), self._first(s), x).unsqueeze(0)
-
     # -- training and prediction --
     def noise_lanes(self, batch: int) -> int:
         """Random 16-bit lanes one training forward pass at ``batch`` samples takes (counted

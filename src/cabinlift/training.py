@@ -79,14 +79,14 @@ class PoseTensors:
     mask: torch.Tensor  # (N, J) bool
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], recipe: Recipe, device: torch.device,
-                    indices: np.ndarray | None = None) -> PoseTensors:
-        sel = slice(None) if indices is None else np.asarray(indices, dtype=np.int64)
+    def from_arrays(cls, arrays: dict[str, np.ndarray], recipe: Recipe, device: torch.device
+                    ) -> PoseTensors:
+        """A whole split (runs select their rows by index, see :class:`RunSpec`)."""
         return cls(
-            x=torch.as_tensor(arrays["x2d"][sel], dtype=torch.float32, device=device),
-            y=torch.as_tensor(arrays["y3d"][sel] / recipe.target_unit_mm, dtype=torch.float32,
+            x=torch.as_tensor(arrays["x2d"], dtype=torch.float32, device=device),
+            y=torch.as_tensor(arrays["y3d"] / recipe.target_unit_mm, dtype=torch.float32,
                               device=device),
-            mask=torch.as_tensor(arrays["mask"][sel], dtype=torch.bool, device=device),
+            mask=torch.as_tensor(arrays["mask"], dtype=torch.bool, device=device),
         )
 
     def __len__(self) -> int:

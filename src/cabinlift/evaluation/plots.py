@@ -15,10 +15,9 @@ so the PNGs are what a reader sees offline; the CSVs are the data ``dvc plots`` 
 
 from __future__ import annotations
 
-import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -26,7 +25,7 @@ from matplotlib.figure import Figure
 from cabinlift.evaluation.aggregate import CellSummary
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.settings import INITS, Setting
-from cabinlift.evaluation.table import setting_train_frames
+from cabinlift.evaluation.table import csv_text, setting_train_frames
 from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.skeleton import COCO13
 
@@ -61,14 +60,6 @@ def _num(x: float | None, nd: int = 3) -> str:
     return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
 
-def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def _band(mean: float, ci: float | None) -> tuple[float, float]:
     return (mean, mean) if ci is None else (mean - ci, mean + ci)
 
@@ -89,7 +80,7 @@ def curve_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
                 lo, hi = _band(c.mean, c.ci95) if c.ci95 is not None else (None, None)
                 row += [_num(c.mean), _num(lo), _num(hi)]
         rows.append(row)
-    return _csv(header, rows)
+    return csv_text(header, rows)
 
 
 def _log_x_axis(ax, frames: list[float], settings: list[Setting], top_labels: bool) -> None:
@@ -148,7 +139,7 @@ def gain_csv(tests: Tests, cells: Cells, models: list[str], settings: list[Setti
             lo, hi = (None, None) if gain is None or t.ci95 is None else _band(gain, t.ci95)
             row += [_num(gain), _num(lo), _num(hi), "" if t.p_holm is None else f"{t.p_holm:.4g}"]
         rows.append(row)
-    return _csv(header, rows)
+    return csv_text(header, rows)
 
 
 def gain_png(tests: Tests, cells: Cells, models: list[str], settings: list[Setting],
@@ -204,7 +195,7 @@ def per_joint_csv(cells: Cells, models: list[str], setting: Setting) -> str:
                 c = cells[m, i, setting.name]
                 row += [_num(float(c.per_joint[j])), _num(float(c.per_joint_ci95[j]))]
         rows.append(row)
-    return _csv(header, rows)
+    return csv_text(header, rows)
 
 
 def per_joint_png(cells: Cells, models: list[str], setting: Setting) -> bytes:

@@ -11,12 +11,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from cabinlift.evaluation.aggregate import CellSummary, MetricConfig
+from cabinlift.evaluation.aggregate import CellSummary, MetricConfig, RunResult
 from cabinlift.evaluation.paired import PairedTest, significance_mark
 from cabinlift.evaluation.settings import INITS, Setting, model_label
 
@@ -237,37 +237,45 @@ def table1_markdown(
     return "\n".join(lines)
 
 
-def runs_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
-    """One row per run, ordered by model, init, setting (given orders) and repetition."""
+def csv_text(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with '\\n' line ends, as every CSV output of the stage is written."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(RUNS_CSV_COLUMNS)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _run_rows(cells: Cells, models: list[str], settings: list[Setting]
+              ) -> Iterable[tuple[str, str, Setting, RunResult]]:
+    """(model, init, setting, run) in output order: models, inits, settings, repetitions."""
     for m, i in _rows(models):
         for s in settings:
             for r in cells[m, i, s.name].runs:  # already sorted by repetition
-                rec = r.record
-                w.writerow([
-                    m, i, s.name, rec["repetition"],
-                    ";".join(str(x) for x in rec["subjects"]), len(rec["subjects"]),
-                    rec["train_frames"], rec["epochs_run"], rec["best_epoch"],
-                    f"{rec['best_val_mpjpe']:.4f}", f"{r.mpjpe:.4f}", f"{r.p_mpjpe:.4f}",
-                    f"{r.pck:.4f}", f"{r.auc:.4f}",
-                    "" if math.isnan(r.activity_macro) else f"{r.activity_macro:.4f}",
-                ])
-    return buf.getvalue()
+                yield m, i, s, r
+
+
+def runs_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
+    """One row per run, ordered by model, init, setting (given orders) and repetition."""
+    return csv_text(RUNS_CSV_COLUMNS, (
+        [
+            m, i, s.name, r.record["repetition"],
+            ";".join(str(x) for x in r.record["subjects"]), len(r.record["subjects"]),
+            r.record["train_frames"], r.record["epochs_run"], r.record["best_epoch"],
+            f"{r.record['best_val_mpjpe']:.4f}", f"{r.mpjpe:.4f}", f"{r.p_mpjpe:.4f}",
+            f"{r.pck:.4f}", f"{r.auc:.4f}",
+            "" if math.isnan(r.activity_macro) else f"{r.activity_macro:.4f}",
+        ]
+        for m, i, s, r in _run_rows(cells, models, settings)
+    ))
 
 
 def wall_times_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
     """``model,init,setting,repetition,wall_time_s``: the runs' training wall times (from the
     fine-tuning logs; empty where none was logged). Kept apart from runs.csv, whose bytes must
     be identical for identical params."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(("model", "init", "setting", "repetition", "wall_time_s"))
-    for m, i in _rows(models):
-        for s in settings:
-            for r in cells[m, i, s.name].runs:
-                t = r.record["wall_time_s"]
-                w.writerow([m, i, s.name, r.record["repetition"],
-                            "" if math.isnan(t) else f"{t:.2f}"])
-    return buf.getvalue()
+    return csv_text(("model", "init", "setting", "repetition", "wall_time_s"), (
+        [m, i, s.name, r.record["repetition"],
+         "" if math.isnan(r.record["wall_time_s"]) else f"{r.record['wall_time_s']:.2f}"]
+        for m, i, s, r in _run_rows(cells, models, settings)
+    ))

@@ -81,8 +81,13 @@ def _buffered_keep(x: torch.Tensor, shape: tuple[int, ...], p: float) -> torch.T
     k = round(p * _LANES)
     if k >= _LANES:
         return x * 0.0
-    keep = (lanes >= k - _LANES // 2).to(x.dtype) * (_LANES / (_LANES - k))
-    return x * keep
+    return x * _keep_from_lanes(lanes, k, x.dtype)
+
+
+def _keep_from_lanes(lanes: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """The inverted-dropout multiplier of uniform int16 ``lanes`` for ``k`` dropped lanes in
+    65536: 0 for the lowest ``k`` lane values, ``1 / (1 - k / 65536)`` for the others."""
+    return (lanes >= k - _LANES // 2).to(dtype).mul_(_LANES / (_LANES - k))
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -102,8 +107,7 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
     bits.random_(-(2**63), None)  # full 64-bit range: four independent uniform int16 lanes
     lanes = bits.view(torch.int16)[:n].view(x.shape)
-    noise = (lanes >= k - _LANES // 2).to(x.dtype).mul_(_LANES / (_LANES - k))
-    return x * noise
+    return x * _keep_from_lanes(lanes, k, x.dtype)
 
 
 class Dropout(nn.Module):
