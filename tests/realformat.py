@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cabinlift.demo import generate
+from cabinlift.demo.generate import generate
 from cabinlift.formats.drive_act import discover_recordings, read_calibration
 from cabinlift.skeleton import DRIVE_ACT_JOINTS
 

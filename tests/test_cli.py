@@ -10,7 +10,7 @@ import pytest
 from cliutil import one_line_error, write_params
 
 from cabinlift import config
-from cabinlift.demo import generate
+from cabinlift.demo.generate import generate
 
 PARAMS = config.load_params("params.yaml")
 

@@ -6,11 +6,10 @@ import copy
 import json
 
 import numpy as np
+from tinydata import write_processed
 
 from cabinlift import config
-from cabinlift.arrays import save_arrays
 from cabinlift.experiments import run_finetune, run_pretrain, run_seed
-from cabinlift.subsets import write_subsets
 
 PARAMS = config.load_params("params.yaml")
 
@@ -24,23 +23,8 @@ def _params():
     return p
 
 
-def _split(rng, n, subjects):
-    x = rng.normal(size=(n, 13, 2)).astype(np.float32)
-    y = (x.reshape(n, 26) @ rng.normal(size=(26, 39))).reshape(n, 13, 3) * 100
-    return {"x2d": x, "y3d": y.astype(np.float32), "mask": rng.random((n, 13)) > 0.1,
-            "subject": np.asarray(subjects, np.int64)}
-
-
 def _processed(tmp_path):
-    rng = np.random.default_rng(0)
-    train_subjects = np.repeat(np.arange(1, 9), 40)
-    save_arrays(tmp_path / "real_train.npz", _split(rng, 320, train_subjects))
-    save_arrays(tmp_path / "real_val.npz", _split(rng, 40, np.full(40, 10)))
-    save_arrays(tmp_path / "real_test.npz", _split(rng, 60, np.full(60, 11)))
-    for split in ("train", "val", "test"):
-        save_arrays(tmp_path / f"synthetic_{split}.npz", _split(rng, 100, np.zeros(100)))
-    write_subsets(train_subjects, config.settings(PARAMS), 0, 2, tmp_path / "subsets")
-    return tmp_path
+    return write_processed(tmp_path, PARAMS)
 
 
 def _strip(records):
@@ -120,3 +104,65 @@ def test_parallel_workers_are_deterministic_and_match_one_worker(tmp_path):
     for a, b in zip(out["w1"], out["w2a"], strict=True):  # one vs two intra-op threads
         assert (a["epochs_run"], a["best_epoch"]) == (b["epochs_run"], b["best_epoch"])
         assert abs(a["test_mpjpe"] - b["test_mpjpe"]) < 0.1
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_store_reuses_finished_runs_with_identical_outputs(tmp_path, capsys):
+    """A second run of a stage reuses every stored run and writes the same bytes; a change
+    of a parameter the runs read, or a damaged entry, trains again."""
+    from cabinlift.runstore import RunStore
+
+    processed = _processed(tmp_path)
+    p = _params()
+    subset = processed / "subsets" / "pct25.json"
+    run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "plain")
+    store = RunStore(tmp_path / "store")
+    first = run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "a",
+                         store=store)
+    assert len(store.entries()) == 8 and not any(r["reused"] for r in first)
+    capsys.readouterr()
+    again = run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "b",
+                         store=store)
+    log = capsys.readouterr().err
+    assert all(r["reused"] for r in again)
+    assert log.count(": reused ") == 8 and ": trained " not in log
+    assert _files(tmp_path / "plain") == _files(tmp_path / "a") == _files(tmp_path / "b")
+
+    store.entries()[0].write_bytes(b"damaged")  # e.g. a disk error: trained again
+    p2 = _params()
+    run_finetune(p2, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "c",
+                 store=store)
+    assert capsys.readouterr().err.count(": trained ") == 1
+    assert _files(tmp_path / "c") == _files(tmp_path / "a")
+
+    p2["train"]["lr"] = 0.002  # a parameter every run reads: nothing matches
+    run_finetune(p2, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "d",
+                 store=store)
+    assert capsys.readouterr().err.count(": trained ") == 8
+    assert len(store.entries()) == 16
+
+
+def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
+    from cabinlift.runstore import RunStore
+
+    processed = _processed(tmp_path)
+    p = _params()
+    subset = processed / "subsets" / "subj8.json"
+    store = RunStore(tmp_path / "store")
+    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    first_pt = (tmp_path / "pt.pt").read_bytes()
+    run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "a",
+                 tmp_path / "pt.pt", store=store)
+    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    assert (tmp_path / "pt.pt").read_bytes() == first_pt
+    capsys.readouterr()
+    p["train"]["seed"] = 1  # a new pre-training: the fine-tuning runs starting from it retrain
+    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    p["train"]["seed"] = 0
+    run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "b",
+                 tmp_path / "pt.pt", store=store)
+    log = capsys.readouterr().err
+    assert "pretrain simplebl: trained" in log and log.count(": trained ") == 2

@@ -95,6 +95,16 @@ def test_second_repro_is_a_no_op(repo: Path):
     assert "changed" not in out and "modified" not in out, out
 
 
+def test_forced_stage_reuses_stored_runs_and_keeps_its_outputs(repo: Path):
+    """DVC wipes a stage's outputs before running it; the run store outside them lets a forced
+    fine-tuning stage reuse all its runs, and the outputs DVC records are unchanged."""
+    lock = (repo / "dvc.lock").read_text()
+    proc = _run(DVC + ["repro", "--force", "--single-item", "finetune_pretrained@simplebl"], repo)
+    log = proc.stderr + proc.stdout
+    assert log.count(": reused ") == 57 and ": trained in " not in log, log[-2000:]
+    assert (repo / "dvc.lock").read_text() == lock
+
+
 def test_bad_param_fails_with_one_line_and_keeps_outputs(repo: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     before = (repo / "data" / "processed" / "real_train.npz").read_bytes()
@@ -111,11 +121,15 @@ def test_bad_param_fails_with_one_line_and_keeps_outputs(repo: Path):
 
 
 def test_forced_repro_gives_identical_runs_csv_and_table(repo: Path):
-    """Determinism: all stages re-run (`dvc repro --force`) give byte-identical results."""
+    """Determinism: all stages re-run and retrained (`dvc repro --force` after emptying the run
+    store) give byte-identical results."""
     files = ("metrics/runs.csv", "metrics/table1.json", "metrics/summary.json")
     before = {f: (repo / f).read_bytes() for f in files}
     wall_before = (repo / "logs" / "wall_times.csv").read_bytes()
-    _run(DVC + ["repro", "--force"], repo)
+    _run(["cabinlift", "store", "clean", "--all"], repo)
+    proc = _run(DVC + ["repro", "--force"], repo)
+    log = proc.stderr + proc.stdout
+    assert log.count(": trained in ") == 2 * 57 + 1 and ": reused " not in log
     for f in files:
         assert (repo / f).read_bytes() == before[f], f
     assert (repo / "logs" / "wall_times.csv").read_bytes() != wall_before  # really re-ran

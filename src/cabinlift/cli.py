@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cabinlift import config
+from cabinlift import config, params_schema
+from cabinlift.atomic import write_text
 from cabinlift.errors import CabinliftError
 
 
 def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
-    from cabinlift.demo import generate
+    from cabinlift.demo.generate import generate
 
     summary = generate(Path(args.out), config.get(params, "demo", dict))
     print(json.dumps(summary, sort_keys=True))
@@ -39,9 +40,7 @@ def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.normalize import run_normalize
 
     report = run_normalize(params, Path(args.keypoints), Path(args.out))
-    path = Path(args.report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_text(Path(args.report), json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(json.dumps({k: v["kept"] for k, v in report.items()}))
 
 
@@ -60,16 +59,18 @@ def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_pretrain
+    from cabinlift.runstore import RunStore
 
     config.models(params)
     s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
-                     Path(args.timings))
+                     Path(args.timings), RunStore.from_params(params))
     keys = ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
     print(json.dumps({k: s[k] for k in keys}))
 
 
 def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_finetune_all
+    from cabinlift.runstore import RunStore
 
     config.models(params)
     known = config.settings(params)
@@ -80,11 +81,34 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     by_setting = run_finetune_all(
         params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),
         Path(args.pretrained) if args.pretrained else None, Path(args.timings), names,
+        RunStore.from_params(params),
     )
     print(json.dumps({
-        s: {"runs": len(r), "mean_test_mpjpe": round(sum(x["test_mpjpe"] for x in r) / len(r), 2)}
+        s: {"runs": len(r), "reused": sum(x["reused"] for x in r),
+            "mean_test_mpjpe": round(sum(x["test_mpjpe"] for x in r) / len(r), 2)}
         for s, r in by_setting.items()
     }))
+
+
+def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    from cabinlift.runstore import RunStore
+
+    store = RunStore.from_params(params)
+    if not store.enabled:
+        print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
+        return
+    if args.action == "clean":
+        limit = 0.0 if args.all else (None if args.max_gb is None else args.max_gb * 1e9)
+        if limit is None and store.max_bytes is None:
+            raise CabinliftError("store clean: give --max-gb N or --all "
+                                 "(params.yaml has no 'store.max_gb')")
+        removed, kept = store.clean(limit)
+        print(json.dumps({"dir": str(store.root), "removed": removed,
+                          "entries": len(store.entries()), "bytes": kept}))
+        return
+    print(json.dumps({"dir": str(store.root), "entries": len(store.entries()),
+                      "bytes": store.size(),
+                      "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
 
 
 def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
@@ -165,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="default: models/finetuned/<init>/<model> (one folder per setting)")
     s.set_defaults(func=_finetune)
 
+    s = sub.add_parser(
+        "store", help="the store of finished training runs (resume): size, or clean it up",
+        description="Finished training runs are kept in store.dir (params.yaml) so an "
+        "interrupted pretrain/finetune stage resumes; 'info' prints its size, 'clean' removes "
+        "the least recently used entries down to --max-gb (default: store.max_gb), --all "
+        "empties it. Safe at any time: a removed run is trained again when needed.",
+    )
+    s.add_argument("action", choices=["info", "clean"])
+    s.add_argument("--max-gb", type=float, help="clean down to this many GB")
+    s.add_argument("--all", action="store_true", help="clean: remove every entry")
+    s.set_defaults(func=_store)
+
     s = sub.add_parser("evaluate", help="Table 1, per-run results and plots")
     s.add_argument("--finetuned", default="models/finetuned")
     s.add_argument("--processed", default="data/processed")
@@ -199,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             params = config.load_params(args.params) if Path(args.params).is_file() else None
         else:
             params = config.load_params(args.params)
+            params_schema.validate(params)  # every problem of the file at once, before any work
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,16 +16,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift import config
+from cabinlift import atomic, config
 from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
 from cabinlift.metrics import mpjpe
+from cabinlift.runstore import RunStore, StoredRun, code_version, digest, file_digest
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
 from cabinlift.training import (
     PoseTensors,
     Recipe,
     RunSpec,
+    TrainResult,
     load_checkpoint,
     resolve_device,
     save_checkpoint,
@@ -96,38 +100,82 @@ def checkpoint_meta(recipe: Recipe, **extra: Any) -> dict[str, Any]:
 def write_timings(path: Path, rows: list[dict[str, Any]]) -> None:
     """Wall times go to a log beside the DVC outputs, never into them: outputs must be
     byte-identical for identical params (so a fresh ``dvc repro`` leaves dvc.lock unchanged)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows) + "\n")
+    atomic.write_text(path, json.dumps(rows) + "\n")
+
+
+def log(message: str) -> None:
+    """One line on stderr per finished or reused run (tqdm-safe): the stage's log."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def _stored(result: TrainResult, **extra: Any) -> StoredRun:
+    return StoredRun(result.best_state, result.best_val_mpjpe, result.best_epoch,
+                     result.epochs_run, result.wall_time_s, result.history, extra)
+
+
+def _threads_per_run(workers: int) -> int:
+    """Intra-op threads each run trains on when ``workers`` groups train at once."""
+    threads = torch.get_num_threads()
+    return threads if workers == 1 else max(1, threads // workers)
+
+
+def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torch.device,
+               threads: int, data: list[Path], init: Path | None = None) -> dict[str, Any]:
+    """What every run of a stage shares in its store key (see :mod:`cabinlift.runstore`)."""
+    return {
+        "model": model, "hparams": hparams, "recipe": dataclasses.asdict(recipe),
+        "device": str(device), "threads": threads, "code": code_version(model),
+        "data": {p.name: file_digest(p) for p in data},
+        "init": None if init is None else file_digest(init),
+    }
 
 
 def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
-                 summary_path: Path, timings_dir: Path | None = None) -> dict[str, Any]:
-    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights."""
+                 summary_path: Path, timings_dir: Path | None = None,
+                 store: RunStore | None = None) -> dict[str, Any]:
+    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
+    (reused from ``store`` when an identical run finished before)."""
     hparams, recipe, device = _setup(params, model)
+    store = store or RunStore(None)
     base_seed = config.get(params, "train.seed", int)
-    data = {s: load_arrays(processed / f"synthetic_{s}.npz") for s in ("train", "val", "test")}
+    files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
+    data = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     tensors = {s: PoseTensors.from_arrays(a, recipe, device) for s, a in data.items()}
     seed = run_seed(base_seed, model, "pretrain")
-    (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                  tensors["val"], recipe, desc=f"pretrain {model}")
+    key = None
+    if store.enabled:
+        key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
+            model, hparams, recipe, device, torch.get_num_threads(), files)})
+    run = store.get(key) if key else None
+    reused = run is not None
+    if reused:
+        log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
+    else:
+        (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
+                                      tensors["val"], recipe, desc=f"pretrain {model}")
+        run = _stored(result, test_mpjpe=stacked_mpjpe(stack, tensors["test"], recipe)[0])
+        if key:
+            store.put(key, run, {"stage": "pretrain", "model": model})
+        log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
     summary = {
         "model": model,
         "train_frames": len(tensors["train"]),
         "val_frames": len(tensors["val"]),
         "test_frames": len(tensors["test"]),
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "best_val_mpjpe": round(result.best_val_mpjpe, 3),
-        "test_mpjpe": round(stacked_mpjpe(stack, tensors["test"], recipe)[0], 3),
-        "history": result.history,
+        "epochs_run": run.epochs_run,
+        "best_epoch": run.best_epoch,
+        "best_val_mpjpe": round(run.best_val_mpjpe, 3),
+        "test_mpjpe": round(run.extra["test_mpjpe"], 3),
+        "history": run.history,
     }
-    save_checkpoint(ckpt_path, model, hparams, result.best_state,
+    save_checkpoint(ckpt_path, model, hparams, run.best_state,
                     checkpoint_meta(recipe, summary=summary))
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    wall = round(result.wall_time_s, 2)
+    atomic.write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    wall = round(run.wall_time_s, 2)
     if timings_dir is not None:
-        write_timings(timings_dir / "pretrain" / f"{model}.json", [{"wall_time_s": wall}])
+        write_timings(timings_dir / "pretrain" / f"{model}.json",
+                      [{"wall_time_s": wall, "reused": reused}])
+    store.clean()
     return {**summary, "wall_time_s": wall}
 
 
@@ -139,26 +187,30 @@ class _SettingJob:
     out_dir: Path
     runs: list[dict[str, Any]]
     chunks: list[list[RunSpec]]
+    keys: list[list[str | None]]
 
 
 def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
-              timings_dir: Path | None) -> dict[str, list[dict]]:
+              timings_dir: Path | None, store: RunStore | None = None) -> dict[str, list[dict]]:
     """Train the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: all their
     groups of runs go to one pool of ``train.workers`` threads (so no core idles at the end of a
-    setting), and each setting's outputs are written, in order, as soon as its runs are done."""
+    setting), and each setting's outputs are written, in order, as soon as its runs are done.
+    Every finished group is kept in ``store`` at once; groups already there are reused."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
     hparams, recipe, device = _setup(params, model)
+    store = store or RunStore(None)
     base_seed = config.get(params, "train.seed", int)
     group = runs_per_group(params, device)
     workers = training_workers(params, device)
     subsets = [(setting, read_subset(path), path, out) for setting, path, out in jobs]
-    train_arrays = load_arrays(processed / "real_train.npz")
-    val = PoseTensors.from_arrays(load_arrays(processed / "real_val.npz"), recipe, device)
-    test = PoseTensors.from_arrays(load_arrays(processed / "real_test.npz"), recipe, device)
+    files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
+    train_arrays = load_arrays(files[0])
+    val = PoseTensors.from_arrays(load_arrays(files[1]), recipe, device)
+    test = PoseTensors.from_arrays(load_arrays(files[2]), recipe, device)
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
     pool = PoseTensors.from_arrays(train_arrays, recipe, device)
     n_train = len(pool)
@@ -175,48 +227,79 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
             specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
                                  start_state))
         chunks = [specs[i: i + group] for i in range(0, len(specs), group)]
-        setting_jobs.append(_SettingJob(setting, out, subset["runs"], chunks))
-    n_chunks = sum(len(j.chunks) for j in setting_jobs)
-    workers = min(workers, n_chunks)
+        setting_jobs.append(_SettingJob(setting, out, subset["runs"], chunks, []))
+    # The worker count (hence each run's threads, hence its rounding) depends on the whole
+    # stage, never on how many groups the store already holds: reused and retrained runs match.
+    workers = min(workers, sum(len(j.chunks) for j in setting_jobs))
+    threads = _threads_per_run(workers)
+    if store.enabled:
+        shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
+            model, hparams, recipe, device, threads, files,
+            pretrained if init == "pretrained" else None)})
+        for job in setting_jobs:
+            for chunk in job.chunks:
+                ids = [digest([shared, s.seed, s.indices]) for s in chunk]
+                job.keys.append([digest({"run": i, "stack": ids}) for i in ids])
+    else:
+        for job in setting_jobs:
+            job.keys = [[None] * len(c) for c in job.chunks]
 
-    def train_chunk(setting: str, chunk: list[RunSpec]) -> tuple[list, torch.Tensor]:
+    def train_chunk(job: _SettingJob, c: int) -> list[StoredRun]:
+        chunk, keys = job.chunks[c], job.keys[c]
+        reps = [job.runs[c * group + i]["repetition"] for i in range(len(chunk))]
+        name = f"finetune {init} {model} {job.setting}"
+        found = [store.get(k) if k else None for k in keys]
+        if all(r is not None for r in found):
+            for rep, k, r in zip(reps, keys, found, strict=True):
+                log(f"{name} run {rep:02d}: reused {k[:12]} "
+                    f"(trained earlier in {r.wall_time_s:.1f} s)")
+            return found
         res, stack = train_runs(model, hparams, chunk, pool, val, recipe, progress=workers == 1,
-                                desc=f"{init} {model} {setting} ({len(chunk)} runs)")
-        return res, stack.predict(test.x, recipe.eval_batch_size) * recipe.target_unit_mm
+                                desc=f"{name} ({len(chunk)} runs)")
+        pred_mm = stack.predict(test.x, recipe.eval_batch_size) * recipe.target_unit_mm
+        runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
+        for rep, k, r in zip(reps, keys, runs, strict=True):
+            if k:
+                store.put(k, r, {"stage": "finetune", "model": model, "init": init,
+                                 "setting": job.setting, "repetition": rep})
+            log(f"{name} run {rep:02d}: trained in {r.wall_time_s:.1f} s")
+        return runs
 
-    def write(job: _SettingJob, done: list[tuple[list, torch.Tensor]]) -> list[dict]:
-        results = [r for res, _ in done for r in res]
-        pred_mm = torch.cat([p for _, p in done])
-        return _write_setting(model, init, job, results, pred_mm, test, recipe, hparams,
-                              timings_dir)
+    def write(job: _SettingJob, done: list[list[StoredRun]]) -> list[dict]:
+        return _write_setting(model, init, job, [r for rs in done for r in rs], test, recipe,
+                              hparams, timings_dir)
 
     out: dict[str, list[dict]] = {}
     bar = tqdm(setting_jobs, desc=f"{init} {model}", unit="setting")
     if workers == 1:
         for job in bar:
-            out[job.setting] = write(job, [train_chunk(job.setting, c) for c in job.chunks])
-        return out
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads // workers))
-    try:
-        with ThreadPoolExecutor(workers) as ex:
-            futures = [[ex.submit(train_chunk, j.setting, c) for c in j.chunks]
-                       for j in setting_jobs]
-            for job, fs in zip(bar, futures, strict=True):
-                out[job.setting] = write(job, [f.result() for f in fs])
-    finally:
+            out[job.setting] = write(job, [train_chunk(job, c) for c in range(len(job.chunks))])
+    else:
+        saved = torch.get_num_threads()
         torch.set_num_threads(threads)
+        try:
+            with ThreadPoolExecutor(workers) as ex:
+                futures = [[ex.submit(train_chunk, j, c) for c in range(len(j.chunks))]
+                           for j in setting_jobs]
+                for job, fs in zip(bar, futures, strict=True):
+                    out[job.setting] = write(job, [f.result() for f in fs])
+        finally:
+            torch.set_num_threads(saved)
+    store.clean()
     return out
 
 
-def _write_setting(model: str, init: str, job: _SettingJob, results: list, pred_mm: torch.Tensor,
+def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun],
                    test: PoseTensors, recipe: Recipe, hparams: dict[str, Any],
                    timings_dir: Path | None) -> list[dict]:
-    """Checkpoints, runs.json and predictions.npz of one setting; its wall-time log."""
+    """Checkpoints, runs.json and predictions.npz of one setting (each written atomically, the
+    list of runs last); its wall-time log."""
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    records, times, reps = [], [], []
-    for run, result, pred in zip(job.runs, results, pred_mm, strict=True):
-        test_mpjpe = float(mpjpe(pred, test.y * recipe.target_unit_mm, test.mask))
+    records, times, reps, preds = [], [], [], []
+    target_mm, mask = (test.y * recipe.target_unit_mm).cpu(), test.mask.cpu()
+    for run, result in zip(job.runs, runs, strict=True):
+        pred = result.extra["pred_mm"]  # (N_test, J, 3) mm, on the CPU
+        test_mpjpe = float(mpjpe(pred, target_mm, mask))
         save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
                         result.best_state,
                         checkpoint_meta(recipe, setting=job.setting, init=init,
@@ -233,19 +316,21 @@ def _write_setting(model: str, init: str, job: _SettingJob, results: list, pred_
             "history": result.history,
         })
         times.append({"repetition": int(run["repetition"]),
-                      "wall_time_s": round(result.wall_time_s, 3)})
+                      "wall_time_s": round(result.wall_time_s, 3), "reused": result.reused})
         reps.append(int(run["repetition"]))
-    preds = pred_mm.cpu().numpy().astype(np.float32)
-    np.savez(job.out_dir / "predictions.npz", pred=preds, repetition=np.asarray(reps))
-    (job.out_dir / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
+        preds.append(pred.numpy().astype(np.float32))
+    atomic.save_npz(job.out_dir / "predictions.npz",
+                    {"pred": np.stack(preds), "repetition": np.asarray(reps)})
+    atomic.write_text(job.out_dir / "runs.json", json.dumps(records, indent=1) + "\n")
     if timings_dir is not None:
         write_timings(timings_dir / "finetune" / init / model / f"{job.setting}.json", times)
-    return [{**r, "wall_time_s": t["wall_time_s"]} for r, t in zip(records, times, strict=True)]
+    return [{**r, "wall_time_s": t["wall_time_s"], "reused": t["reused"]}
+            for r, t in zip(records, times, strict=True)]
 
 
 def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
                  subset_path: Path, out_dir: Path, pretrained: Path | None = None,
-                 timings_dir: Path | None = None) -> list[dict]:
+                 timings_dir: Path | None = None, store: RunStore | None = None) -> list[dict]:
     """Every run of one setting: each on its subset (from scratch or from the pre-trained
     weights), keeping its best-val checkpoint, then predicting the test set.
 
@@ -255,16 +340,16 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
     wall times.
     """
     return _finetune(params, model, init, processed, [(setting, subset_path, out_dir)],
-                     pretrained, timings_dir)[setting]
+                     pretrained, timings_dir, store)[setting]
 
 
 def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: Path,
                      subsets_dir: Path, out_root: Path, pretrained: Path | None = None,
-                     timings_dir: Path | None = None,
-                     settings: list[str] | None = None) -> dict[str, list[dict]]:
+                     timings_dir: Path | None = None, settings: list[str] | None = None,
+                     store: RunStore | None = None) -> dict[str, list[dict]]:
     """:func:`run_finetune` for every setting (default: all of params' ``settings``), each into
     ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
     dominates a grid of small runs. Returns the records per setting."""
     names = list(config.settings(params)) if settings is None else settings
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
-    return _finetune(params, model, init, processed, jobs, pretrained, timings_dir)
+    return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store)

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
-from cabinlift.evaluation.outputs import write_atomic
 from cabinlift.keypoints import interim
 from cabinlift.keypoints.precomputed import load_json, parse_instance
-from cabinlift.lifters import Lifter, available, build_lifter
+from cabinlift.lifters import Lifter, available
 from cabinlift.normalize import normalize_2d
 from cabinlift.skeleton import COCO13, NUM_JOINTS
-from cabinlift.training import predict, read_checkpoint, resolve_device
+from cabinlift.training import build_with_weights, predict, read_checkpoint, resolve_device
 
 KEYPOINTS_SUFFIX = ".keypoints2d.csv"
 
@@ -84,14 +84,11 @@ def load_lifter(path: str | Path, device: str = "cpu",
             "lift with --params pointing to the params.yaml it was trained with (its "
             "train.target_unit_mm is used)"
         )
-    model = build_lifter(name, **ckpt["hparams"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CabinliftError(
-            f"{path}: weights do not fit {name} with {ckpt['hparams']}: {first}"
-        ) from None
+    model = build_with_weights(
+        path, name, ckpt["hparams"], ckpt["state_dict"],
+        fix="use a checkpoint written by the pretrain or finetune stage, or re-run the stage that "
+            "wrote this one",
+    )
     model.eval()
     return LoadedLifter(name, model.to(resolve_device(device)), float(unit), path)
 

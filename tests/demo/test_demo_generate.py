@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from cabinlift.camera import INNER_MIRROR
-from cabinlift.demo import DEFAULT_DEMO_PARAMS, generate, resolve_params
+from cabinlift.demo import DEFAULT_DEMO_PARAMS, resolve_params
+from cabinlift.demo.generate import generate
 from cabinlift.errors import CabinliftError
 from cabinlift.formats import (
     SYNTHETIC_VIEWS,

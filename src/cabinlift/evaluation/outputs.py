@@ -1,28 +1,14 @@
-"""Atomic output writing: a reader (or a failed run) never sees a half-written file."""
+"""Writing the evaluation's outputs: all rendered first, then each written atomically, so a
+reader (or a failed run) never sees a half-written file and an error leaves them untouched."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from cabinlift.atomic import write_atomic
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["write_all_atomic", "write_atomic"]
 
 
 def write_all_atomic(outputs: Mapping[Path, str | bytes]) -> None:

@@ -2,48 +2,41 @@
 
 The demo generator writes through the same writers, so the readers a user with the real data
 runs are the ones the demo pipeline exercises.
+
+The names below are loaded on first use, so that importing one light module of the package
+(e.g. a constant for the params check) does not load pandas and scipy.
 """
 
-from cabinlift.formats.drive_act import (
-    ACTIVITY_COLUMNS,
-    Pose3DTable,
-    Recording,
-    activity_at,
-    discover_recordings,
-    pose3d_columns,
-    read_activities,
-    read_calibration,
-    read_openpose3d,
-    write_activities,
-    write_calibration,
-    write_openpose3d,
-)
-from cabinlift.formats.synthetic_cabin import (
-    SYNTHETIC_VIEWS,
-    SyntheticAnnotation,
-    SyntheticHuman,
-    load_synthetic,
-    read_annotation,
-    write_annotation,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ACTIVITY_COLUMNS",
-    "Pose3DTable",
-    "Recording",
-    "activity_at",
-    "discover_recordings",
-    "pose3d_columns",
-    "read_activities",
-    "read_calibration",
-    "read_openpose3d",
-    "write_activities",
-    "write_calibration",
-    "write_openpose3d",
-    "SYNTHETIC_VIEWS",
-    "SyntheticAnnotation",
-    "SyntheticHuman",
-    "load_synthetic",
-    "read_annotation",
-    "write_annotation",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ACTIVITY_COLUMNS": "drive_act",
+    "Pose3DTable": "drive_act",
+    "Recording": "drive_act",
+    "activity_at": "drive_act",
+    "discover_recordings": "drive_act",
+    "pose3d_columns": "drive_act",
+    "read_activities": "drive_act",
+    "read_calibration": "drive_act",
+    "read_openpose3d": "drive_act",
+    "write_activities": "drive_act",
+    "write_calibration": "drive_act",
+    "write_openpose3d": "drive_act",
+    "SYNTHETIC_VIEWS": "synthetic_cabin",
+    "SyntheticAnnotation": "synthetic_cabin",
+    "SyntheticHuman": "synthetic_cabin",
+    "load_synthetic": "synthetic_cabin",
+    "read_annotation": "synthetic_cabin",
+    "write_annotation": "synthetic_cabin",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cabinlift.atomic import atomic_path
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import COCO17
 
@@ -48,10 +49,8 @@ def interim_path(root: Path, file_id: str, kind: str) -> Path:
 
 
 def _write(path: Path, table: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.3f", na_rep="")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.3f", na_rep="")
 
 
 def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cabinlift.atomic import atomic_path
+
 _VERSION = 1  # bump when the interim format changes
 T = TypeVar("T")
 
@@ -70,7 +72,5 @@ class RecordingCache:
 
 def _copy_atomic(src: Path, dst: Path) -> None:
     """Copy under a temporary name, then rename: a killed copy leaves no truncated file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)

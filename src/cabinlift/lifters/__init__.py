@@ -1,15 +1,26 @@
 """Registry of the 2D-to-3D lifters: a model is chosen by name from params.yaml.
 
-Entries are imported lazily so that a stage imports only the module of the model it trains.
+Entries are imported lazily so that a stage imports only the module of the model it trains,
+and so that the registry itself (read by the params check of every stage) does not load torch.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cabinlift.errors import CabinliftError
-from cabinlift.lifters.base import Lifter
+
+if TYPE_CHECKING:
+    from cabinlift.lifters.base import Lifter
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Lifter":  # ``from cabinlift.lifters import Lifter`` (loads torch)
+        from cabinlift.lifters.base import Lifter
+
+        return Lifter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: name in params.yaml -> "module:class"
 REGISTRY: dict[str, str] = {

@@ -1,0 +1,54 @@
+"""Writes that are all-or-nothing: a file appears under its name only once it is complete.
+
+A stage killed mid-write (SIGKILL, a full disk) leaves at most a ``*.tmp`` file, which no reader
+looks at and ``.gitignore`` hides, never a truncated file under the real name that a later stage
+could take for valid. (No fsync: a killed process loses nothing the kernel already holds; a
+machine that loses power may need the stage re-run, which DVC does since it never recorded it.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def temporary_name(path: Path) -> Path:
+    """The name a file is written under before it is renamed into place (same folder, so the
+    rename is atomic; ends in ``.tmp``; unique per process and thread)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed
+    and ``path`` keeps its previous content (or stays absent)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """``Path.write_text``, atomically."""
+    write_atomic(path, text)
+
+
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` (uncompressed), atomically; the bytes depend only on the arrays."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)

@@ -1,0 +1,175 @@
+"""Finished training runs kept outside DVC's outputs, so that an interrupted stage resumes.
+
+DVC deletes a stage's outputs before it runs the stage again, and a fine-tuning stage trains
+every run of one (model, init): a crash after hours would otherwise cost all of them. Each run,
+as soon as it is finished, is also written to ``<store>/<key>.pt`` (atomically), where the key
+hashes everything its result depends on: the model and its hyper-parameters, the training
+recipe, the run's seed and training rows, the bytes of the data files and of the starting
+checkpoint, the training code, the PyTorch version, the device and the threads it trains on,
+and the runs it is stacked with. A re-run reuses an entry only when the key matches; anything
+else is trained again. An entry that cannot be read is trained again and overwritten.
+
+The folder is git- and DVC-ignored (``store.dir`` in params.yaml; null disables it), can be
+deleted at any time, and is kept under ``store.max_gb`` by removing the least recently used
+entries after every training stage and by ``cabinlift store clean``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cabinlift import atomic
+
+#: bump when the entry format or the meaning of a key changes
+FORMAT = 1
+_PACKAGE = Path(__file__).resolve().parent
+#: the sources every training run executes (the model's own module is added per model)
+TRAINING_SOURCES = (
+    "training.py", "optim.py", "stacked.py", "experiments.py", "arrays.py", "metrics.py",
+    "runstore.py", "lifters/__init__.py", "lifters/base.py", "lifters/graph.py",
+    "lifters/layers.py",
+)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def code_version(model: str) -> str:
+    """Digest of the training code of ``model`` and of the library versions that compute it."""
+    h = hashlib.sha256(f"torch {torch.__version__} numpy {np.__version__}".encode())
+    for name in (*TRAINING_SOURCES, f"lifters/{model}.py"):
+        h.update(name.encode())
+        h.update((_PACKAGE / name).read_bytes())
+    return h.hexdigest()
+
+
+def digest(value: Any) -> str:
+    """Key of a JSON-able description (arrays by the hash of their bytes)."""
+    def enc(o: Any) -> Any:
+        if isinstance(o, np.ndarray):
+            return {"dtype": str(o.dtype), "shape": list(o.shape),
+                    "sha256": hashlib.sha256(np.ascontiguousarray(o).tobytes()).hexdigest()}
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, np.integer | np.floating):
+            return o.item()
+        raise TypeError(f"cannot key a {type(o).__name__}")
+
+    text = json.dumps(value, sort_keys=True, default=enc)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class StoredRun:
+    """What a finished run leaves: its best weights, the numbers of its training, and its
+    test-set outputs (``extra``: e.g. predictions), exactly as they were computed."""
+
+    best_state: dict[str, torch.Tensor]
+    best_val_mpjpe: float
+    best_epoch: int
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict[str, float]]
+    extra: dict[str, Any]
+    reused: bool = False  # read from the store (not written to it)
+
+
+class RunStore:
+    """The entries of one store folder; a ``None`` root disables the store."""
+
+    def __init__(self, root: str | Path | None, max_bytes: float | None = None) -> None:
+        self.root = Path(root) if root else None
+        self.max_bytes = max_bytes
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> RunStore:
+        """``store.dir`` / ``store.max_gb`` of params.yaml (no ``store`` section: disabled)."""
+        section = params.get("store") or {}
+        max_gb = section.get("max_gb")
+        return cls(section.get("dir"), None if max_gb is None else float(max_gb) * 1e9)
+
+    @property
+    def enabled(self) -> bool:
+        return self.root is not None
+
+    def path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / f"{key}.pt"
+
+    def get(self, key: str) -> StoredRun | None:
+        """The entry of ``key``, or None (none, disabled, or unreadable: it is trained again)."""
+        if self.root is None:
+            return None
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            if entry.get("format") != FORMAT or entry.get("key") != key:
+                return None
+            run = StoredRun(**entry["run"], reused=True)
+        except Exception:  # noqa: BLE001 - a damaged entry is retrained, never trusted
+            return None
+        path.touch()  # recently used: kept longest by clean()
+        return run
+
+    def put(self, key: str, run: StoredRun, describe: dict[str, Any]) -> None:
+        """Write one finished run (atomically: a killed write leaves no entry)."""
+        if self.root is None:
+            return
+        entry = {
+            "format": FORMAT, "key": key, "describe": describe,
+            "run": {
+                "best_state": {k: v.detach().cpu().clone() for k, v in run.best_state.items()},
+                "best_val_mpjpe": run.best_val_mpjpe, "best_epoch": run.best_epoch,
+                "epochs_run": run.epochs_run, "wall_time_s": run.wall_time_s,
+                "history": run.history,
+                "extra": {k: v.detach().cpu().clone() if torch.is_tensor(v) else v
+                          for k, v in run.extra.items()},
+            },
+        }
+        with atomic.atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
+            torch.save(entry, f)  # a file object: the bytes do not depend on the temporary name
+
+    def entries(self) -> list[Path]:
+        """The entry files (not the temporary files of writes in progress or killed)."""
+        if self.root is None or not self.root.is_dir():
+            return []
+        return sorted(self.root.glob("*.pt"))
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.entries())
+
+    def clean(self, max_bytes: float | None = None) -> tuple[int, int]:
+        """Remove the least recently used entries until the store holds at most ``max_bytes``
+        (default: the store's bound; 0 empties it). Returns (entries removed, bytes kept)."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        if self.root is not None and self.root.is_dir():  # writes killed over an hour ago
+            for tmp in self.root.glob(".*.tmp"):
+                if time.time() - tmp.stat().st_mtime > 3600:
+                    tmp.unlink(missing_ok=True)
+        entries = [(p.stat(), p) for p in self.entries()]
+        total = sum(st.st_size for st, _ in entries)
+        removed = 0
+        if limit is not None:
+            for st, p in sorted(entries, key=lambda e: e[0].st_mtime_ns):
+                if total <= limit:
+                    break
+                p.unlink(missing_ok=True)
+                total -= st.st_size
+                removed += 1
+        return removed, total

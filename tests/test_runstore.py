@@ -1,0 +1,97 @@
+"""The store of finished runs: entries round-trip exactly, damaged ones are ignored, clean-up
+keeps the most recently used entries under the bound."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from cabinlift.runstore import RunStore, StoredRun, digest
+
+
+def _run(seed: int, size: int = 1000) -> StoredRun:
+    g = torch.Generator().manual_seed(seed)
+    big = torch.randn(4, size, generator=g)
+    return StoredRun({"w": big[1]}, 12.5, 3, 4, 0.7,
+                     [{"epoch": 1, "val_mpjpe": 20.0}], {"pred_mm": big[2:], "x": 1.5})
+
+
+def test_round_trip_is_exact_and_holds_only_the_run(tmp_path):
+    store = RunStore(tmp_path)
+    run = _run(0)
+    store.put("k1", run, {"model": "simplebl"})
+    back = store.get("k1")
+    assert back is not None and back.reused and not run.reused
+    assert torch.equal(back.best_state["w"], run.best_state["w"])
+    assert torch.equal(back.extra["pred_mm"], run.extra["pred_mm"]) and back.extra["x"] == 1.5
+    assert (back.best_val_mpjpe, back.best_epoch, back.epochs_run, back.history) == (
+        12.5, 3, 4, [{"epoch": 1, "val_mpjpe": 20.0}])
+    # views were copied: the entry does not hold the whole 4 x 1000 storage
+    assert store.path("k1").stat().st_size < 4 * 4 * 1000
+    assert store.get("other") is None
+
+
+def test_damaged_or_foreign_entries_are_not_trusted(tmp_path):
+    store = RunStore(tmp_path)
+    store.put("k1", _run(0), {})
+    store.path("k1").write_bytes(store.path("k1").read_bytes()[:100])  # truncated
+    assert store.get("k1") is None
+    store.put("k2", _run(1), {})
+    os.replace(store.path("k2"), store.path("k3"))  # an entry under another key
+    assert store.get("k3") is None
+
+
+def test_disabled_store_keeps_nothing(tmp_path):
+    store = RunStore(None)
+    store.put("k", _run(0), {})
+    assert not store.enabled and store.get("k") is None and store.entries() == []
+    assert store.clean() == (0, 0)
+
+
+def test_clean_removes_least_recently_used_first(tmp_path):
+    store = RunStore(tmp_path, max_bytes=None)
+    for i, key in enumerate(("old", "mid", "new")):
+        store.put(key, _run(i), {})
+        os.utime(store.path(key), ns=(10**18 + i * 10**9,) * 2)
+    store.get("old")  # reading an entry makes it the most recently used
+    one = store.path("mid").stat().st_size
+    removed, kept = store.clean(max_bytes=2.5 * one)
+    assert removed == 1 and not store.path("mid").exists()
+    assert store.path("old").exists() and store.path("new").exists()
+    assert kept == store.size()
+    assert store.clean(0)[0] == 2 and store.entries() == []
+
+
+def test_digest_tells_arrays_and_values_apart():
+    a = np.arange(5, dtype=np.int64)
+    assert digest([a, 1]) == digest([a.copy(), 1])
+    assert digest([a, 1]) != digest([a[::-1].copy(), 1])
+    assert digest([a, 1]) != digest([a.astype(np.int32), 1])
+    assert digest({"x": 1}) != digest({"x": 1.5})
+
+
+def test_store_command_reports_and_cleans(tmp_path, capsys):
+    import json
+
+    from cliutil import write_params
+
+    from cabinlift import cli, config
+
+    store = RunStore(tmp_path / "runs")
+    for i in range(3):
+        store.put(f"k{i}", _run(i), {})
+    size = store.size()
+    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+                          **{"store.dir": str(store.root), "store.max_gb": 1})
+    argv = ["--params", str(params), "store"]
+    assert cli.main(argv + ["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info == {"dir": str(store.root), "entries": 3, "bytes": size, "max_bytes": 10**9}
+    assert cli.main(argv + ["clean"]) == 0  # under the bound: nothing removed
+    assert json.loads(capsys.readouterr().out)["removed"] == 0
+    assert cli.main(argv + ["clean", "--max-gb", str(size * 0.7 / 1e9)]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 2
+    assert cli.main(argv + ["clean", "--all"]) == 0
+    assert store.entries() == []

@@ -1,0 +1,345 @@
+"""The README's "What happens when..." table, produced here: every row is a bad input (params,
+raw files, processed arrays, checkpoints, interrupted runs) given to the real command, and the
+row's message is what that command printed (paths relative to the project folder, run-store
+keys and wall times masked). The test fails when a message and its README row differ;
+``python tests/test_what_happens.py`` prints the table as the code produces it now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from realformat import build
+from tinydata import write_processed
+
+from cabinlift import cli
+from cabinlift.formats.drive_act import discover_recordings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+HEADING = "### What happens when…"
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+TINY_SIMPLEBL = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
+TINY_GRAFORMER = {"dim_model": 16, "n_layers": 1, "n_head": 4, "dropout": 0.0,
+                  "attn_dropout": 0.0, "gcn_dropout": 0.0, "cheb_order": 2}
+
+
+def _params(**changes) -> dict:
+    """The repository's params with small lifters, a short recipe and ``changes`` (dotted)."""
+    p = copy.deepcopy(PARAMS)
+    p["lifters"]["simplebl"] = dict(TINY_SIMPLEBL)
+    p["lifters"]["graformer"] = dict(TINY_GRAFORMER)
+    p["train"].update(max_epochs=2, val_every=1, device="cpu")
+    for key, value in changes.items():
+        node = p
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return p
+
+
+def _write(params: dict) -> None:
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _run(argv: list[str]) -> tuple[int, str]:
+    """``cabinlift <argv>`` in this process: exit status and what it wrote to stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = cli.main(argv)
+    return status, err.getvalue()
+
+
+def _error(argv: list[str]) -> str:
+    """The error a failing command prints (its first line and the list under it)."""
+    status, err = _run(argv)
+    assert status == 1, err
+    lines = err.replace("\r", "\n").splitlines()
+    start = next(i for i, line in enumerate(lines) if ": error: " in line)
+    out = [lines[start]]
+    out += [line for line in lines[start + 1:] if line.startswith("  - ")]
+    return "\n".join(out)
+
+
+def _processed(params: dict) -> None:
+    write_processed(Path("data/processed"), params, Path("data/subsets"))
+
+
+def _finetune(init: str = "scratch", model: str = "simplebl", setting: str = "pct25") -> list[str]:
+    argv = ["finetune", "--model", model, "--init", init, "--setting", setting]
+    if init == "pretrained":
+        argv += ["--pretrained", f"models/pretrained/{model}.pt"]
+    return argv
+
+
+# -- params ------------------------------------------------------------------------------------
+
+def several_param_problems() -> str:
+    p = _params(**{"train.lr": -0.001, "models": ["simplebl", "posenet"],
+                   "subsets.settings.pct5.fraction": 1.5})
+    p["train"]["learning_rate"] = 0.001
+    _write(p)
+    return _error(["subsets"])
+
+
+def graformer_heads_do_not_divide_width() -> str:
+    _write(_params(**{"lifters.graformer.dim_model": 100, "lifters.graformer.n_head": 8}))
+    return _error(["pretrain", "--model", "graformer"])
+
+
+def setting_needs_more_subjects_than_the_split_has() -> str:
+    _write(_params(**{"normalize.real_splits.train": [1, 2, 3]}))
+    return _error(["normalize"])
+
+
+# -- raw files ---------------------------------------------------------------------------------
+
+def _raw(real_root: Path, **changes) -> None:
+    shutil.copytree(real_root, "data/raw", dirs_exist_ok=True)
+    p = _params(**{"data.real.root": "data/raw/drive_and_act", "data.real.frame_stride": 5,
+                   "data.synthetic.root": "data/raw/synthetic_cabin",
+                   "data.synthetic.workers": 1, "data.synthetic.cache_dir": None,
+                   "normalize.real_splits": {"train": [1, 2], "val": [3], "test": [4]},
+                   "normalize.synthetic_splits": {"train": ["human_01", "human_02"],
+                                                  "val": ["human_03"], "test": ["human_04"]},
+                   "settings": ["pct5", "pct10", "pct25", "pct50", "subj1"], **changes})
+    _write(p)
+
+
+def missing_openpose_folder(raw: Path) -> str:
+    _raw(raw)
+    shutil.rmtree("data/raw/drive_and_act/openpose_3d")
+    return _error(["detect"])
+
+
+def pose_csv_cut_mid_row(raw: Path) -> str:
+    _raw(raw)
+    csv = discover_recordings(Path("data/raw/drive_and_act"))[0].pose3d_path
+    text = csv.read_text()
+    csv.write_text(text[: len(text) - 200])
+    return _error(["detect"])
+
+
+def pose_csv_without_a_joint_column(raw: Path) -> str:
+    _raw(raw)
+    csv = discover_recordings(Path("data/raw/drive_and_act"))[2].pose3d_path
+    rows = [line.split(",") for line in csv.read_text().splitlines()]
+    drop = rows[0].index("lWrist_x")
+    csv.write_text("\n".join(",".join(v for i, v in enumerate(r) if i != drop) for r in rows))
+    return _error(["detect"])
+
+
+def synthetic_json_with_16_keypoints(raw: Path) -> str:
+    _raw(raw)
+    assert _run(["detect"])[0] == 0 and _run(["keypoints2d"])[0] == 0
+    victim = sorted(Path("data/raw/synthetic_cabin/gt_jsons").rglob("*Front*.json"))[-1]
+    doc = json.loads(victim.read_text())
+    doc["humans"][0]["keypoints2D"] = doc["humans"][0]["keypoints2D"][:16]
+    victim.write_text(json.dumps(doc))
+    return _error(["normalize"])
+
+
+# -- processed arrays and subsets -----------------------------------------------------------------
+
+def nan_in_processed_2d() -> str:
+    p = _params()
+    _write(p)
+    _processed(p)
+    with np.load("data/processed/real_train.npz") as f:
+        arrays = dict(f)
+    arrays["x2d"][17, 9] = np.nan
+    np.savez("data/processed/real_train.npz", **arrays)
+    return _error(["subsets"])
+
+
+def processed_file_cut_by_a_killed_writer() -> str:
+    p = _params()
+    _write(p)
+    _processed(p)
+    path = Path("data/processed/real_val.npz")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return _error(_finetune())
+
+
+def subset_from_another_training_split() -> str:
+    p = _params()
+    _write(p)
+    _processed(p)
+    doc = json.loads(Path("data/subsets/pct25.json").read_text())
+    doc["runs"][2]["indices"].append(5000)
+    Path("data/subsets/pct25.json").write_text(json.dumps(doc))
+    return _error(_finetune())
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+def _pretrained(model: str, hparams: dict) -> None:
+    p = _params(**{f"lifters.{model}": hparams})
+    _write(p)
+    _processed(p)
+    assert _run(["pretrain", "--model", model])[0] == 0
+
+
+def pretrained_graformer_of_another_width() -> str:
+    _pretrained("graformer", TINY_GRAFORMER)
+    _write(_params(**{"lifters.graformer.dim_model": 32}))
+    return _error(_finetune("pretrained", "graformer"))
+
+
+def pretrained_weights_with_nan() -> str:
+    _pretrained("simplebl", TINY_SIMPLEBL)
+    path = Path("models/pretrained/simplebl.pt")
+    ckpt = torch.load(path, weights_only=True)
+    next(iter(ckpt["state_dict"].values()))[0] = float("nan")
+    torch.save(ckpt, path)
+    return _error(_finetune("pretrained"))
+
+
+def checkpoint_cut_by_a_killed_writer() -> str:
+    _pretrained("simplebl", TINY_SIMPLEBL)
+    path = Path("models/pretrained/simplebl.pt")
+    path.write_bytes(path.read_bytes()[:4000])
+    Path("pose.json").write_text(json.dumps({"annotations": []}))
+    return _error(["lift", "--checkpoint", str(path), "--input", "pose.json",
+                   "--out", "lifted.npz"])
+
+
+# -- interrupted runs ----------------------------------------------------------------------------
+
+_KEY = re.compile(r"\b[0-9a-f]{12}\b")
+_SECONDS = re.compile(r"\d+\.\d s\b")
+
+
+def finetune_killed_after_some_runs() -> str:
+    """The second start of an interrupted stage: what the first had finished is reused (the
+    kill itself is tested with SIGKILL in tests/test_finetune_resume.py). One worker: the log's order is
+    the runs' order."""
+    p = _params(**{"train.workers": 1})
+    _write(p)
+    _processed(p)
+    assert _run(_finetune())[0] == 0
+    store = sorted(Path(".cache/runs").glob("*.pt"), key=lambda e: e.stat().st_mtime_ns)
+    for entry in store[3:]:  # as if killed after three runs
+        entry.unlink()
+    status, err = _run(_finetune())
+    assert status == 0
+    lines = [line for line in err.splitlines() if ": reused " in line or ": trained in " in line]
+    assert len(lines) == 8
+    shown = [lines[0], "...", lines[3], "..."]
+    return "\n".join(_SECONDS.sub("<t> s", _KEY.sub("<key>", line)) for line in shown)
+
+
+CASES: dict[str, tuple[str, Callable[..., str]]] = {
+    "several_param_problems": (
+        "params.yaml has several mistakes (a typo'd key, a negative learning rate, an unknown "
+        "model, a fraction above 1)", several_param_problems),
+    "graformer_heads": (
+        "a GraFormer width that its number of heads does not divide",
+        graformer_heads_do_not_divide_width),
+    "setting_subjects": (
+        "a setting needs more training subjects than the split has",
+        setting_needs_more_subjects_than_the_split_has),
+    "missing_openpose": (
+        "the Drive&Act root has no `openpose_3d/` folder", missing_openpose_folder),
+    "csv_cut": ("a 3D pose CSV ends in the middle of a row", pose_csv_cut_mid_row),
+    "csv_column": ("a 3D pose CSV lacks a joint's column", pose_csv_without_a_joint_column),
+    "synthetic_16": (
+        "a SyntheticCabin JSON has 16 instead of 17 keypoints", synthetic_json_with_16_keypoints),
+    "nan_processed": ("a processed array holds a NaN", nan_in_processed_2d),
+    "npz_cut": (
+        "a processed file was cut short (its writer killed outside DVC)",
+        processed_file_cut_by_a_killed_writer),
+    "subset_indices": (
+        "a subset file indexes frames the training split does not have",
+        subset_from_another_training_split),
+    "graformer_width": (
+        "the pre-trained GraFormer has another `dim_model` than params.yaml",
+        pretrained_graformer_of_another_width),
+    "nan_weights": ("pre-trained weights contain NaN", pretrained_weights_with_nan),
+    "ckpt_cut": ("`cabinlift lift` gets a truncated checkpoint", checkpoint_cut_by_a_killed_writer),
+    "killed": (
+        "a fine-tuning stage was killed after 3 of a setting's 8 runs and is started again",
+        finetune_killed_after_some_runs),
+}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("raw")
+    build(root, videos=False)
+    return root
+
+
+def produce(name: str, raw_root: Path, workdir: Path) -> str:
+    """Run case ``name`` in ``workdir`` (the project folder it sees) and return its message."""
+    func = CASES[name][1]
+    old = Path.cwd()
+    os.chdir(workdir)
+    try:
+        return func(raw_root) if func.__code__.co_argcount else func()
+    finally:
+        os.chdir(old)
+
+
+def _cell(message: str) -> str:
+    return "<br>".join(f"`{line}`" for line in message.splitlines())
+
+
+def table(messages: dict[str, str]) -> str:
+    rows = ["| When… | What you see |", "|---|---|"]
+    rows += [f"| {CASES[name][0]} | {_cell(messages[name])} |" for name in CASES]
+    return "\n".join(rows)
+
+
+def readme_rows() -> dict[str, str]:
+    text = README.read_text()
+    assert HEADING in text, f"README.md has no section {HEADING!r}"
+    section = text.split(HEADING, 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith(("| When", "|---")):
+            when, what = line[2:-2].split(" | ", 1)
+            rows[when] = what
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def test_the_table_has_one_row_per_case():
+    assert list(readme_rows()) == [when for when, _ in CASES.values()]
+    assert len(CASES) >= 12
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_readme_row_is_what_the_command_prints(name, raw, tmp_path):
+    message = produce(name, raw, tmp_path)
+    assert ": error: " in message or ": reused " in message
+    assert readme_rows().get(CASES[name][0]) == _cell(message), (
+        f"README row for {name!r} should read:\n| {CASES[name][0]} | {_cell(message)} |")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_root = Path(tmp) / "raw"
+        raw_root.mkdir()
+        build(raw_root, videos=False)
+        found = {}
+        for case in CASES:
+            work = Path(tmp) / case
+            work.mkdir()
+            found[case] = produce(case, raw_root, work)
+        print(table(found))
