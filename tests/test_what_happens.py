@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import io
 import json
 import os
@@ -221,6 +222,7 @@ def checkpoint_cut_by_a_killed_writer() -> str:
 # -- interrupted runs ----------------------------------------------------------------------------
 
 _KEY = re.compile(r"\b[0-9a-f]{12}\b")
+_KEY_LONG = re.compile(r"\b[0-9a-f]{64}\b")
 _SECONDS = re.compile(r"\d+\.\d s\b")
 
 
@@ -241,6 +243,31 @@ def finetune_killed_after_some_runs() -> str:
     assert len(lines) == 8
     shown = [lines[0], "...", lines[3], "..."]
     return "\n".join(_SECONDS.sub("<t> s", _KEY.sub("<key>", line)) for line in shown)
+
+
+def disk_full_while_storing_a_run() -> str:
+    """The disk fills up (simulated: the OS's ENOSPC, raised after half an entry is written)
+    when fine-tuning writes its fourth finished run; the three before are kept."""
+    from unittest import mock
+
+    p = _params(**{"train.workers": 1})
+    _write(p)
+    _processed(p)
+    real_save = torch.save
+    calls = []
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            f.write(b"half an entry")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    with mock.patch("cabinlift.runstore.torch.save", save):
+        message = _error(_finetune())
+    assert len(list(Path(".cache/runs").glob("*.pt"))) == 3
+    assert not list(Path(".cache/runs").glob(".*.tmp"))
+    return _KEY_LONG.sub("<key>", message)
 
 
 CASES: dict[str, tuple[str, Callable[..., str]]] = {
@@ -271,6 +298,9 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
         pretrained_graformer_of_another_width),
     "nan_weights": ("pre-trained weights contain NaN", pretrained_weights_with_nan),
     "ckpt_cut": ("`cabinlift lift` gets a truncated checkpoint", checkpoint_cut_by_a_killed_writer),
+    "disk_full": (
+        "the disk fills up while fine-tuning stores its fourth finished run (simulated ENOSPC)",
+        disk_full_while_storing_a_run),
     "killed": (
         "a fine-tuning stage was killed after 3 of a setting's 8 runs and is started again",
         finetune_killed_after_some_runs),

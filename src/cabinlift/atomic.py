@@ -8,6 +8,7 @@ machine that loses power may need the stage re-run, which DVC does since it neve
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from cabinlift.errors import CabinliftError
 
 
 def temporary_name(path: Path) -> Path:
@@ -26,13 +29,22 @@ def temporary_name(path: Path) -> Path:
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``, on error it is removed
-    and ``path`` keeps its previous content (or stays absent)."""
+    and ``path`` keeps its previous content (or stays absent). A full disk is a
+    :class:`CabinliftError` naming the file (finished work elsewhere is not touched)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise CabinliftError(
+            f"{path}: no space left on the device while writing it ({exc.strerror}); nothing "
+            "was written under this name and finished work (run store, caches, earlier "
+            "outputs) is kept: free some space and run the stage again"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
