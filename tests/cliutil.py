@@ -11,9 +11,9 @@ import yaml
 from cabinlift import cli
 
 
-def write_params(path: Path, params: dict[str, Any], **changes: Any) -> Path:
-    """Write ``params`` with ``changes`` (dotted keys, e.g. ``**{"data.real.root": ...}``)
-    applied, and return the file's path."""
+def with_changes(params: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``params`` (without ``_source``) with ``changes`` (dotted keys, e.g.
+    ``**{"data.real.root": ...}``) applied in place of their values."""
     params = {k: v for k, v in params.items() if k != "_source"}
     for key, value in changes.items():
         node = params
@@ -21,7 +21,12 @@ def write_params(path: Path, params: dict[str, Any], **changes: Any) -> Path:
         for part in parents:
             node = node[part]
         node[leaf] = value
-    path.write_text(yaml.safe_dump(params))
+    return params
+
+
+def write_params(path: Path, params: dict[str, Any], **changes: Any) -> Path:
+    """Write ``params`` with ``changes`` applied (see :func:`with_changes`); return the path."""
+    path.write_text(yaml.safe_dump(with_changes(params, **changes)))
     return path
 
 

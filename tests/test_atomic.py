@@ -14,8 +14,8 @@ from cabinlift.errors import CabinliftError
 
 def test_success_replaces_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "out.json"
-    atomic.write_text(target, "old\n")
-    atomic.write_text(target, "new\n")
+    atomic.write_atomic(target, "old\n")
+    atomic.write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in target.parent.iterdir()] == ["out.json"]
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cliutil import with_changes
 from realformat import build
 from tinydata import write_processed
 
@@ -44,13 +45,7 @@ def _params(**changes) -> dict:
     p["lifters"]["simplebl"] = dict(TINY_SIMPLEBL)
     p["lifters"]["graformer"] = dict(TINY_GRAFORMER)
     p["train"].update(max_epochs=2, val_every=1, device="cpu")
-    for key, value in changes.items():
-        node = p
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return p
+    return with_changes(p, **changes)
 
 
 def _write(params: dict) -> None:

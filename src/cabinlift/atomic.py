@@ -55,12 +55,17 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """``Path.write_text``, atomically."""
-    write_atomic(path, text)
-
-
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` (uncompressed), atomically; the bytes depend only on the arrays."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def save_torch(path: str | Path, obj: object) -> None:
+    """``torch.save``, atomically. Through a file object: given a path, torch.save names the
+    archive's records after the file, and the temporary name would make identical contents
+    differ in bytes."""
+    import torch  # not at module level: most stages that write files never load torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)

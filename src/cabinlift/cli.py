@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cabinlift import config, params_schema
-from cabinlift.atomic import write_text
+from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 
 
@@ -40,7 +40,7 @@ def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.normalize import run_normalize
 
     report = run_normalize(params, Path(args.keypoints), Path(args.out))
-    write_text(Path(args.report), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_atomic(Path(args.report), json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(json.dumps({k: v["kept"] for k, v in report.items()}))
 
 

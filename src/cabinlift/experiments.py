@@ -100,7 +100,7 @@ def checkpoint_meta(recipe: Recipe, **extra: Any) -> dict[str, Any]:
 def write_timings(path: Path, rows: list[dict[str, Any]]) -> None:
     """Wall times go to a log beside the DVC outputs, never into them: outputs must be
     byte-identical for identical params (so a fresh ``dvc repro`` leaves dvc.lock unchanged)."""
-    atomic.write_text(path, json.dumps(rows) + "\n")
+    atomic.write_atomic(path, json.dumps(rows) + "\n")
 
 
 def log(message: str) -> None:
@@ -170,7 +170,7 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     }
     save_checkpoint(ckpt_path, model, hparams, run.best_state,
                     checkpoint_meta(recipe, summary=summary))
-    atomic.write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    atomic.write_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     wall = round(run.wall_time_s, 2)
     if timings_dir is not None:
         write_timings(timings_dir / "pretrain" / f"{model}.json",
@@ -321,7 +321,7 @@ def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun
         preds.append(pred.numpy().astype(np.float32))
     atomic.save_npz(job.out_dir / "predictions.npz",
                     {"pred": np.stack(preds), "repetition": np.asarray(reps)})
-    atomic.write_text(job.out_dir / "runs.json", json.dumps(records, indent=1) + "\n")
+    atomic.write_atomic(job.out_dir / "runs.json", json.dumps(records, indent=1) + "\n")
     if timings_dir is not None:
         write_timings(timings_dir / "finetune" / init / model / f"{job.setting}.json", times)
     return [{**r, "wall_time_s": t["wall_time_s"], "reused": t["reused"]}

@@ -142,8 +142,7 @@ class RunStore:
                           for k, v in run.extra.items()},
             },
         }
-        with atomic.atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
-            torch.save(entry, f)  # a file object: the bytes do not depend on the temporary name
+        atomic.save_torch(self.path(key), entry)
 
     def entries(self) -> list[Path]:
         """The entry files (not the temporary files of writes in progress or killed)."""

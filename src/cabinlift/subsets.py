@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cabinlift.atomic import write_text
+from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 
 
@@ -94,7 +94,7 @@ def write_subsets(
         except CabinliftError as exc:
             raise CabinliftError(f"subsets.settings.{name}: {exc}") from exc
         doc = {"setting": name, "definition": definition, "runs": runs}
-        write_text(out_dir / f"{name}.json", json.dumps(doc) + "\n")
+        write_atomic(out_dir / f"{name}.json", json.dumps(doc) + "\n")
         counts[name] = len(runs)
     return counts
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift.atomic import atomic_path
+from cabinlift.atomic import save_torch
 from cabinlift.config import get
 from cabinlift.errors import CabinliftError, first_sentence
 from cabinlift.lifters import Lifter, build_lifter
@@ -291,11 +291,8 @@ def save_checkpoint(path: Path, model_name: str, hparams: dict[str, Any],
                     state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Weights plus what is needed to check they fit the model they are loaded into."""
     cpu_state = {k: v.detach().cpu() for k, v in state.items()}
-    # Saved through a file object: given a path, torch.save names the archive's records after
-    # the file, and the temporary name would make identical checkpoints differ in bytes.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"model": model_name, "hparams": hparams, "state_dict": cpu_state,
-                    "meta": meta}, f)
+    save_torch(path, {"model": model_name, "hparams": hparams, "state_dict": cpu_state,
+                      "meta": meta})
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from cabinlift.atomic import write_atomic
 
-__all__ = ["write_all_atomic", "write_atomic"]
-
 
 def write_all_atomic(outputs: Mapping[Path, str | bytes]) -> None:
     """Write several rendered outputs; everything is rendered before the first write, so an
