@@ -22,13 +22,15 @@ from cabinlift.errors import CabinliftError
 from cabinlift.metrics import mpjpe
 from cabinlift.runstore import RunStore, StoredRun, code_version, digest, file_digest
 from cabinlift.skeleton import COCO13
-from cabinlift.subsets import read_subset
+from cabinlift.subsets import NO_REAL_DATA, read_subset
 from cabinlift.training import (
     PoseTensors,
     Recipe,
     RunSpec,
     TrainResult,
+    build_with_weights,
     load_checkpoint,
+    predict,
     resolve_device,
     save_checkpoint,
     stacked_mpjpe,
@@ -110,7 +112,8 @@ def log(message: str) -> None:
 
 def _stored(result: TrainResult, **extra: Any) -> StoredRun:
     return StoredRun(result.best_state, result.best_val_mpjpe, result.best_epoch,
-                     result.epochs_run, result.wall_time_s, result.history, extra)
+                     result.epochs_run, result.wall_time_s, result.history, extra,
+                     result.steps, result.stopped_early)
 
 
 def _threads_per_run(workers: int) -> int:
@@ -164,6 +167,8 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
         "test_frames": len(tensors["test"]),
         "epochs_run": run.epochs_run,
         "best_epoch": run.best_epoch,
+        "steps": run.steps,
+        "stopped_early": run.stopped_early,
         "best_val_mpjpe": round(run.best_val_mpjpe, 3),
         "test_mpjpe": round(run.extra["test_mpjpe"], 3),
         "history": run.history,
@@ -192,11 +197,14 @@ class _SettingJob:
 
 def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
-              timings_dir: Path | None, store: RunStore | None = None) -> dict[str, list[dict]]:
+              timings_dir: Path | None, store: RunStore | None = None,
+              zero_dir: Path | None = None) -> dict[str, list[dict]]:
     """Train the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: all their
     groups of runs go to one pool of ``train.workers`` threads (so no core idles at the end of a
     setting), and each setting's outputs are written, in order, as soon as its runs are done.
-    Every finished group is kept in ``store`` at once; groups already there are reused."""
+    Every finished group is kept in ``store`` at once; groups already there are reused.
+    With pre-trained weights and ``zero_dir``, the weights as they start are evaluated there
+    first (see :func:`_write_no_real_data`)."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
@@ -212,6 +220,8 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
     val = PoseTensors.from_arrays(load_arrays(files[1]), recipe, device)
     test = PoseTensors.from_arrays(load_arrays(files[2]), recipe, device)
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
+    if zero_dir is not None and start_state is not None:
+        _write_no_real_data(model, hparams, start_state, pretrained, zero_dir, val, test, recipe)
     pool = PoseTensors.from_arrays(train_arrays, recipe, device)
     n_train = len(pool)
     setting_jobs = []
@@ -311,6 +321,8 @@ def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun
             "train_frames": len(run["indices"]),
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
+            "steps": result.steps,
+            "stopped_early": result.stopped_early,
             "best_val_mpjpe": round(result.best_val_mpjpe, 4),
             "test_mpjpe": round(test_mpjpe, 4),
             "history": result.history,
@@ -326,6 +338,31 @@ def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun
         write_timings(timings_dir / "finetune" / init / model / f"{job.setting}.json", times)
     return [{**r, "wall_time_s": t["wall_time_s"], "reused": t["reused"]}
             for r, t in zip(records, times, strict=True)]
+
+
+def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+                        pretrained: Path, out_dir: Path, val: PoseTensors, test: PoseTensors,
+                        recipe: Recipe) -> None:
+    """The pre-trained weights evaluated on the real data before any fine-tuning: the
+    ``runs.json`` (one run, no training frames, no steps) and ``predictions.npz`` of the
+    pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA`, in the layout of a setting."""
+    net = build_with_weights(pretrained, model, hparams, state, "re-run the pretrain stage")
+    net = net.to(test.x.device)
+    val_mm = predict(net, val.x, recipe.eval_batch_size) * recipe.target_unit_mm
+    pred_mm = (predict(net, test.x, recipe.eval_batch_size) * recipe.target_unit_mm).cpu()
+    target_mm = (test.y * recipe.target_unit_mm).cpu()
+    record = {
+        "model": model, "init": "pretrained", "setting": NO_REAL_DATA, "repetition": 0,
+        "subjects": [], "train_frames": 0, "epochs_run": 0, "best_epoch": 0, "steps": 0,
+        "stopped_early": False,
+        "best_val_mpjpe": round(float(mpjpe(val_mm, val.y * recipe.target_unit_mm, val.mask)), 4),
+        "test_mpjpe": round(float(mpjpe(pred_mm, target_mm, test.mask.cpu())), 4),
+        "history": [],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.save_npz(out_dir / "predictions.npz",
+                    {"pred": pred_mm.numpy().astype(np.float32)[None], "repetition": np.asarray([0])})
+    atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 
 def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
@@ -349,7 +386,9 @@ def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: P
                      store: RunStore | None = None) -> dict[str, list[dict]]:
     """:func:`run_finetune` for every setting (default: all of params' ``settings``), each into
     ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
-    dominates a grid of small runs. Returns the records per setting."""
+    dominates a grid of small runs. From pre-trained weights, ``out_root/none`` also receives
+    those weights evaluated before any fine-tuning. Returns the records per setting."""
     names = list(config.settings(params)) if settings is None else settings
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
-    return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store)
+    return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store,
+                     zero_dir=out_root / NO_REAL_DATA)

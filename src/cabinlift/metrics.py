@@ -9,15 +9,36 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+#: How a training loss reduces the masked squared errors of a batch (``train.loss_reduction``):
+#:
+#: * ``coordinate_mean``: the mean over the x, y, z coordinates of the valid joints only
+#:   (an unannotated joint is in neither the sum nor the count);
+#: * ``xyz_sum_joint_mean``: the squared Euclidean error of each joint (the sum over x, y, z),
+#:   averaged over all B x J joints of the batch; unannotated joints add zero to the sum but
+#:   count in the denominator (what the paper's authors' code computes).
+LOSS_REDUCTIONS: tuple[str, ...] = ("coordinate_mean", "xyz_sum_joint_mean")
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the coordinates of valid joints.
+
+def loss_denominator(mask: torch.Tensor, reduction: str, copies: int = 1) -> torch.Tensor:
+    """What a masked sum of squared errors over ``copies`` stacked predictions of poses with
+    joint mask ``mask`` (B, J) is divided by under ``reduction`` (see :data:`LOSS_REDUCTIONS`)."""
+    if reduction == "coordinate_mean":
+        return (mask.sum() * 3 * copies).clamp_min(1.0)
+    if reduction == "xyz_sum_joint_mean":
+        return torch.full((), float(mask.numel() * copies), dtype=mask.dtype, device=mask.device)
+    raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {LOSS_REDUCTIONS}")
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+               reduction: str = "coordinate_mean") -> torch.Tensor:
+    """Squared error of the valid joints, reduced by ``reduction`` (see :data:`LOSS_REDUCTIONS`;
+    the default is the mean over the coordinates of valid joints).
 
     pred, target: (B, J, 3); mask: (B, J) bool or 0/1. Returns a scalar; 0 when nothing is valid.
     """
-    m = mask.to(pred.dtype).unsqueeze(-1)
-    sq = (pred - target).square() * m
-    return sq.sum() / (m.sum() * pred.shape[-1]).clamp_min(1.0)
+    m = mask.to(pred.dtype)
+    sq = (pred - target).square() * m.unsqueeze(-1)
+    return sq.sum() / loss_denominator(m, reduction)
 
 
 def joint_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

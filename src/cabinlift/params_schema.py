@@ -25,6 +25,10 @@ from typing import Any
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import NUM_JOINTS
 
+#: Reductions of the training loss (as :data:`cabinlift.metrics.LOSS_REDUCTIONS`, not imported
+#: here: that module loads torch).
+LOSS_REDUCTIONS: tuple[str, ...] = ("coordinate_mean", "xyz_sum_joint_mean")
+
 #: The 2D backends of the ``detect`` and ``keypoints2d`` stages (as in
 #: :data:`cabinlift.keypoints.stages.BACKENDS`, not imported here: that module loads pandas).
 BACKENDS: tuple[str, ...] = ("simulated", "mmpose", "precomputed")
@@ -486,6 +490,9 @@ def _schema() -> Section:
             "val_every": _integer(1),
             "patience": _integer(1),
             "target_unit_mm": _number(0, lo_open=True),
+            "loss_reduction": _choice(LOSS_REDUCTIONS),
+            "drop_last": Leaf("true or false", lambda v: isinstance(v, bool)),
+            "validate_start": Leaf("true or false", lambda v: isinstance(v, bool)),
             "eval_batch_size": _integer(1),
             "device": _device(),
             "runs_per_group": _auto_or_count(),
@@ -588,6 +595,20 @@ def _check_settings(params: dict[str, Any], out: Problems) -> None:
                        f"'normalize.real_splits.train' ({math.comb(pool, k)})")
 
 
+#: The pseudo-setting of the pre-trained weights before fine-tuning (as
+#: :data:`cabinlift.subsets.NO_REAL_DATA`, not imported here: that module loads numpy).
+_NO_REAL_DATA = "none"
+
+
+def _check_reserved_setting(params: dict[str, Any], out: Problems) -> None:
+    """No configured setting takes the name of the no-real-data column."""
+    order, defs = params.get("settings"), _at(params, "subsets.settings")
+    names = [n for n in (order if isinstance(order, list) else []) if n == _NO_REAL_DATA]
+    if names or (isinstance(defs, dict) and _NO_REAL_DATA in defs):
+        out.append(f"setting name {_NO_REAL_DATA!r} is reserved for the pre-trained weights "
+                   f"evaluated before fine-tuning; rename the setting")
+
+
 def _check_splits(params: dict[str, Any], out: Problems) -> None:
     """No subject or virtual human is in two splits."""
     for key in ("normalize.real_splits", "normalize.synthetic_splits"):
@@ -631,7 +652,8 @@ def _check_evaluate(params: dict[str, Any], out: Problems) -> None:
 
 
 _CROSS_RULES: tuple[Callable[[dict[str, Any], Problems], None], ...] = (
-    _check_backends, _check_model_sections, _check_lifter_rules, _check_settings, _check_splits,
+    _check_backends, _check_model_sections, _check_lifter_rules, _check_settings,
+    _check_reserved_setting, _check_splits,
     _check_evaluate,
 )
 

@@ -29,7 +29,7 @@ import torch
 from cabinlift import atomic
 
 #: bump when the entry format or the meaning of a key changes
-FORMAT = 1
+FORMAT = 2
 _PACKAGE = Path(__file__).resolve().parent
 #: the sources every training run executes (the model's own module is added per model)
 TRAINING_SOURCES = (
@@ -83,8 +83,10 @@ class StoredRun:
     best_epoch: int
     epochs_run: int
     wall_time_s: float
-    history: list[dict[str, float]]
+    history: list[dict[str, float | None]]
     extra: dict[str, Any]
+    steps: int = 0  # optimiser steps taken
+    stopped_early: bool = False  # ended by early stopping (else by max_epochs)
     reused: bool = False  # read from the store (not written to it)
 
 
@@ -137,7 +139,8 @@ class RunStore:
                 "best_state": {k: v.detach().cpu().clone() for k, v in run.best_state.items()},
                 "best_val_mpjpe": run.best_val_mpjpe, "best_epoch": run.best_epoch,
                 "epochs_run": run.epochs_run, "wall_time_s": run.wall_time_s,
-                "history": run.history,
+                "history": run.history, "steps": run.steps,
+                "stopped_early": run.stopped_early,
                 "extra": {k: v.detach().cpu().clone() if torch.is_tensor(v) else v
                           for k, v in run.extra.items()},
             },

@@ -26,17 +26,19 @@ from cabinlift.lifters.layers import noise_from
 
 
 class _Call(nn.Module):
-    """Routes ``functional_call`` to the model's forward (prediction) or its training loss."""
+    """Routes ``functional_call`` to the model's forward (prediction) or its training loss
+    (reduced as ``reduction`` says, see :data:`cabinlift.metrics.LOSS_REDUCTIONS`)."""
 
-    def __init__(self, model: Lifter) -> None:
+    def __init__(self, model: Lifter, reduction: str) -> None:
         super().__init__()
         self.model = model
+        self.reduction = reduction
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         if y is None:
             return self.model(x)
-        return self.model.training_loss(x, y, mask)
+        return self.model.training_loss(x, y, mask, self.reduction)
 
 
 class StackedLifters:
@@ -44,7 +46,8 @@ class StackedLifters:
 
     ``states`` are the runs' initial state dicts (random init or pre-trained weights). Buffers
     that belong to the state dict (batch-norm statistics) are stacked and updated per run;
-    the others (graph matrices) are constants shared by all runs.
+    the others (graph matrices) are constants shared by all runs. ``loss_reduction`` is how
+    the training loss reduces a batch (:data:`cabinlift.metrics.LOSS_REDUCTIONS`).
     """
 
     #: Noise lanes per (model, hyper-parameters, batch size), shared by all stacks.
@@ -52,7 +55,8 @@ class StackedLifters:
 
     def __init__(self, name: str, hparams: dict[str, Any],
                  states: Sequence[dict[str, torch.Tensor]], device: torch.device,
-                 structure: Lifter | None = None) -> None:
+                 structure: Lifter | None = None,
+                 loss_reduction: str = "coordinate_mean") -> None:
         if not states:
             raise ValueError("StackedLifters needs at least one run")
         self.name = name
@@ -61,7 +65,7 @@ class StackedLifters:
         # Only the module structure and constant buffers of this model are used.
         self.model = (structure if structure is not None else build_lifter(name, **hparams))
         self.model = self.model.to(device)
-        self._call = _Call(self.model)
+        self._call = _Call(self.model, loss_reduction)
         self._keys = list(states[0])  # state-dict order, for unstacking
         param_names = {n for n, _ in self.model.named_parameters()}
         self.params = {
@@ -103,9 +107,9 @@ class StackedLifters:
             dev = next(self.model.parameters()).device
             with torch.no_grad(), noise_from(None) as scope:
                 self.model.train()
-                self.model.training_loss(torch.zeros(batch, j, 2, device=dev),
-                                         torch.zeros(batch, j, 3, device=dev),
-                                         torch.ones(batch, j, dtype=torch.bool, device=dev))
+                self._call(torch.zeros(batch, j, 2, device=dev),
+                           torch.zeros(batch, j, 3, device=dev),
+                           torch.ones(batch, j, dtype=torch.bool, device=dev))
             self._LANES[key] = scope[1]
         return self._LANES[key]
 

@@ -25,6 +25,11 @@ import numpy as np
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 
+#: The pseudo-setting of no real training data: the pre-trained weights evaluated on the real
+#: test set before any fine-tuning (the zero point of every pre-trained curve). A reserved name,
+#: never a configured setting.
+NO_REAL_DATA = "none"
+
 
 def _subject_order(subjects: np.ndarray, seed: int) -> dict[int, np.ndarray]:
     out = {}

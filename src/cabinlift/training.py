@@ -6,8 +6,14 @@ clipped to ``grad_clip``; the model's masked training loss; validation MPJPE eve
 epochs (and after the last epoch); the best-validation weights are kept; training stops after
 ``patience`` validations without improvement or after ``max_epochs``.
 
-One recipe detail the paper leaves open: an epoch whose last batch would hold a single sample
-drops that sample (batch norm cannot normalise one sample); it is drawn again next epoch.
+Recipe details the paper leaves open, each a ``train`` parameter: how the loss reduces a batch
+(``loss_reduction``, :data:`cabinlift.metrics.LOSS_REDUCTIONS`) and in which unit it sees the
+targets (``target_unit_mm``); whether an epoch drops its partial last batch (``drop_last``, as a
+PyTorch ``DataLoader`` does; without it, only a last batch of a single sample is dropped, since
+batch norm cannot normalise one sample, and it is drawn again next epoch); and whether the
+starting weights are validated before the first epoch (``validate_start``), so that they are a
+candidate for the best checkpoint and fine-tuning can never end worse on validation than it
+started.
 
 All runs of a stage are trained together by :func:`train_runs` (a single run is a group of
 one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.stacked`).
@@ -29,6 +35,7 @@ from cabinlift.atomic import save_torch
 from cabinlift.config import get
 from cabinlift.errors import CabinliftError, first_sentence
 from cabinlift.lifters import Lifter, build_lifter
+from cabinlift.metrics import LOSS_REDUCTIONS
 from cabinlift.optim import StackedAdam, clip_grad_norm_per_run
 from cabinlift.stacked import StackedLifters
 
@@ -47,6 +54,9 @@ class Recipe:
     patience: int
     target_unit_mm: float  # the loss sees targets in units of this many millimetres
     eval_batch_size: int = 4096
+    loss_reduction: str = "coordinate_mean"  # metrics.LOSS_REDUCTIONS
+    drop_last: bool = False  # drop every partial last batch (else only a single-sample one)
+    validate_start: bool = False  # validate the starting weights (epoch 0) as a best candidate
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Recipe:
@@ -61,6 +71,9 @@ class Recipe:
             patience=get(params, "train.patience", int),
             target_unit_mm=float(get(params, "train.target_unit_mm", num)),
             eval_batch_size=get(params, "train.eval_batch_size", int),
+            loss_reduction=get(params, "train.loss_reduction", str),
+            drop_last=get(params, "train.drop_last", bool),
+            validate_start=get(params, "train.validate_start", bool),
         )
         for key in ("batch_size", "max_epochs", "val_every", "patience", "eval_batch_size"):
             if getattr(recipe, key) < 1:
@@ -68,6 +81,11 @@ class Recipe:
         for key in ("lr", "lr_decay", "grad_clip", "target_unit_mm"):
             if not getattr(recipe, key) > 0:
                 raise CabinliftError(f"params.yaml: key 'train.{key}' must be > 0")
+        if recipe.loss_reduction not in LOSS_REDUCTIONS:
+            raise CabinliftError(
+                f"params.yaml: key 'train.loss_reduction' must be one of "
+                f"{', '.join(LOSS_REDUCTIONS)}, got {recipe.loss_reduction!r}"
+            )
         return recipe
 
 
@@ -98,10 +116,12 @@ class PoseTensors:
 class TrainResult:
     best_state: dict[str, torch.Tensor]
     best_val_mpjpe: float  # mm
-    best_epoch: int
+    best_epoch: int  # 0: the starting weights (only with ``validate_start``)
     epochs_run: int
     wall_time_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0  # optimiser steps taken
+    stopped_early: bool = False  # ended by early stopping (else by max_epochs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -190,7 +210,8 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
             if s.init_state is not None:
                 net.load_state_dict(s.init_state)
             states.append(net.state_dict())  # stacked (copied) below
-    stack = StackedLifters(model_name, hparams, states, device, structure=net)
+    stack = StackedLifters(model_name, hparams, states, device, structure=net,
+                           loss_reduction=recipe.loss_reduction)
     del states
     n_runs = len(specs)
     params = list(stack.params.values())
@@ -199,10 +220,16 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     noise_gens = [torch.Generator(device=device).manual_seed(noise_seed(s.seed)) for s in specs]
     best_val = [float("inf")] * n_runs
     best_epoch, bad, epochs_run = [0] * n_runs, [0] * n_runs, [0] * n_runs
+    steps = [0] * n_runs
     done = [False] * n_runs
-    history: list[list[dict[str, float]]] = [[] for _ in specs]
+    history: list[list[dict[str, float | None]]] = [[] for _ in specs]
     best = stack.snapshot()
     all_runs = list(range(n_runs))
+    if recipe.validate_start:
+        for r, val in enumerate(stacked_mpjpe(stack, val_data, recipe)):
+            _check_finite(val, desc, specs[r].seed, r, 0)
+            history[r].append({"epoch": 0, "lr": opt.lr, "train_loss": None, "val_mpjpe": val})
+            best_val[r] = val
     bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2,
                disable=not progress)
     for epoch in bar:
@@ -214,9 +241,12 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
         for r in live:
             perm = torch.randperm(len(rows[r]), generator=gens[r]).to(device)
             parts = list(perm.split(recipe.batch_size))
-            if len(parts) > 1 and len(parts[-1]) == 1:
+            if recipe.drop_last and len(parts[-1]) < recipe.batch_size:
+                parts.pop()  # as DataLoader(drop_last=True): fewer rows than a batch, no step
+            elif len(parts) > 1 and len(parts[-1]) == 1:
                 parts.pop()  # batch norm cannot normalise one sample; drawn again next epoch
             batches[r] = [rows[r][p] for p in parts]
+            steps[r] += len(parts)
         loss_sum = torch.zeros(n_runs, device=device)
         for t in range(max(len(b) for b in batches.values())):
             groups: dict[int, list[int]] = {}
@@ -251,14 +281,11 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
             train_loss = loss_sum.tolist()
             for r in live:
                 val = vals[r]
-                if not np.isfinite(val):
-                    raise CabinliftError(
-                        f"{desc}: run {r} (seed {specs[r].seed}): validation MPJPE is not finite "
-                        f"at epoch {epoch}"
-                    )
+                _check_finite(val, desc, specs[r].seed, r, epoch)
                 n_used = sum(len(b) for b in batches[r])
                 history[r].append({"epoch": epoch, "lr": lr,
-                                   "train_loss": train_loss[r] / n_used, "val_mpjpe": val})
+                                   "train_loss": train_loss[r] / n_used if n_used else None,
+                                   "val_mpjpe": val})
                 if val < best_val[r]:
                     best_val[r], best_epoch[r], bad[r] = val, epoch, 0
                     stack.keep(best, r)
@@ -272,10 +299,17 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     wall = (time.perf_counter() - start) / n_runs
     results = [
         TrainResult(stack.state_dict_of(best, r), best_val[r], best_epoch[r], epochs_run[r],
-                    wall, history[r])
+                    wall, history[r], steps[r], done[r])
         for r in all_runs
     ]
     return results, stack
+
+
+def _check_finite(val: float, desc: str, seed: int, run: int, epoch: int) -> None:
+    if not np.isfinite(val):
+        raise CabinliftError(
+            f"{desc}: run {run} (seed {seed}): validation MPJPE is not finite at epoch {epoch}"
+        )
 
 
 def stacked_mpjpe(stack: StackedLifters, data: PoseTensors, recipe: Recipe) -> list[float]:

@@ -12,11 +12,13 @@ class Lifter(nn.Module):
     """Maps normalised 2D poses (B, J, 2) to neck-centred 3D poses (B, J, 3).
 
     ``training_loss`` is the model's training objective over valid joints; the default is the
-    paper's masked MSE on the final prediction. Models with auxiliary outputs (JointFormer's
+    paper's masked MSE on the final prediction, reduced as ``reduction`` says
+    (:data:`cabinlift.metrics.LOSS_REDUCTIONS`). Models with auxiliary outputs (JointFormer's
     intermediate poses and error predictions) override it.
     """
 
     def training_loss(
-        self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+        reduction: str = "coordinate_mean",
     ) -> torch.Tensor:
-        return masked_mse(self(x), target, mask)
+        return masked_mse(self(x), target, mask, reduction)

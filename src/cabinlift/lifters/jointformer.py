@@ -30,6 +30,7 @@ from torch import nn
 
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.layers import Dropout, attention
+from cabinlift.metrics import loss_denominator
 from cabinlift.skeleton import NUM_JOINTS
 
 
@@ -142,13 +143,16 @@ class JointFormer(Lifter):
         return pose.view(b, j, 3)
 
     def training_loss(
-        self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+        reduction: str = "coordinate_mean",
     ) -> torch.Tensor:
         """Official JointFormer loss over valid joints: mean over layers of
-        ``(MSE(pose_i, gt) + MSE(err_i, |pose_i.detach() - gt|)) / 2``."""
+        ``(MSE(pose_i, gt) + MSE(err_i, |pose_i.detach() - gt|)) / 2``, each MSE reduced as
+        ``reduction`` says (:data:`cabinlift.metrics.LOSS_REDUCTIONS`)."""
         poses, errors = self.forward_all(x)
-        m = mask.to(poses.dtype).unsqueeze(-1)  # (B, J, 1)
-        denom = (m.sum() * 3 * poses.shape[0]).clamp_min(1.0)
+        m = mask.to(poses.dtype)  # (B, J)
+        denom = loss_denominator(m, reduction, copies=poses.shape[0])
+        m = m.unsqueeze(-1)
         diff = poses - target
         pose_term = (diff.square() * m).sum()
         err_term = ((errors - diff.detach().abs()).square() * m).sum()
