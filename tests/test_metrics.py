@@ -44,3 +44,19 @@ def test_procrustes_recovers_similarity_transform():
 
 def test_masked_mean():
     assert masked_mean(np.array([1.0, 2.0, 100.0]), np.array([1, 1, 0])) == 1.5
+
+
+def test_authors_reduction_sums_xyz_and_averages_over_all_joints():
+    pred = torch.zeros(1, 2, 3)
+    target = torch.tensor([[[1.0, 2.0, 2.0], [100.0, 100.0, 100.0]]])
+    mask = torch.tensor([[True, False]])
+    # joint 0's squared Euclidean error 1 + 4 + 4 = 9; the masked joint adds 0 but counts: 9 / 2
+    got = masked_mse(pred, target, mask, "xyz_sum_joint_mean")
+    assert torch.isclose(got, torch.tensor(4.5))
+
+
+def test_unknown_loss_reduction_is_named():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown loss reduction 'sum'"):
+        masked_mse(torch.zeros(1, 1, 3), torch.zeros(1, 1, 3), torch.ones(1, 1), "sum")

@@ -85,3 +85,67 @@ def test_single_sample_last_batch_is_dropped():
 def test_too_few_samples_is_an_error():
     with pytest.raises(CabinliftError, match="at least 2 training samples"):
         _train(_tensors(20, 0), _tensors(10, 1), RECIPE, seed=0, indices=np.array([3]))
+
+
+def test_steps_and_stop_reason_are_recorded():
+    # 130 rows at batch 64: batches of 64, 64 and 2 -> 3 steps an epoch, 12 epochs, no early stop
+    r = dataclasses.replace(RECIPE, max_epochs=12)
+    res, _ = _train(_tensors(130, 0, r), _tensors(40, 1, r), r, seed=3)
+    assert res.steps == 36 and res.stopped_early is False
+
+
+def test_early_stop_is_recorded():
+    r = dataclasses.replace(RECIPE, lr=1e-30, max_epochs=100)
+    res, _ = _train(_tensors(100, 0, r), _tensors(30, 1, r), r, seed=0, model="jointformer",
+                    hparams=NO_BN)
+    assert res.stopped_early is True and res.steps == 20 * 2
+
+
+def test_drop_last_drops_every_partial_batch():
+    r = dataclasses.replace(RECIPE, max_epochs=2, drop_last=True)
+    # 130 rows: only the two full batches of 64 step; the partial batch of 2 is dropped
+    res, _ = _train(_tensors(130, 0, r), _tensors(20, 1, r), r, seed=0)
+    assert res.steps == 2 * 2
+    # 40 rows, fewer than a batch: no step at all (as DataLoader(drop_last=True)); the weights
+    # stay the initial ones and no training loss exists
+    res, stack = _train(_tensors(40, 0, r), _tensors(20, 1, r), r, seed=5, model="jointformer",
+                        hparams=NO_BN)
+    torch.manual_seed(5)
+    from cabinlift.lifters import build_lifter
+
+    initial = build_lifter("jointformer", **NO_BN).state_dict()
+    assert res.steps == 0 and all(h["train_loss"] is None for h in res.history)
+    for k, v in initial.items():
+        assert torch.equal(res.best_state[k], v), k
+    # without drop_last the same 40 rows are one batch a step
+    res, _ = _train(_tensors(40, 0, RECIPE), _tensors(20, 1, RECIPE),
+                    dataclasses.replace(RECIPE, max_epochs=2), seed=5)
+    assert res.steps == 2
+
+
+def test_validate_start_makes_the_starting_weights_a_candidate():
+    # weights that training cannot change (lr 1e-30, no batch norm): the epoch-0 validation of
+    # the starting weights stays best, so three later validations without improvement stop the
+    # run at epoch 15 and the best checkpoint is the start
+    r = dataclasses.replace(RECIPE, lr=1e-30, max_epochs=100, validate_start=True)
+    res, _ = _train(_tensors(100, 0, r), _tensors(30, 1, r), r, seed=0, model="jointformer",
+                    hparams=NO_BN)
+    assert [h["epoch"] for h in res.history] == [0, 5, 10, 15]
+    assert res.history[0]["train_loss"] is None
+    assert res.best_epoch == 0 and res.epochs_run == 15 and res.stopped_early
+    assert res.best_val_mpjpe == res.history[0]["val_mpjpe"]
+
+
+def test_validate_start_keeps_start_when_training_makes_it_worse():
+    # a learning rate far too large wrecks the weights: with validate_start the best checkpoint
+    # is the starting one; without it, it is a trained (worse) one
+    r = dataclasses.replace(RECIPE, lr=5.0, grad_clip=1e6, max_epochs=2, val_every=1,
+                            patience=10)
+    pool, val = _tensors(128, 0, r), _tensors(40, 1, r)
+    on, _ = _train(pool, val, dataclasses.replace(r, validate_start=True), seed=1,
+                   model="jointformer", hparams=NO_BN)
+    off, _ = _train(pool, val, r, seed=1, model="jointformer", hparams=NO_BN)
+    start = on.history[0]["val_mpjpe"]
+    assert min(h["val_mpjpe"] for h in off.history) > start
+    assert on.best_epoch == 0 and on.best_val_mpjpe == start
+    assert off.best_epoch > 0 and off.best_val_mpjpe > start
