@@ -325,6 +325,34 @@ def test_lifter_hyper_parameters_follow_the_constructor(key, value, expected):
     assert _one(_with(**{key: value})).startswith(expected)
 
 
+@pytest.mark.parametrize("key, value, expected", [
+    ("lifters.simplebl.activation", "gelu",
+     "key 'lifters.simplebl.activation' must be one of 'relu', 'leaky_relu', got 'gelu'"),
+    ("lifters.simplebl.bias_init", "zeros",
+     "key 'lifters.simplebl.bias_init' must be one of 'default', 'zero', got 'zeros'"),
+    ("lifters.semgcn.graph", "coco16",
+     "key 'lifters.semgcn.graph' must be one of 'coco15', 'coco17', got 'coco16'"),
+    ("lifters.semgcn.non_local_groups", None,
+     "key 'lifters.semgcn.non_local_groups' must be one of 'flip_pairs', 'authors', got None"),
+    ("lifters.graformer.graph", 17,
+     "key 'lifters.graformer.graph' must be one of 'coco15', 'coco17', got 17"),
+    ("lifters.graphmlp.graph_layout", "authors",
+     "key 'lifters.graphmlp.graph_layout' must be one of 'coco13', 'authors_shifted', "
+     "got 'authors'"),
+])
+def test_literal_annotated_hyper_parameters_are_choices(key, value, expected):
+    assert _one(_with(**{key: value})) == expected
+
+
+def test_literal_choices_accept_each_listed_value():
+    assert params_schema.problems(_with(**{
+        "lifters.simplebl.activation": "leaky_relu", "lifters.simplebl.bias_init": "zero",
+        "lifters.semgcn.graph": "coco17", "lifters.semgcn.non_local_groups": "authors",
+        "lifters.graformer.graph": "coco17", "lifters.graformer.deepcopy_init": True,
+        "lifters.graphmlp.graph_layout": "authors_shifted",
+    })) == []
+
+
 def test_lifter_hyper_parameters_may_be_left_to_their_defaults():
     assert params_schema.problems(_with(**{"lifters.jointformer": {}})) == []
 

@@ -289,9 +289,25 @@ def _check_models(value: Any, path: str, out: Problems) -> None:
         seen.add(name)
 
 
+def _literal_strings(annotation: ast.expr | None) -> tuple[str, ...] | None:
+    """The values of a ``Literal["a", "b", ...]`` annotation of strings, else None."""
+    if not isinstance(annotation, ast.Subscript):
+        return None
+    head = annotation.value
+    if not (isinstance(head, ast.Name) and head.id == "Literal"
+            or isinstance(head, ast.Attribute) and head.attr == "Literal"):
+        return None
+    items = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+    values = [i.value for i in items if isinstance(i, ast.Constant)]
+    if len(values) != len(items) or not all(isinstance(v, str) for v in values):
+        return None
+    return tuple(values)
+
+
 def _lifter_signature(name: str) -> dict[str, inspect.Parameter]:
     """The constructor arguments of lifter ``name`` that params.yaml may set, read from the
-    source of its module (importing it would load torch into every stage's start-up)."""
+    source of its module (importing it would load torch into every stage's start-up). A
+    ``Literal[...]`` annotation of strings is kept as the tuple of its values."""
     from cabinlift.lifters import REGISTRY
 
     module_name, cls_name = REGISTRY[name].split(":")
@@ -317,16 +333,21 @@ def _lifter_signature(name: str) -> dict[str, inspect.Parameter]:
                 default = ast.literal_eval(default)
             except ValueError:
                 default = _UNKNOWN_DEFAULT
-        out[arg.arg] = inspect.Parameter(arg.arg, kind, default=default)
+        choices = _literal_strings(arg.annotation)
+        out[arg.arg] = inspect.Parameter(
+            arg.arg, kind, default=default,
+            annotation=inspect.Parameter.empty if choices is None else choices)
     return out
 
 
 def _hparam_leaf(name: str, param: inspect.Parameter) -> Leaf:
     """What a hyper-parameter may be, from its default: a bool stays a bool, an int is a size
     or count (>= 1), a float is a number (a dropout-like probability in [0, 1]), None allows a
-    list (e.g. custom graph edges) or null."""
+    list (e.g. custom graph edges) or null; a ``Literal[...]`` annotation allows its values."""
     default = param.default
     required = default is inspect.Parameter.empty
+    if isinstance(param.annotation, tuple):
+        return _choice(param.annotation, required)
     if isinstance(default, bool):
         return Leaf("true or false", lambda v: isinstance(v, bool), required)
     if isinstance(default, int):

@@ -45,6 +45,10 @@ COCO13_EDGES: tuple[tuple[int, int], ...] = (
     (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )
 
+#: Nose-left shoulder and nose-right shoulder: the two edges by which a 17-edge upper-body graph
+#: (used by the paper authors' SemGCN and GraFormer) extends :data:`COCO13_EDGES`.
+COCO13_NOSE_SHOULDER_EDGES: tuple[tuple[int, int], ...] = ((0, 5), (0, 6))
+
 #: Left/right joint pairs of COCO-13 (eyes, ears, shoulders, elbows, wrists, hips).
 COCO13_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12))
 

@@ -120,3 +120,45 @@ def test_edge_validation() -> None:
     with pytest.raises(CabinliftError):
         graph.default_edges(16, None)
     assert graph.default_edges(13, None) == list(COCO13_EDGES)
+
+
+def test_named_graphs() -> None:
+    assert graph.graph_edges(13, "coco15", None) == list(COCO13_EDGES)
+    coco17 = graph.graph_edges(13, "coco17", None)
+    assert len(coco17) == 17 and set(coco17) - set(COCO13_EDGES) == {(0, 5), (0, 6)}
+    assert int(graph.semgcn_mask(13, coco17).sum()) == 47
+    # an explicit edge list goes with the default graph name only
+    assert graph.graph_edges(3, "coco15", PATH3) == PATH3
+    with pytest.raises(CabinliftError, match="exclude each other"):
+        graph.graph_edges(13, "coco17", PATH3)
+    with pytest.raises(CabinliftError, match="unknown graph"):
+        graph.graph_edges(13, "coco13", None)
+
+
+def test_choice_annotations_name_the_graph_tables() -> None:
+    """The Literal of each constructor argument (what params.yaml is checked against) lists
+    exactly the names the graph tables define."""
+    import typing
+
+    from cabinlift.lifters import lifter_class
+
+    def choices(model: str, arg: str) -> tuple[str, ...]:
+        return typing.get_args(typing.get_type_hints(lifter_class(model).__init__)[arg])
+
+    assert choices("semgcn", "graph") == choices("graformer", "graph") == tuple(graph.GRAPHS)
+    assert choices("semgcn", "non_local_groups") == tuple(graph.NONLOCAL_GROUPS)
+    assert choices("graphmlp", "graph_layout") == ("coco13", "authors_shifted")
+
+
+def test_nonlocal_order_as_semgcn_computes_it() -> None:
+    assert graph.nonlocal_order(5, [[3, 4], [0, 1, 2]]) == ([3, 4, 0, 1, 2], 2)
+    assert graph.nonlocal_order(13, graph.NONLOCAL_GROUPS["authors"]) == (
+        [1, 3, 0, 2, 4, 5, 6, 7, 9, 8, 10, 11, 12], 2)
+    with pytest.raises(CabinliftError, match="each of the 4 joints once"):
+        graph.nonlocal_order(4, [[0, 1], [1, 2]])
+    with pytest.raises(CabinliftError, match=">= 2 joints"):
+        graph.nonlocal_order(3, [[0], [1, 2]])
+
+
+def test_shifted_down_wraps_minus_one_to_the_last_joint() -> None:
+    assert graph.shifted_down([(0, 1), (5, 12), (11, 12)], 13) == [(12, 0), (4, 11), (10, 11)]

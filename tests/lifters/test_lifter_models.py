@@ -67,10 +67,16 @@ def test_exact_parameter_counts() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_defaults_are_scalar_keyword_hyperparameters(name: str) -> None:
     import inspect
+    import typing
 
-    sig = inspect.signature(lifter_class(name).__init__)
-    for pname, p in sig.parameters.items():
+    cls = lifter_class(name)
+    hints = typing.get_type_hints(cls.__init__)
+    for pname, p in inspect.signature(cls.__init__).parameters.items():
         if pname in ("self", "edges", "sym_pairs", "dist_center"):
+            continue
+        if isinstance(p.default, str):  # a choice: a Literal of strings holding the default
+            assert typing.get_origin(hints[pname]) is typing.Literal, f"{name}.{pname}"
+            assert p.default in typing.get_args(hints[pname]), f"{name}.{pname}"
             continue
         assert isinstance(p.default, int | float | bool), f"{name}.{pname}"
 

@@ -14,6 +14,22 @@ normalised per forward as ``d_i A_ij d_j`` with ``d = (colsum(A_hat) + 1e-5)^{-1
 Chebyshev blocks with ReLU and dropout 0.1. ``dropout`` (0.25) reaches only the two sublayer
 residual dropouts, as in the official code.
 
+``graph`` names the edge set (:data:`cabinlift.lifters.graph.GRAPHS`): ``coco15``, the official
+choice for these joints, or ``coco17`` with the nose-shoulder edges of the paper authors' code
+(the edges change no parameter count).
+
+``deepcopy_init=True`` initialises as the official ``GraFormer`` class (and the paper authors'
+code, which uses it unchanged) does: its ``MultiHeadedAttention`` builds one ``Linear`` and
+deep-copies it into q/k/v/o, and the model builds one attention module and one ``GraphNet`` and
+deep-copies each into every layer. So at initialisation all ``4 * n_layers`` attention Linears
+are equal, every layer's FFN has the same ``fc1`` and the same ``fc2``, and ``A_hat`` is the
+identity as before; the copies then train apart. The Chebyshev convolutions and LayerNorms are
+not copied. The draws follow the official order: input ChebConv, the prototype attention
+Linear, the prototype FFN (fc1, fc2), each layer's residual Chebyshev block, output ChebConv.
+The default (``False``) draws every Linear independently, layer by layer. The paper authors'
+GraFormer is the official class defaults ``dim_model=128, n_layers=4, n_head=4, dropout=0.1``
+with ``graph="coco17"`` and ``deepcopy_init=True``: 926,887 parameters.
+
 Speed departs from the official code: the Chebyshev stack is a buffer built once, activations are
 joint-major ``(J, B, C)`` so every graph product is one GEMM, the LAM-GConv Laplacian is computed
 once per layer (not per sample and per conv), the custom LayerNorm avoids ``std_mean`` (whose CPU
@@ -23,7 +39,9 @@ backward is very slow), and attention probabilities use the faster dropout of
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +52,7 @@ from cabinlift.lifters.graph import (
     Edges,
     cheb_basis,
     cheb_laplacian,
-    default_edges,
+    graph_edges,
     normalized_adjacency,
 )
 from cabinlift.lifters.layers import Dropout, attention
@@ -86,12 +104,17 @@ class GraFormerLayerNorm(nn.Module):
 
 
 class _MultiHeadAttention(nn.Module):
-    def __init__(self, n_head: int, dim: int, attn_dropout: float) -> None:
+    def __init__(self, n_head: int, dim: int, attn_dropout: float, copies: bool = False) -> None:
+        """``copies``: q/k/v/o start as deep copies of one Linear (the official init)."""
         super().__init__()
         if dim % n_head:
             raise ValueError(f"dim_model {dim} is not divisible by n_head {n_head}")
         self.n_head = n_head
-        self.linears = nn.ModuleList([nn.Linear(dim, dim) for _ in range(4)])
+        if copies:
+            proto = nn.Linear(dim, dim)
+            self.linears = nn.ModuleList([copy.deepcopy(proto) for _ in range(4)])
+        else:
+            self.linears = nn.ModuleList([nn.Linear(dim, dim) for _ in range(4)])
         self.attn_dropout = attn_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,13 +148,15 @@ class _GraphNet(nn.Module):
 
 class _GraAttenLayer(nn.Module):
     def __init__(
-        self, dim: int, n_head: int, num_joints: int, dropout: float, attn_dropout: float
+        self, dim: int, n_head: int, num_joints: int, dropout: float, attn_dropout: float,
+        attn: _MultiHeadAttention | None = None, ffn: _GraphNet | None = None,
     ) -> None:
+        """``attn`` / ``ffn``: given sublayers (deep copies of prototypes), else new ones."""
         super().__init__()
         self.norm1 = GraFormerLayerNorm(dim)
-        self.attn = _MultiHeadAttention(n_head, dim, attn_dropout)
+        self.attn = attn if attn is not None else _MultiHeadAttention(n_head, dim, attn_dropout)
         self.norm2 = GraFormerLayerNorm(dim)
-        self.ffn = _GraphNet(dim, num_joints)
+        self.ffn = ffn if ffn is not None else _GraphNet(dim, num_joints)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,21 +194,34 @@ class GraFormer(Lifter):
         gcn_dropout: float = 0.1,
         cheb_order: int = 2,
         edges: Edges | None = None,
+        graph: Literal["coco15", "coco17"] = "coco15",
+        deepcopy_init: bool = False,
     ) -> None:
         super().__init__()
         self.num_joints = num_joints
-        adj = normalized_adjacency(num_joints, default_edges(num_joints, edges))
+        adj = normalized_adjacency(num_joints, graph_edges(num_joints, graph, edges))
         basis = cheb_basis(cheb_laplacian(adj), cheb_order)  # (K+1, J, J)
         self.register_buffer("cheb", basis, persistent=False)
         self.register_buffer("cheb_rest", basis[1:].reshape(-1, num_joints).clone(), persistent=False)
         self.gconv_input = ChebConv(2, dim_model, cheb_order)
-        self.atten_layers = nn.ModuleList(
-            _GraAttenLayer(dim_model, n_head, num_joints, dropout, attn_dropout)
-            for _ in range(n_layers)
-        )
-        self.gconv_layers = nn.ModuleList(
-            _ResChebGC(dim_model, cheb_order, gcn_dropout) for _ in range(n_layers)
-        )
+        if deepcopy_init:  # the official construction order and copies (module docstring)
+            attn = _MultiHeadAttention(n_head, dim_model, attn_dropout, copies=True)
+            ffn = _GraphNet(dim_model, num_joints)
+            gconv_layers = [_ResChebGC(dim_model, cheb_order, gcn_dropout) for _ in range(n_layers)]
+            self.atten_layers = nn.ModuleList(
+                _GraAttenLayer(dim_model, n_head, num_joints, dropout, attn_dropout,
+                               attn=copy.deepcopy(attn), ffn=copy.deepcopy(ffn))
+                for _ in range(n_layers)
+            )
+            self.gconv_layers = nn.ModuleList(gconv_layers)
+        else:
+            self.atten_layers = nn.ModuleList(
+                _GraAttenLayer(dim_model, n_head, num_joints, dropout, attn_dropout)
+                for _ in range(n_layers)
+            )
+            self.gconv_layers = nn.ModuleList(
+                _ResChebGC(dim_model, cheb_order, gcn_dropout) for _ in range(n_layers)
+            )
         self.gconv_output = ChebConv(dim_model, 3, cheb_order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

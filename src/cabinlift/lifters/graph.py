@@ -17,9 +17,48 @@ from collections.abc import Sequence
 import torch
 
 from cabinlift.errors import CabinliftError
-from cabinlift.skeleton import COCO13_EDGES, COCO13_FLIP_PAIRS, NUM_JOINTS
+from cabinlift.skeleton import (
+    COCO13_EDGES,
+    COCO13_FLIP_PAIRS,
+    COCO13_NOSE_SHOULDER_EDGES,
+    NUM_JOINTS,
+)
 
 Edges = Sequence[tuple[int, int]]
+
+#: The COCO-13 graphs that SemGCN's and GraFormer's ``graph`` hyper-parameter names: ``coco15``
+#: is COCO's skeleton restricted to the 13 joints (the official code's graph for these joints, 43
+#: SemGCN mask entries); ``coco17`` adds nose-left shoulder and nose-right shoulder, the graph
+#: the paper authors' code builds (47 mask entries).
+GRAPHS: dict[str, tuple[tuple[int, int], ...]] = {
+    "coco15": COCO13_EDGES,
+    "coco17": (*COCO13_EDGES, *COCO13_NOSE_SHOULDER_EDGES),
+}
+DEFAULT_GRAPH = "coco15"
+
+#: Joint groups of SemGCN's non-local blocks (``non_local_groups``), in SemGCN's ``nodes_group``
+#: form. ``flip_pairs``: the six left/right pairs, then the nose. ``authors``: the groups of the
+#: paper authors' code; read the way SemGCN reads any grouping (:func:`nonlocal_order`), its
+#: singleton second group shifts every later pair, so only (1, 3) is pooled as a pair and the
+#: right hip (12) drops out of keys and values.
+NONLOCAL_GROUPS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "flip_pairs": (*COCO13_FLIP_PAIRS, (0,)),
+    "authors": ((1, 3), (0,), (2, 4), (5, 6), (7, 9), (8, 10), (11, 12)),
+}
+
+#: GraphMLP's ``coco_upperbody`` layout as written in the paper authors' code
+#: (gentlerainsky/tuwien_thesis_3d_pose_estimation): 0-indexed COCO-13 neighbour pairs, left/right
+#: pairs and each joint's distance to the centre joint, the nose. That code's graph builder
+#: subtracts one from every index, as it must for the 1-indexed Human3.6M layout next to it, so
+#: the graph it trains is :func:`shifted_down` of these pairs (see :func:`authors_shifted_partitions`).
+AUTHORS_UPPERBODY_NEIGHBOURS: tuple[tuple[int, int], ...] = (
+    (0, 1), (0, 2), (2, 4), (1, 3), (0, 5), (0, 6), (5, 7), (6, 8), (7, 9), (8, 10), (5, 6),
+    (5, 11), (6, 12), (11, 12),
+)
+AUTHORS_UPPERBODY_SYM_PAIRS: tuple[tuple[int, int], ...] = (
+    (3, 4), (1, 2), (5, 6), (7, 8), (9, 10), (11, 12),
+)
+AUTHORS_UPPERBODY_DIST_CENTER: tuple[int, ...] = (0, 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 2, 2)
 
 #: Hop distance of each COCO-13 joint to a virtual neck joined to the nose and both shoulders,
 #: measured on the 12-edge COCO-13 tree (parents [-1,0,0,1,2,0,0,5,6,7,8,5,6]). GraphMLP's
@@ -53,6 +92,38 @@ def default_edges(num_joints: int, edges: Edges | None) -> list[tuple[int, int]]
             )
         edges = COCO13_EDGES
     return check_edges(num_joints, edges)
+
+
+def graph_edges(num_joints: int, graph: str, edges: Edges | None) -> list[tuple[int, int]]:
+    """The edge list of a graph lifter with ``graph`` (a key of :data:`GRAPHS`) and an optional
+    explicit ``edges``; the default graph with ``edges`` is :func:`default_edges`."""
+    if graph not in GRAPHS:
+        raise CabinliftError(f"unknown graph {graph!r}: expected one of {', '.join(GRAPHS)}")
+    if graph == DEFAULT_GRAPH:
+        return default_edges(num_joints, edges)
+    if edges is not None:
+        raise CabinliftError(f"graph={graph!r} and an explicit edge list exclude each other")
+    if num_joints != NUM_JOINTS:
+        raise CabinliftError(
+            f"graph={graph!r} is a COCO-13 graph, but num_joints is {num_joints}"
+        )
+    return check_edges(num_joints, GRAPHS[graph])
+
+
+def nonlocal_order(num_joints: int, groups: Sequence[Sequence[int]]) -> tuple[list[int], int]:
+    """Joint order and pooling window of SemGCN's non-local blocks for ``groups``, computed as
+    SemGCN computes them: the groups concatenated, and the window taken from the first group's
+    size (so groups of other sizes are not pooled as groups)."""
+    order = [int(j) for group in groups for j in group]
+    if sorted(order) != list(range(num_joints)):
+        raise CabinliftError(
+            f"non-local groups {[list(g) for g in groups]} must hold each of the {num_joints} "
+            f"joints once"
+        )
+    size = len(groups[0])
+    if size < 2:
+        raise CabinliftError(f"the first non-local group must have >= 2 joints, got {size}")
+    return order, size
 
 
 def adjacency(num_joints: int, edges: Edges, self_loops: bool = True) -> torch.Tensor:
@@ -168,3 +239,29 @@ def spatial_partitions(
 def coco13_partitions() -> torch.Tensor:
     """GraphMLP's four partitions for COCO-13: 15 edges + 6 flip pairs, tree distances."""
     return spatial_partitions(NUM_JOINTS, COCO13_EDGES, COCO13_FLIP_PAIRS, COCO13_DIST_CENTER)
+
+
+def shifted_down(edges: Edges, num_joints: int) -> list[tuple[int, int]]:
+    """Every joint index minus one, -1 wrapping to the last joint (numpy's negative indexing):
+    what a graph builder written for 1-indexed layouts makes of a 0-indexed one."""
+    return [((i - 1) % num_joints, (j - 1) % num_joints) for i, j in edges]
+
+
+def authors_shifted_partitions() -> torch.Tensor:
+    """GraphMLP's four partitions as the paper authors' code builds them for COCO-13.
+
+    A defect of that code, offered only to reproduce its numbers: the 0-indexed
+    ``coco_upperbody`` pairs are shifted down by one joint (:func:`shifted_down`), while the
+    nose-centred distances are not. The 1-hop graph in effect has 18 edges, among them
+    nose-right hip (0, 12) and left eye-right hip (1, 12); the left/right pairs in effect are
+    (2, 3), (0, 1), (4, 5), (6, 7), (8, 9), (10, 11). Left ear-right hip (4, 12) joins joints at
+    equal distance, so it lands in no partition but still counts in the degree normalisation.
+    Non-zeros: 13 / 11 / 11 / 12 (root / centripetal / centrifugal / symmetric), against
+    13 / 12 / 12 / 12 for :func:`coco13_partitions`.
+    """
+    return spatial_partitions(
+        NUM_JOINTS,
+        shifted_down(AUTHORS_UPPERBODY_NEIGHBOURS, NUM_JOINTS),
+        shifted_down(AUTHORS_UPPERBODY_SYM_PAIRS, NUM_JOINTS),
+        AUTHORS_UPPERBODY_DIST_CENTER,
+    )

@@ -14,6 +14,13 @@ the four ST-GCN 'spatial' partitions (root, centripetal, centrifugal, symmetric)
 :mod:`cabinlift.lifters.graph` for COCO-13 (tree-based distances to a virtual neck, flip pairs as
 symmetric edges). LayerNorms use eps 1e-6; DropPath rates are ``linspace(0, 0.2, layers)``.
 
+``graph_layout="authors_shifted"`` replaces those partitions by the ones the paper authors' code
+trains with (:func:`cabinlift.lifters.graph.authors_shifted_partitions`): its ``coco_upperbody``
+layout with every edge shifted down by one joint, the nose-to-joint distances unshifted;
+non-zeros 13 / 11 / 11 / 12 instead of 13 / 12 / 12 / 12. That is a defect of that code, not a
+design: the option exists only to reproduce the numbers it produced and is never the default.
+It changes no parameter.
+
 The official model stores the partitions as a frozen ``nn.Parameter`` (4 * 13 * 13 = 676 values
 counted in its 9,482,780 parameters); here they are a buffer, so 9,482,104 trainable parameters.
 The optional ``post_refine`` stage needs camera intrinsics and is not offered.
@@ -25,6 +32,7 @@ and the partition aggregation are single left-multiplications ``(., J) @ (J, B*C
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +43,7 @@ from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.graph import (
     COCO13_DIST_CENTER,
     Edges,
+    authors_shifted_partitions,
     default_edges,
     spatial_partitions,
 )
@@ -111,19 +120,31 @@ class GraphMLP(Lifter):
         edges: Edges | None = None,
         sym_pairs: Edges | None = None,
         dist_center: Sequence[int] | None = None,
+        graph_layout: Literal["coco13", "authors_shifted"] = "coco13",
     ) -> None:
         super().__init__()
         self.num_joints = num_joints
-        edges = default_edges(num_joints, edges)
-        if num_joints != NUM_JOINTS and (sym_pairs is None or dist_center is None):
-            raise CabinliftError(
-                f"GraphMLP with num_joints={num_joints} needs sym_pairs and dist_center"
-            )
-        parts = spatial_partitions(
-            num_joints, edges,
-            COCO13_FLIP_PAIRS if sym_pairs is None else sym_pairs,
-            COCO13_DIST_CENTER if dist_center is None else dist_center,
-        )  # (K, J, J)
+        if graph_layout == "authors_shifted":
+            if num_joints != NUM_JOINTS or (edges, sym_pairs, dist_center) != (None, None, None):
+                raise CabinliftError(
+                    "GraphMLP graph_layout='authors_shifted' is a fixed COCO-13 layout: it takes "
+                    "no num_joints other than 13 and no edges, sym_pairs or dist_center"
+                )
+            parts = authors_shifted_partitions()
+        elif graph_layout != "coco13":
+            raise CabinliftError(f"unknown GraphMLP graph_layout {graph_layout!r}: "
+                                 f"expected 'coco13' or 'authors_shifted'")
+        else:
+            edges = default_edges(num_joints, edges)
+            if num_joints != NUM_JOINTS and (sym_pairs is None or dist_center is None):
+                raise CabinliftError(
+                    f"GraphMLP with num_joints={num_joints} needs sym_pairs and dist_center"
+                )
+            parts = spatial_partitions(
+                num_joints, edges,
+                COCO13_FLIP_PAIRS if sym_pairs is None else sym_pairs,
+                COCO13_DIST_CENTER if dist_center is None else dist_center,
+            )  # (K, J, J)
         k = parts.shape[0]
         self.register_buffer("A", parts, persistent=False)
         self.register_buffer(

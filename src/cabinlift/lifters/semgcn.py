@@ -14,13 +14,24 @@ the ``-9e15`` fill, the mask and the identity are buffers, so only the softmax o
 per forward; self and neighbour terms are concatenated so that each layer does one weight GEMM.
 
 ``non_local=True`` adds the five concatenation-form non-local blocks of the paper. COCO-13 has
-an odd joint count: the joints are grouped into the six left/right pairs plus the nose last, so
-the max-pool over pairs drops the nose from keys and values, as the official code would.
+an odd joint count. With ``non_local_groups="flip_pairs"`` the joints are grouped into the six
+left/right pairs plus the nose last, so the max-pool over pairs drops the nose from keys and
+values, as the official code would. ``non_local_groups="authors"`` takes the grouping of the paper
+authors' code, ``[[1,3],[0],[2,4],[5,6],[7,9],[8,10],[11,12]]``, read as SemGCN reads any
+grouping: the joints in the order ``[1,3,0,2,4,5,6,7,9,8,10,11,12]``, max-pooled in windows of 2
+(the first group's size), so keys and values pool (1,3), (0,2), (4,5), (6,7), (9,8), (10,11)
+and drop the right hip (12).
+
+``graph`` names the edge set (:data:`cabinlift.lifters.graph.GRAPHS`): ``coco15``, the official
+choice for these joints, or ``coco17``, which adds nose-shoulder edges as the paper authors' code
+does (4 more mask entries, 40 more parameters). The authors' SemGCN is ``graph="coco17"``,
+``non_local=True``, ``non_local_groups="authors"``: 434,713 parameters.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +39,9 @@ from torch import nn
 
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters.base import Lifter
-from cabinlift.lifters.graph import Edges, default_edges, semgcn_mask
+from cabinlift.lifters.graph import NONLOCAL_GROUPS, Edges, graph_edges, nonlocal_order, semgcn_mask
 from cabinlift.lifters.layers import Dropout
-from cabinlift.skeleton import COCO13_FLIP_PAIRS, NUM_JOINTS
+from cabinlift.skeleton import NUM_JOINTS
 
 
 class SemGraphConv(nn.Module):
@@ -138,12 +149,19 @@ class _GraphNonLocal(nn.Module):
         n = j // self.group_size
         return h[: n * self.group_size].view(n, self.group_size, b, c).amax(dim=1)
 
+    def _keys_values(self, xg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._pool(self.phi(xg)), self._pool(self.g(xg))
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled keys and values ``(J // group_size, B, dim // 2)`` of joint-major ``x``
+        in joint order: which joints they see is the grouping's effect."""
+        return self._keys_values(x.index_select(0, self.grouped))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xg = x.index_select(0, self.grouped)
         j, b, c = xg.shape
         theta = self.theta(xg)
-        phi = self._pool(self.phi(xg))
-        g = self._pool(self.g(xg))
+        phi, g = self._keys_values(xg)
         w_theta, w_phi = self.concat_project.weight.view(2, -1)
         f = F.relu((theta @ w_theta)[:, None, :] + (phi @ w_phi)[None, :, :])  # (J, Jp, B)
         f = f / phi.shape[0]
@@ -163,23 +181,27 @@ class SemGCN(Lifter):
         dropout: float = 0.0,
         non_local: bool = False,
         edges: Edges | None = None,
+        graph: Literal["coco15", "coco17"] = "coco15",
+        non_local_groups: Literal["flip_pairs", "authors"] = "flip_pairs",
     ) -> None:
         super().__init__()
         self.num_joints = num_joints
-        mask = semgcn_mask(num_joints, default_edges(num_joints, edges))
+        mask = semgcn_mask(num_joints, graph_edges(num_joints, graph, edges))
+        if non_local_groups not in NONLOCAL_GROUPS:
+            raise CabinliftError(f"unknown SemGCN non_local_groups {non_local_groups!r}: "
+                                 f"expected one of {', '.join(NONLOCAL_GROUPS)}")
         groups = None
         if non_local:
             if num_joints != NUM_JOINTS:
                 raise CabinliftError("SemGCN's non-local blocks need the COCO-13 joint groups")
-            paired = [j for pair in COCO13_FLIP_PAIRS for j in pair]
-            groups = paired + [j for j in range(num_joints) if j not in paired]
+            groups, size = nonlocal_order(num_joints, NONLOCAL_GROUPS[non_local_groups])
         layers: list[nn.Module] = [_GraphConv(mask, 2, hid_dim, dropout)]
         if groups is not None:
-            layers.append(_GraphNonLocal(hid_dim, groups, 2))
+            layers.append(_GraphNonLocal(hid_dim, groups, size))
         for _ in range(num_layers):
             layers.append(_ResGraphConv(mask, hid_dim, dropout))
             if groups is not None:
-                layers.append(_GraphNonLocal(hid_dim, groups, 2))
+                layers.append(_GraphNonLocal(hid_dim, groups, size))
         self.gconv_layers = nn.Sequential(*layers)
         self.gconv_output = SemGraphConv(hid_dim, 3, mask)
 
