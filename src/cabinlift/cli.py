@@ -140,6 +140,44 @@ def _lift(args: argparse.Namespace, params: dict[str, Any] | None) -> None:
     print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, fallback)))
 
 
+def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    import shlex
+    import subprocess
+
+    from cabinlift import profiles
+
+    root = Path(args.profiles)
+    if args.action == "list":
+        for name in profiles.available(root):
+            print(f"{name}: {profiles.load_profile(name, root).description}")
+        return
+    if args.name is None:
+        raise CabinliftError(f"'cabinlift profile {args.action}' needs a profile name")
+    profile = profiles.load_profile(args.name, root)
+    changed = profiles.changes(params, profile)
+    params_schema.validate(profiles.with_profile(params, profile))
+    set_args = profiles.set_param_args(profile, params)
+    if args.action == "show":
+        print(f"{profile.name}: {profile.description}")
+        for key, old, new in changed:
+            print(f"  {key}: {old!r} -> {new!r}")
+        if not changed:
+            print(f"  {args.params} already holds every value of this profile")
+        print(shlex.join(["dvc", "exp", "run", "-n", profile.name, *set_args]))
+    elif args.action == "args":
+        print(shlex.join(set_args))
+    elif args.action == "apply":
+        made = profiles.apply_profile(Path(args.params), profile)
+        print(f"{args.params}: {len(made)} values of profile {profile.name!r} written")
+    else:  # run: the profile as a DVC experiment of its own name
+        extra = args.dvc_args[1:] if args.dvc_args[:1] == ["--"] else args.dvc_args
+        cmd = [sys.executable, "-m", "dvc", "exp", "run", "-n", profile.name, *set_args, *extra]
+        print(shlex.join(["dvc", *cmd[3:]]), file=sys.stderr)
+        code = subprocess.call(cmd)
+        if code:
+            raise CabinliftError(f"dvc exp run of profile {profile.name!r} failed (exit {code})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cabinlift", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
@@ -220,6 +258,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output file, .npz or .json")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     s.set_defaults(func=_lift)
+
+    s = sub.add_parser(
+        "profile", help="named parameter sets: demo, paper, authors (profiles/*.yaml)",
+        description="A profile sets the same keys of params.yaml in every profile file. "
+        "'list' names them; 'show NAME' prints what NAME changes in params.yaml and the DVC "
+        "command that runs it; 'args NAME' prints its -S arguments for dvc exp run; 'run NAME "
+        "[-- DVC ARGS]' runs it as the DVC experiment NAME (later -S arguments win); 'apply "
+        "NAME' writes its values into params.yaml with DVC's own writer.",
+    )
+    s.add_argument("action", choices=["list", "show", "args", "run", "apply"])
+    s.add_argument("name", nargs="?", help="profile name (see 'cabinlift profile list')")
+    s.add_argument("--profiles", default="profiles", help="folder of the profile files")
+    s.add_argument("dvc_args", nargs=argparse.REMAINDER,
+                   help="run: further arguments of dvc exp run, after --")
+    s.set_defaults(func=_profile)
     return p
 
 

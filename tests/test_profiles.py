@@ -1,0 +1,83 @@
+"""Profiles: the same keys in every profile, the demo's values are params.yaml's, the authors'
+profile builds the authors' networks, and a profile reaches params.yaml through DVC's writer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cabinlift import config, params_schema, profiles
+from cabinlift.errors import CabinliftError
+from cabinlift.lifters import build_lifter
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "profiles"
+PARAMS = config.load_params(ROOT / "params.yaml")
+
+
+def _count(model: str, hparams: dict) -> int:
+    return sum(p.numel() for p in build_lifter(model, **hparams).parameters())
+
+
+def test_every_profile_sets_the_same_keys_and_is_valid():
+    names = profiles.available(PROFILES)
+    assert names == ["authors", "demo", "paper"]
+    keys = [list(profiles.load_profile(n, PROFILES).values) for n in names]
+    assert all(k == keys[0] for k in keys)
+    for name in names:
+        params_schema.validate(profiles.with_profile(PARAMS, profiles.load_profile(name, PROFILES)))
+
+
+def test_demo_profile_is_params_as_shipped():
+    demo = profiles.load_profile("demo", PROFILES)
+    assert profiles.changes(PARAMS, demo) == []
+
+
+def test_authors_profile_builds_the_authors_networks():
+    params = profiles.with_profile(PARAMS, profiles.load_profile("authors", PROFILES))
+    lifters = params["lifters"]
+    # parameter counts of the authors' code instantiated at 13 joints
+    assert _count("semgcn", lifters["semgcn"]) == 434_713
+    assert _count("graformer", lifters["graformer"]) == 926_887
+    assert _count("simplebl", lifters["simplebl"]) == 4_276_263
+    assert _count("graphmlp", lifters["graphmlp"]) == 9_482_104  # + 676 frozen partition entries
+    train = params["train"]
+    assert (train["target_unit_mm"], train["loss_reduction"], train["patience"],
+            train["drop_last"]) == (1000.0, "xyz_sum_joint_mean", 5, True)
+
+
+def test_paper_profile_is_the_official_code_at_paper_scale():
+    params = profiles.with_profile(PARAMS, profiles.load_profile("paper", PROFILES))
+    assert params["train"]["max_epochs"] == 200 and params["train"]["patience"] == 3
+    assert _count("graphmlp", params["lifters"]["graphmlp"]) == 9_482_104
+    assert _count("semgcn", params["lifters"]["semgcn"]) == 267_313
+    assert _count("graformer", params["lifters"]["graformer"]) == 653_744
+
+
+def test_set_param_args_are_read_back_with_their_types(tmp_path):
+    # DVC's own -S writer turns the arguments into the profile's values, types included
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    authors = profiles.load_profile("authors", PROFILES)
+    made = profiles.apply_profile(path, authors)
+    assert len(made) == len(authors.values)
+    written = yaml.safe_load(path.read_text())
+    for key, value in authors.values.items():
+        got = written
+        for part in key.split("."):
+            got = got[part]
+        assert got == value and type(got) is type(value), key
+
+
+def test_bad_profiles_are_named(tmp_path):
+    with pytest.raises(CabinliftError, match="no profile 'papr' \\(available: authors, demo, paper\\)"):
+        profiles.load_profile("papr", PROFILES)
+    (tmp_path / "x.yaml").write_text("description: x\nparams:\n  train.lrr: 1\n")
+    with pytest.raises(CabinliftError, match="profile key 'train.lrr' is not in params.yaml"):
+        profiles.with_profile(PARAMS, profiles.load_profile("x", tmp_path))
+    (tmp_path / "y.yaml").write_text("params:\n  train.lr: 1\n")
+    with pytest.raises(CabinliftError, match="y.yaml: expected exactly the keys"):
+        profiles.load_profile("y", tmp_path)
