@@ -38,6 +38,8 @@ def _params(tmp_path: Path, real: Path, synthetic: Path, **changes) -> Path:
                                   cache_dir=str(tmp_path / "cache"))
     p["normalize"]["real_splits"] = {"train": [1, 2], "val": [3], "test": [4]}
     p["settings"] = ["pct5", "pct10", "pct25", "pct50", "subj1"]  # two training subjects
+    for name in p["settings"]:
+        p["subsets"]["settings"][name]["repetitions"] = 2  # one per training subject
     p["normalize"]["synthetic_splits"] = {
         "train": ["human_01", "human_02"], "val": ["human_03"], "test": ["human_04"]}
     return write_params(tmp_path / "params.yaml", p, **changes)
