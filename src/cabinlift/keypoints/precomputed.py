@@ -152,8 +152,8 @@ def _options(cfg: dict[str, Any], key: str) -> tuple[Path, Path | None]:
 def precomputed_detector(cfg: dict[str, Any], key: str):
     """Detector over the precomputed instances: the driver rule of
     :mod:`cabinlift.keypoints.driver` applied to their boxes."""
-    from cabinlift.keypoints.driver import check_region, select_driver
-    from cabinlift.keypoints.interim import Detections
+    from cabinlift.keypoints.driver import check_region, pick_driver
+    from cabinlift.keypoints.interim import Detections, empty_detections
 
     results, images = _options(cfg, key)
     region = check_region(cfg.get("driver_region"), f"{key}.driver_region")
@@ -161,14 +161,12 @@ def precomputed_detector(cfg: dict[str, Any], key: str):
     index = load_results(results, images)
 
     def detect(rec, calib, frames) -> Detections:
-        n = len(frames.frame_id)
-        det = Detections(frame_id=frames.frame_id.copy(), detected=np.zeros(n, bool),
-                         boxes=np.full((n, 4), np.nan), scores=np.full(n, np.nan))
+        det = empty_detections(frames.frame_id)
         for i, fid in enumerate(frames.frame_id.tolist()):
             inst = index.get((rec.file_id, fid), [])
-            pick = select_driver(np.array([x.box for x in inst]).reshape(-1, 4),
-                                 np.array([x.score for x in inst]), region,
-                                 (calib.width, calib.height), min_score)
+            pick, det.rejected[i] = pick_driver(np.array([x.box for x in inst]).reshape(-1, 4),
+                                                np.array([x.score for x in inst]), region,
+                                                (calib.width, calib.height), min_score)
             if pick is not None:
                 det.detected[i] = True
                 det.boxes[i] = inst[pick].box
