@@ -104,16 +104,19 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
+def resolve_device(name: str, source: str = "params.yaml: key 'train.device'") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU. ``source`` names where ``name`` came
+    from (a params key, a command-line option) for the error message."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise CabinliftError(f"params.yaml: key 'train.device': unknown device {name!r}") from exc
+        raise CabinliftError(
+            f"{source}: unknown device {name!r} (expected cpu, cuda, cuda:N or auto)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CabinliftError("params.yaml: key 'train.device' asks for CUDA, which is not available")
+        raise CabinliftError(
+            f"{source} asks for CUDA ({name!r}), which is not available on this machine")
     return device
 
 

@@ -101,6 +101,11 @@ def test_results_list_with_a_separate_image_list(tmp_path):
      r"kp.json: images\[2\]: cannot tell its Drive&Act frame"),
     (lambda d: d.pop("annotations"), r"kp.json: expected keys 'images' and 'annotations'"),
     (lambda d: d["annotations"][0].update(bbox=[1, 2, "x", 4]), r"kp.json: annotations\[0\]: .*numbers"),
+    (lambda d: d["annotations"][3].update(category_id="person"),
+     r"kp.json: annotations\[3\]: key 'category_id' must be an integer category id \(COCO's "
+     r"person is 1; without the key an entry is a person\), got 'person'"),
+    (lambda d: d["annotations"][3].update(category_id=None),
+     r"kp.json: annotations\[3\]: key 'category_id' must be an integer .*, got None"),
 ])
 def test_bad_files_are_named_with_the_entry(tmp_path, mutate, message):
     path = _coco(tmp_path)
