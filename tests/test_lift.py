@@ -219,6 +219,11 @@ def test_device_errors_name_the_option(checkpoint, tmp_path, capsys):
         assert one_line_error(capsys, argv + ["cuda"]) == (
             "cabinlift lift: error: option --device asks for CUDA ('cuda'), which is not "
             "available on this machine")
+    else:
+        n = torch.cuda.device_count()
+        assert one_line_error(capsys, argv + [f"cuda:{n}"]) == (
+            f"cabinlift lift: error: option --device asks for 'cuda:{n}', but this machine has "
+            f"{n} CUDA device(s) (cuda:0 ...)")
 
 
 def test_a_directory_as_checkpoint_is_named(tmp_path, capsys):

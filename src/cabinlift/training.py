@@ -117,6 +117,9 @@ def resolve_device(name: str, source: str = "params.yaml: key 'train.device'") -
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CabinliftError(
             f"{source} asks for CUDA ({name!r}), which is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise CabinliftError(f"{source} asks for {name!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)")
     return device
 
 
