@@ -14,8 +14,8 @@ load before trusting them.
     python benchmarks/lifter_throughput.py [--threads 2] [--models simplebl semgcn ...]
         [--json benchmarks/results/lifter_throughput.json]
 
-lifters.md reports the official code at 2 threads (train / infer): SimpleBL 875 / 10,700,
-SemGCN 1,007 / 4,722, GraFormer 384 / 768, GraphMLP 42 / 152, JointFormer 539 / 2,089.
+Absolute numbers depend on the machine and its load; for the speed relative to the official
+model code, ``official_side_by_side.py`` times both in one process, interleaved.
 """
 
 from __future__ import annotations
@@ -31,14 +31,6 @@ import torch
 
 from cabinlift import config
 from cabinlift.lifters import available, build_lifter, lifter_class
-
-REFERENCE = {  # official code, 2 threads (lifters.md): train, inference samples/s
-    "simplebl": (875, 10_700),
-    "semgcn": (1_007, 4_722),
-    "graformer": (384, 768),
-    "graphmlp": (42, 152),
-    "jointformer": (539, 2_089),
-}
 
 
 def _timed(fn, min_seconds: float, min_iters: int, repeats: int = 3) -> float:
@@ -119,19 +111,15 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {load:.2f} at start")
-    print(f"{'model':<32}{'params':>11}{'train/s':>10}{'(ref)':>8}{'infer/s':>10}{'(ref)':>8}")
+    print(f"{'model':<32}{'params':>11}{'train/s':>10}{'infer/s':>10}")
     rows = []
     for label, name, hparams in configurations(args.models, args.params):
         n_params = sum(p.numel() for p in build_lifter(name, **hparams).parameters())
         tr = train_throughput(name, hparams, seconds=args.seconds)
         inf = infer_throughput(name, hparams, seconds=args.seconds)
-        ref_tr, ref_inf = REFERENCE[name] if not hparams else (float("nan"), float("nan"))
-        print(f"{label:<32}{n_params:>11,}{tr:>10,.0f}{ref_tr:>8,.0f}{inf:>10,.0f}{ref_inf:>8,.0f}",
-              flush=True)
+        print(f"{label:<32}{n_params:>11,}{tr:>10,.0f}{inf:>10,.0f}", flush=True)
         rows.append({"model": name, "hparams": hparams, "parameters": n_params,
-                     "train_samples_per_s": round(tr, 1), "infer_samples_per_s": round(inf, 1),
-                     "official_train_samples_per_s": None if hparams else ref_tr,
-                     "official_infer_samples_per_s": None if hparams else ref_inf})
+                     "train_samples_per_s": round(tr, 1), "infer_samples_per_s": round(inf, 1)})
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
