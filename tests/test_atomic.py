@@ -3,13 +3,21 @@ temporary file; a full disk is a clear error."""
 
 from __future__ import annotations
 
+import copy
 import errno
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from cliutil import one_line_error, write_params
+from fullfs import fill, small_tmpfs
+from tinydata import write_processed
 
-from cabinlift import atomic
+from cabinlift import atomic, config
 from cabinlift.errors import CabinliftError
+
+PARAMS = config.load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
 
 def test_success_replaces_and_leaves_no_temporary(tmp_path):
@@ -46,3 +54,51 @@ def test_npz_bytes_depend_only_on_the_arrays(tmp_path):
     assert (tmp_path / "x.npz").read_bytes() == (tmp_path / "y.npz").read_bytes()
     with np.load(tmp_path / "x.npz") as f:
         assert np.array_equal(f["b"], arrays["b"])
+
+
+# -- a really full filesystem (a small tmpfs) -----------------------------------------------------
+
+DISK_FULL = "no space left on the device while writing it (No space left on device)"
+
+
+@pytest.fixture
+def full(tmp_path) -> Path:
+    """A tmpfs with 16 KiB left free: a write starts, then fails part-way (nothing left free at
+    all fails at the first write, which is the easy case)."""
+    with small_tmpfs(tmp_path / "full", 512) as root:
+        fill(root, 16 * 1024)
+        yield root
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: atomic.save_torch(p, {"w": torch.zeros(100_000)}),
+    lambda p: atomic.save_npz(p, {"w": np.zeros(100_000)}),
+    lambda p: atomic.write_atomic(p, b"x" * 100_000),
+], ids=["torch", "npz", "bytes"])
+def test_a_really_full_disk_is_the_one_line_error_and_leaves_nothing(full, write):
+    target = full / "out.bin"
+    with pytest.raises(CabinliftError) as info:
+        write(target)
+    assert str(info.value).startswith(f"{target}: {DISK_FULL}; nothing was written")
+    assert sorted(p.name for p in full.iterdir()) == ["filler"]  # no partial or temporary file
+
+
+def test_pretrain_into_a_full_output_folder(tmp_path, capsys):
+    """The real command: ``cabinlift pretrain`` writing its checkpoint onto a full tmpfs."""
+    p = copy.deepcopy(PARAMS)
+    # wide enough that a tensor outgrows the file buffer: torch's zip writer then fails as it
+    # does on a real checkpoint (a RuntimeError about the archive's position, after the OSError)
+    p["lifters"]["simplebl"] = {"linear_size": 128, "num_stage": 1, "dropout": 0.5}
+    p["train"].update(max_epochs=1, val_every=1, device="cpu", workers=1)
+    p["store"]["dir"] = None
+    processed = write_processed(tmp_path / "processed", p)
+    params = write_params(tmp_path / "params.yaml", p)
+    with small_tmpfs(tmp_path / "models", 1024) as models:
+        fill(models, 48 * 1024)  # the checkpoint takes about 180 kB
+        ckpt = models / "simplebl.pt"
+        err = one_line_error(capsys, [
+            "--timings", str(tmp_path / "logs"), "--params", str(params), "pretrain",
+            "--model", "simplebl", "--processed", str(processed), "--out", str(ckpt),
+            "--summary", str(tmp_path / "summary.json")])
+        assert err.startswith(f"cabinlift pretrain: error: {ckpt}: {DISK_FULL}; nothing was ")
+        assert sorted(p.name for p in models.iterdir()) == ["filler"]

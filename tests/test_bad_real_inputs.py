@@ -38,6 +38,8 @@ def _params(tmp_path: Path, real: Path, synthetic: Path, **changes) -> Path:
                                   cache_dir=str(tmp_path / "cache"))
     p["normalize"]["real_splits"] = {"train": [1, 2], "val": [3], "test": [4]}
     p["settings"] = ["pct5", "pct10", "pct25", "pct50", "subj1"]  # two training subjects
+    for name in p["settings"]:
+        p["subsets"]["settings"][name]["repetitions"] = 2  # one per training subject
     p["normalize"]["synthetic_splits"] = {
         "train": ["human_01", "human_02"], "val": ["human_03"], "test": ["human_04"]}
     return write_params(tmp_path / "params.yaml", p, **changes)
@@ -66,6 +68,19 @@ def test_csv_without_a_joint_column(tmp_path, capsys, data):
     err = _error(capsys, ["--params", str(_params(tmp_path, real, synthetic)), "detect",
                           "--out", str(tmp_path / "det")])
     assert f"{csv}: missing column 'lWrist_x' in the header" in err
+
+
+def test_pose_csv_with_bytes_that_are_not_utf8(tmp_path, capsys, data):
+    """``printf '\\x00\\x00\\xff\\xfe' >> <csv>``, then the detect stage."""
+    real, synthetic = data
+    csv = discover_recordings(real)[1].pose3d_path
+    lines = len(csv.read_text().splitlines())
+    with open(csv, "ab") as f:
+        f.write(b"\x00\x00\xff\xfe")
+    err = _error(capsys, ["--params", str(_params(tmp_path, real, synthetic)), "detect",
+                          "--out", str(tmp_path / "det")])
+    assert err == (f"cabinlift detect: error: {csv}: line {lines + 1}: not UTF-8 text (byte 0xff "
+                   "at column 3); expected comma-separated numbers of a Drive&Act openpose_3d CSV")
 
 
 def test_calibration_without_focallength(tmp_path, capsys, data):

@@ -78,3 +78,28 @@ def test_json_missing_field_names_file_and_key(tmp_path, capsys, demo_root):
     with pytest.raises(CabinliftError) as info:
         build_synthetic(config.load_params(params))
     assert victim.name in str(info.value) and "keypoints3D[5].z" in str(info.value)
+
+
+def _helps() -> dict[str, str]:
+    """``cabinlift --help`` and ``cabinlift <command> --help``, as printed."""
+    import argparse
+
+    from cabinlift.cli import build_parser
+
+    parser = build_parser()
+    helps = {"cabinlift": parser.format_help()}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps.update({f"cabinlift {name}": sub.format_help()
+                          for name, sub in action.choices.items()})
+    return helps
+
+
+def test_help_is_plain_text():
+    """Help texts come from docstrings; their reStructuredText markup must not show."""
+    helps = _helps()
+    assert len(helps) == 11
+    for command, text in helps.items():
+        for markup in ("``", ":class:`", ":func:`", ":mod:`", ":data:`"):
+            assert markup not in text, f"{command} --help shows {markup!r}:\n{text}"
+    assert "cabinlift <stage>: thin command-line entry points" in helps["cabinlift"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cliutil import one_line_error
 
 from cabinlift.cli import main
 from cabinlift.errors import CabinliftError
@@ -180,3 +181,64 @@ def test_bad_output_suffix_and_missing_checkpoint(checkpoint, tmp_path):
         run_lift(checkpoint, tmp_path, tmp_path / "out.csv")
     with pytest.raises(CabinliftError, match="nope.pt: checkpoint not found"):
         run_lift(tmp_path / "nope.pt", tmp_path, tmp_path / "out.npz")
+
+
+CATEGORY = ("key 'category_id' must be an integer category id (COCO's person is 1; without the "
+            "key an entry is a person), got {}")
+
+
+@pytest.mark.parametrize("value, shown", [("person", "'person'"), (None, "None"), (1.5, "1.5"),
+                                          (True, "True")])
+def test_a_category_id_that_is_not_an_integer_is_named(checkpoint, tmp_path, capsys, value, shown):
+    doc = json.loads(_coco(tmp_path / "kp.json", _poses(3)).read_text())
+    doc["annotations"][2]["category_id"] = value
+    (tmp_path / "kp.json").write_text(json.dumps(doc))
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(tmp_path / "kp.json"),
+            "--out", str(tmp_path / "out.npz")]
+    assert one_line_error(capsys, argv) == (
+        f"cabinlift lift: error: {tmp_path / 'kp.json'}: annotations[2]: {CATEGORY.format(shown)}")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_entry_without_category_id_is_a_person(checkpoint, tmp_path):
+    doc = json.loads(_coco(tmp_path / "kp.json", _poses(3)).read_text())
+    del doc["annotations"][0]["category_id"]
+    (tmp_path / "kp.json").write_text(json.dumps(doc))
+    assert run_lift(checkpoint, tmp_path / "kp.json", tmp_path / "out.npz")["lifted"] == 3
+
+
+def test_device_errors_name_the_option(checkpoint, tmp_path, capsys):
+    """The device comes from the command line here, not from params.yaml."""
+    src = _coco(tmp_path / "kp.json", _poses(2))
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(src), "--out",
+            str(tmp_path / "out.npz"), "--device"]
+    assert one_line_error(capsys, argv + ["foo"]) == (
+        "cabinlift lift: error: option --device: unknown device 'foo' (expected cpu, cuda, "
+        "cuda:N or auto)")
+    if not torch.cuda.is_available():
+        assert one_line_error(capsys, argv + ["cuda"]) == (
+            "cabinlift lift: error: option --device asks for CUDA ('cuda'), which is not "
+            "available on this machine")
+    else:
+        n = torch.cuda.device_count()
+        assert one_line_error(capsys, argv + [f"cuda:{n}"]) == (
+            f"cabinlift lift: error: option --device asks for 'cuda:{n}', but this machine has "
+            f"{n} CUDA device(s) (cuda:0 ...)")
+
+
+def test_a_directory_as_checkpoint_is_named(tmp_path, capsys):
+    folder = _file(tmp_path / "subj4", None)
+    src = _coco(tmp_path / "kp.json", _poses(2))
+    assert one_line_error(capsys, ["lift", "--checkpoint", str(folder), "--input", str(src),
+                                   "--out", str(tmp_path / "out.npz")]) == (
+        f"cabinlift lift: error: {folder}: is a directory; expected a checkpoint file (.pt) "
+        "written by pretrain or finetune, e.g. models/finetuned/<init>/<model>/<setting>/run00.pt")
+
+
+def test_the_training_stages_name_their_params_key():
+    from cabinlift.training import resolve_device
+
+    with pytest.raises(CabinliftError, match=r"^params.yaml: key 'train.device': unknown device "
+                                             r"'foo' \(expected cpu, cuda, cuda:N or auto\)$"):
+        resolve_device("foo")
+    assert resolve_device("cpu") == torch.device("cpu")

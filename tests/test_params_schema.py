@@ -389,9 +389,16 @@ def test_fraction_below_one_only_with_one_subject():
         "(subjects: 1), got subjects: 2")
 
 
+def _once_each(name: str, reps: int, pool: int) -> str:
+    return (f"key 'subsets.settings.{name}.repetitions' ({reps}) exceeds the {pool} training "
+            f"subjects of 'normalize.real_splits.train' (a single-subject setting trains each "
+            f"repetition on another subject)")
+
+
 def test_setting_subjects_fit_the_training_split():
     p = _with(**{"normalize.real_splits.train": [1, 2, 3]})
     assert params_schema.problems(p) == [
+        *(_once_each(name, 8, 3) for name in ("pct5", "pct10", "pct25", "pct50", "subj1")),
         "key 'subsets.settings.subj2.repetitions' (8) exceeds the number of distinct combinations "
         "of 2 out of the 3 training subjects of 'normalize.real_splits.train' (3)",
         "key 'subsets.settings.subj4.subjects' (4) exceeds the 3 training subjects of "
@@ -399,8 +406,15 @@ def test_setting_subjects_fit_the_training_split():
         "key 'subsets.settings.subj8.subjects' (8) exceeds the 3 training subjects of "
         "'normalize.real_splits.train'",
     ]
-    # only the listed settings are drawn
-    assert params_schema.problems(_with(p, settings=["pct5", "subj1"])) == []
+    # only the listed settings are drawn; one repetition per subject fits
+    assert params_schema.problems(_with(p, settings=["pct5", "subj1"], **{
+        "subsets.settings.pct5.repetitions": 3, "subsets.settings.subj1.repetitions": 2})) == []
+
+
+def test_single_subject_setting_never_reuses_a_subject():
+    """Five training subjects cannot give eight distinct single-subject runs."""
+    p = _with(**{"normalize.real_splits.train": [1, 2, 3, 4, 5], "settings": ["pct5"]})
+    assert params_schema.problems(p) == [_once_each("pct5", 8, 5)]
 
 
 @pytest.mark.parametrize("key, value, member, splits", [

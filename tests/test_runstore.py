@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from cabinlift.runstore import RunStore, StoredRun, digest
@@ -95,3 +96,20 @@ def test_store_command_reports_and_cleans(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["entries"] == 2
     assert cli.main(argv + ["clean", "--all"]) == 0
     assert store.entries() == []
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
+def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value):
+    """``--max-gb -1`` once emptied the whole store; a bound must be a finite size >= 0."""
+    from cliutil import one_line_error, write_params
+
+    from cabinlift import config
+
+    store = RunStore(tmp_path / "runs")
+    store.put("k0", _run(0), {})
+    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+                          **{"store.dir": str(store.root)})
+    err = one_line_error(capsys, ["--params", str(params), "store", "clean", f"--max-gb={value}"])
+    assert err == (f"cabinlift store: error: --max-gb must be a finite number of GB >= 0 (0 "
+                   f"empties the store, as --all does), got {value}")
+    assert len(store.entries()) == 1

@@ -59,6 +59,17 @@ def test_too_many_subjects_or_repetitions():
         make_runs(SUBJECTS, {"subjects": 7, "fraction": 1.0, "repetitions": 9}, 0, 0, 2)
 
 
+def test_single_subject_runs_never_share_a_subject():
+    """Five subjects: five runs use each once (in sorted order); eight runs are refused instead
+    of training subjects 1, 5 and 6 twice."""
+    five = SUBJECTS[np.isin(SUBJECTS, [1, 5, 6, 7, 8])]
+    runs = make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 5}, 0, 0, 2)
+    assert [r["subjects"] for r in runs] == [[1], [5], [6], [7], [8]]
+    with pytest.raises(CabinliftError, match=r"8 repetitions of a single-subject setting, but the "
+                                             r"training pool has 5 subjects \(1, 5, 6, 7, 8\)"):
+        make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 8}, 0, 0, 2)
+
+
 def test_zero_fraction_rejected_before_any_output(tmp_path):
     p = copy.deepcopy(PARAMS)
     p["subsets"]["settings"]["pct5"]["fraction"] = 0

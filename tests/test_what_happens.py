@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
 import io
 import json
 import os
@@ -24,6 +23,7 @@ import pytest
 import torch
 import yaml
 from cliutil import with_changes
+from fullfs import fill, small_tmpfs
 from realformat import build
 from tinydata import write_processed
 
@@ -98,8 +98,14 @@ def graformer_heads_do_not_divide_width() -> str:
 
 
 def setting_needs_more_subjects_than_the_split_has() -> str:
-    _write(_params(**{"normalize.real_splits.train": [1, 2, 3]}))
+    _write(_params(**{"normalize.real_splits.train": [1, 2, 3],
+                      "settings": ["subj2", "subj4", "subj8"]}))
     return _error(["normalize"])
+
+
+def single_subject_setting_repeats_more_often_than_there_are_subjects() -> str:
+    _write(_params(**{"normalize.real_splits.train": [1, 5, 6, 7, 8], "settings": ["pct5"]}))
+    return _error(["subsets"])
 
 
 # -- raw files ---------------------------------------------------------------------------------
@@ -113,6 +119,8 @@ def _raw(real_root: Path, **changes) -> None:
                    "normalize.synthetic_splits": {"train": ["human_01", "human_02"],
                                                   "val": ["human_03"], "test": ["human_04"]},
                    "settings": ["pct5", "pct10", "pct25", "pct50", "subj1"], **changes})
+    for name in p["settings"]:
+        p["subsets"]["settings"][name]["repetitions"] = 2  # one per training subject
     _write(p)
 
 
@@ -136,6 +144,14 @@ def pose_csv_without_a_joint_column(raw: Path) -> str:
     rows = [line.split(",") for line in csv.read_text().splitlines()]
     drop = rows[0].index("lWrist_x")
     csv.write_text("\n".join(",".join(v for i, v in enumerate(r) if i != drop) for r in rows))
+    return _error(["detect"])
+
+
+def pose_csv_with_bytes_that_are_not_utf8(raw: Path) -> str:
+    _raw(raw)
+    csv = discover_recordings(Path("data/raw/drive_and_act"))[1].pose3d_path
+    with open(csv, "ab") as f:
+        f.write(b"\x00\x00\xff\xfe")
     return _error(["detect"])
 
 
@@ -214,6 +230,54 @@ def checkpoint_cut_by_a_killed_writer() -> str:
                    "--out", "lifted.npz"])
 
 
+def _untrained_checkpoint() -> Path:
+    """A checkpoint as pretrain writes it (weights not trained: lift only needs the format)."""
+    from cabinlift.experiments import checkpoint_meta
+    from cabinlift.lifters import build_lifter
+    from cabinlift.training import Recipe, save_checkpoint
+
+    recipe = Recipe(lr=1e-3, lr_decay=0.95, batch_size=8, grad_clip=1.0, max_epochs=1,
+                    val_every=1, patience=1, target_unit_mm=1000.0)
+    path = Path("models/pretrained/simplebl.pt")
+    save_checkpoint(path, "simplebl", TINY_SIMPLEBL, build_lifter("simplebl", **TINY_SIMPLEBL)
+                    .state_dict(), checkpoint_meta(recipe))
+    return path
+
+
+def _coco_json(category_id: object = 1) -> Path:
+    keypoints = [v for j in range(17) for v in (300 + 10 * j, 200 + 15 * j, 0.9)]
+    doc = {"images": [{"id": 1, "file_name": "cam/000001.png"}],
+           "annotations": [{"image_id": 1, "category_id": 1, "score": 0.9, "keypoints": keypoints},
+                           {"image_id": 1, "category_id": category_id, "score": 0.8,
+                            "keypoints": keypoints}]}
+    Path("pose.json").write_text(json.dumps(doc))
+    return Path("pose.json")
+
+
+def lift_coco_category_id_is_a_name() -> str:
+    return _error(["lift", "--checkpoint", str(_untrained_checkpoint()),
+                   "--input", str(_coco_json("person")), "--out", "lifted.npz"])
+
+
+def lift_on_cuda_without_a_gpu() -> str:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda works")
+    return _error(["lift", "--checkpoint", str(_untrained_checkpoint()),
+                   "--input", str(_coco_json()), "--out", "lifted.npz", "--device", "cuda"])
+
+
+def lift_checkpoint_is_a_folder() -> str:
+    folder = Path("models/finetuned/pretrained/simplebl/subj4")
+    folder.mkdir(parents=True)
+    return _error(["lift", "--checkpoint", str(folder), "--input", str(_coco_json()),
+                   "--out", "lifted.npz"])
+
+
+def store_clean_with_a_negative_bound() -> str:
+    _write(_params())
+    return _error(["store", "clean", "--max-gb", "-1"])
+
+
 # -- interrupted runs ----------------------------------------------------------------------------
 
 _KEY = re.compile(r"\b[0-9a-f]{12}\b")
@@ -241,27 +305,26 @@ def finetune_killed_after_some_runs() -> str:
 
 
 def disk_full_while_storing_a_run() -> str:
-    """The disk fills up (simulated: the OS's ENOSPC, raised after half an entry is written)
-    when fine-tuning writes its fourth finished run; the three before are kept."""
-    from unittest import mock
-
-    p = _params(**{"train.workers": 1})
+    """A really full disk: ``store.dir`` is a small tmpfs (mounting it needs root). The stage
+    stores its 8 runs; the entries of runs 4-8 are removed and the tmpfs is filled until half
+    an entry fits; the stage runs again, reuses runs 1-3, trains run 4 and cannot store it.
+    SimpleBaseline is widened so that its tensors outgrow the file buffer, as at full size:
+    torch's zip writer then fails on the write that finds the disk full, after earlier ones
+    went through."""
+    p = _params(**{"train.workers": 1, "lifters.simplebl.linear_size": 128})
     _write(p)
     _processed(p)
-    real_save = torch.save
-    calls = []
-
-    def save(obj, f, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            f.write(b"half an entry")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(obj, f, *args, **kwargs)
-
-    with mock.patch("cabinlift.runstore.torch.save", save):
+    with small_tmpfs(Path(".cache/runs").resolve(), 4096) as store:
+        assert _run(_finetune())[0] == 0
+        entries = sorted(store.glob("*.pt"), key=lambda e: e.stat().st_mtime_ns)
+        assert len(entries) == 8
+        size = entries[3].stat().st_size
+        for entry in entries[3:]:
+            entry.unlink()
+        fill(store, size // 2)
         message = _error(_finetune())
-    assert len(list(Path(".cache/runs").glob("*.pt"))) == 3
-    assert not list(Path(".cache/runs").glob(".*.tmp"))
+        assert len(list(store.glob("*.pt"))) == 3  # the finished runs are kept
+        assert not list(store.glob(".*.tmp"))  # nothing half-written is left
     return _KEY_LONG.sub("<key>", message)
 
 
@@ -275,10 +338,16 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
     "setting_subjects": (
         "a setting needs more training subjects than the split has",
         setting_needs_more_subjects_than_the_split_has),
+    "setting_repetitions": (
+        "a single-subject setting has more repetitions (8) than there are training subjects (5)",
+        single_subject_setting_repeats_more_often_than_there_are_subjects),
     "missing_openpose": (
         "the Drive&Act root has no `openpose_3d/` folder", missing_openpose_folder),
     "csv_cut": ("a 3D pose CSV ends in the middle of a row", pose_csv_cut_mid_row),
     "csv_column": ("a 3D pose CSV lacks a joint's column", pose_csv_without_a_joint_column),
+    "csv_bytes": (
+        "a 3D pose CSV ends in bytes that are not UTF-8 (`printf '\\x00\\x00\\xff\\xfe' >> "
+        "<csv>`)", pose_csv_with_bytes_that_are_not_utf8),
     "synthetic_16": (
         "a SyntheticCabin JSON has 16 instead of 17 keypoints", synthetic_json_with_16_keypoints),
     "nan_processed": ("a processed array holds a NaN", nan_in_processed_2d),
@@ -293,9 +362,15 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
         pretrained_graformer_of_another_width),
     "nan_weights": ("pre-trained weights contain NaN", pretrained_weights_with_nan),
     "ckpt_cut": ("`cabinlift lift` gets a truncated checkpoint", checkpoint_cut_by_a_killed_writer),
+    "ckpt_folder": ("`cabinlift lift --checkpoint` names a folder", lift_checkpoint_is_a_folder),
+    "lift_cuda": ("`cabinlift lift --device cuda` on a machine without a GPU",
+                  lift_on_cuda_without_a_gpu),
+    "coco_category": ("`cabinlift lift` gets a COCO annotation with `\"category_id\": \"person\"`",
+                      lift_coco_category_id_is_a_name),
+    "store_negative": ("`cabinlift store clean --max-gb -1`", store_clean_with_a_negative_bound),
     "disk_full": (
-        "the disk fills up while fine-tuning stores its fourth finished run (simulated ENOSPC)",
-        disk_full_while_storing_a_run),
+        "the disk fills up while fine-tuning stores its fourth finished run (a real full "
+        "filesystem: `store.dir` on a small tmpfs)", disk_full_while_storing_a_run),
     "killed": (
         "a fine-tuning stage was killed after 3 of a setting's 8 runs and is started again",
         finetune_killed_after_some_runs),

@@ -26,6 +26,21 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
+def disk_full(exc: BaseException | None) -> OSError | None:
+    """The "no space" / "quota exceeded" OSError behind ``exc``, or None.
+
+    Writers do not always let it through: torch's zip writer, closing the archive after a
+    failed write, raises a RuntimeError ("unexpected pos") with the OSError as its context.
+    So the whole chain of causes and contexts is searched."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``, on error it is removed
@@ -37,11 +52,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
             raise
         raise CabinliftError(
-            f"{path}: no space left on the device while writing it ({exc.strerror}); nothing "
+            f"{path}: no space left on the device while writing it ({full.strerror}); nothing "
             "was written under this name and finished work (run store, caches, earlier "
             "outputs) is kept: free some space and run the stage again"
         ) from None

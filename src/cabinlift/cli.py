@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,9 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
 def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.runstore import RunStore
 
+    if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
+        raise CabinliftError(f"--max-gb must be a finite number of GB >= 0 (0 empties the "
+                             f"store, as --all does), got {args.max_gb:g}")
     store = RunStore.from_params(params)
     if not store.enabled:
         print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
@@ -178,8 +183,16 @@ def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
             raise CabinliftError(f"dvc exp run of profile {profile.name!r} failed (exit {code})")
 
 
+def plain(text: str) -> str:
+    """Docstring text as ``--help`` shows it: reStructuredText literals and roles
+    (````x````, ``:class:`x```) reduced to their text."""
+    text = re.sub(r":[a-z]+:`(~?)([^`]+)`",
+                  lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return re.sub(r"``(.+?)``", r"\1", text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cabinlift", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cabinlift", description=plain(__doc__.splitlines()[0]))
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     p.add_argument("--timings", default="logs",
                    help="where wall-time logs go (git-ignored, outside DVC; default: logs)")

@@ -8,7 +8,8 @@ model predicts neck-centred 3D joints, and those are written in millimetres.
 Accepted inputs:
 
 * COCO-format JSON: ``{"images": [...], "annotations": [...]}`` or a results list
-  ``[{"image_id", "keypoints", "score"}, ...]``; one output pose per person entry.
+  ``[{"image_id", "keypoints", "score"}, ...]``; one output pose per person entry
+  (``category_id`` 1, COCO's person, or none; other integers are skipped).
 * The interim keypoint format: one ``<recording>.keypoints2d.csv`` file, or a directory holding
   them (``data/interim/keypoints2d``); one output pose per detected frame.
 
@@ -31,7 +32,7 @@ import torch
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 from cabinlift.keypoints import interim
-from cabinlift.keypoints.precomputed import load_json, parse_instance
+from cabinlift.keypoints.precomputed import is_person, load_json, parse_instance
 from cabinlift.lifters import Lifter, available
 from cabinlift.normalize import normalize_2d
 from cabinlift.skeleton import COCO13, NUM_JOINTS
@@ -69,6 +70,11 @@ def load_lifter(path: str | Path, device: str = "cpu",
     """Rebuild the model a checkpoint (written by pretrain/finetune) was trained as, with its
     weights. ``fallback_unit_mm`` serves checkpoints that predate storing their target unit."""
     path = Path(path)
+    if path.is_dir():
+        raise CabinliftError(
+            f"{path}: is a directory; expected a checkpoint file (.pt) written by pretrain or "
+            "finetune, e.g. models/finetuned/<init>/<model>/<setting>/run00.pt"
+        )
     ckpt = read_checkpoint(path)
     name = ckpt["model"]
     if name not in available():
@@ -90,7 +96,8 @@ def load_lifter(path: str | Path, device: str = "cpu",
             "wrote this one",
     )
     model.eval()
-    return LoadedLifter(name, model.to(resolve_device(device)), float(unit), path)
+    return LoadedLifter(name, model.to(resolve_device(device, "option --device")), float(unit),
+                        path)
 
 
 def read_coco(path: Path) -> Poses2D:
@@ -112,8 +119,8 @@ def read_coco(path: Path) -> Poses2D:
     xy, image_id, inst, score = [], [], [], []
     for i, ann in enumerate(anns):
         where = f"{path}: {label}[{i}]" if label == "annotations" else f"{path}: entry {i}"
-        if isinstance(ann, dict) and int(ann.get("category_id", 1)) != 1:
-            continue  # not a person
+        if isinstance(ann, dict) and not is_person(where, ann):
+            continue
         person = parse_instance(where, ann)
         xy.append(person.keypoints)
         image_id.append(str(ann.get("image_id", "")))

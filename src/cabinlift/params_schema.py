@@ -610,6 +610,10 @@ def _check_settings(params: dict[str, Any], out: Problems) -> None:
         if k > pool:
             out.append(f"key 'subsets.settings.{name}.subjects' ({k}) exceeds the {pool} training "
                        f"subjects of 'normalize.real_splits.train'")
+        elif k == 1 and _is_int(reps) and reps > pool:
+            out.append(f"key 'subsets.settings.{name}.repetitions' ({reps}) exceeds the {pool} "
+                       f"training subjects of 'normalize.real_splits.train' (a single-subject "
+                       f"setting trains each repetition on another subject)")
         elif k > 1 and _is_int(reps) and reps > math.comb(pool, k):
             out.append(f"key 'subsets.settings.{name}.repetitions' ({reps}) exceeds the number "
                        f"of distinct combinations of {k} out of the {pool} training subjects of "

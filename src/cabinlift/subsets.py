@@ -1,10 +1,11 @@
 """The paper's data-amount protocol (Section 4) as index lists into the real training pool.
 
 * Fraction settings (5/10/25/50 % of one subject) and the single-subject setting: one run per
-  training subject, run r uses the r-th subject in sorted order (cycling if there are more
-  repetitions than subjects). Each subject's frames are shuffled once with a seeded generator and
-  a fraction f takes the first ``max(min_frames, round(f * n))`` of them, so **smaller fractions
-  are nested in larger ones** for the same subject (5 % is a subset of 10 %, ... of 100 %).
+  training subject, run r uses the r-th subject in sorted order (more repetitions than
+  subjects are refused: a subject trained twice would count twice in the mean). Each
+  subject's frames are shuffled once with a seeded generator and a fraction f takes the
+  first ``max(min_frames, round(f * n))`` of them, so **smaller fractions are nested in larger
+  ones** for the same subject (5 % is a subset of 10 %, ... of 100 %).
 * Multi-subject settings with fewer subjects than the pool: ``repetitions`` distinct random
   combinations of subjects (seeded); with all subjects: the single combination (one run).
 
@@ -54,7 +55,13 @@ def make_runs(
             f"({', '.join(map(str, pool))})"
         )
     if k == 1:
-        combos = [(pool[r % len(pool)],) for r in range(reps)]
+        if reps > len(pool):
+            raise CabinliftError(
+                f"{reps} repetitions of a single-subject setting, but the training pool has "
+                f"{len(pool)} subjects ({', '.join(map(str, pool))}); each repetition uses "
+                f"another subject"
+            )
+        combos = [(s,) for s in pool[:reps]]
     else:
         n_combos = math.comb(len(pool), k)
         if reps > n_combos:

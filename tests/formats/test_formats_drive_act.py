@@ -319,3 +319,41 @@ def test_read_timestamps(tmp_path: Path) -> None:
         read_timestamps(p)
     with pytest.raises(CabinliftError, match="file not found"):
         read_timestamps(tmp_path / "none.timestamps")
+
+
+# ------------------------------------------------------------------------------ not UTF-8
+
+NOT_UTF8 = "not UTF-8 text (byte 0xff at column 3)"
+
+
+def test_bytes_that_are_not_utf8_name_the_line(tmp_path: Path) -> None:
+    """What ``printf '\\x00\\x00\\xff\\xfe' >> file.csv`` leaves: a fifth line of garbage."""
+    p = tmp_path / "bytes.openpose.3d.csv"
+    p.write_bytes(CSV.read_bytes() + b"\x00\x00\xff\xfe")
+    with pytest.raises(CabinliftError) as exc:
+        read_openpose3d(p)
+    assert str(exc.value) == (f"{p}: line 5: {NOT_UTF8}; expected comma-separated numbers of "
+                              "a Drive&Act openpose_3d CSV")
+    lines = CSV.read_bytes().split(b"\n")
+    p.write_bytes(b"\n".join([lines[0][:2] + b"\xff" + lines[0][2:], *lines[1:]]))
+    with pytest.raises(CabinliftError, match=re.escape(f"{p}: line 1: {NOT_UTF8}; expected the "
+                                                       "header 'frame_id,timestamp,...'")):
+        read_openpose3d(p)
+
+
+def test_activities_and_timestamps_that_are_not_utf8(tmp_path: Path) -> None:
+    from cabinlift.formats.drive_act import read_timestamps
+
+    acts = tmp_path / "a.csv"
+    acts.write_bytes(ACTS.read_bytes() + b"1,\xff\xfe\n")
+    n = len(ACTS.read_text().splitlines()) + 1
+    with pytest.raises(CabinliftError, match=re.escape(
+            f"{acts}: line {n}: not UTF-8 text (byte 0xff at column 3); expected the rows of a "
+            "Drive&Act activities CSV")):
+        read_activities(acts)
+    stamps = tmp_path / "run1.ids_1.timestamps"
+    stamps.write_bytes(b"1.0\n\xfe\n")
+    with pytest.raises(CabinliftError, match=re.escape(
+            f"{stamps}: line 2: not UTF-8 text (byte 0xfe at column 1); expected one number "
+            "(seconds) per line")):
+        read_timestamps(stamps)

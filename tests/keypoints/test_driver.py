@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cabinlift.errors import CabinliftError
-from cabinlift.keypoints.driver import box_iou, check_region, select_driver
+from cabinlift.keypoints.driver import box_iou, check_region, pick_driver, select_driver
 
 SIZE = (1280, 1024)
 RIGHT = np.array([0.4, 0.0, 1.0, 1.0])
@@ -45,3 +45,17 @@ def test_box_iou_known_values():
     a = np.array([0, 0, 10, 10.0])
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]], dtype=float)
     np.testing.assert_allclose(box_iou(a, b), [1.0, 50 / 150, 0.0, 0.0])
+
+
+def test_a_frame_without_driver_says_why():
+    """No box at all; boxes only below min_score; boxes that pass min_score only outside the
+    region (a box below min_score inside it does not change that)."""
+    passenger = [100, 300, 400, 900]  # centre x 0.20
+    low_driver = [700, 200, 1100, 900]  # centre x 0.70
+    assert pick_driver(np.zeros((0, 4)), np.zeros(0), RIGHT, SIZE, 0.3) == (None, "no_person_box")
+    assert pick_driver(np.array([passenger, low_driver], float), np.array([0.2, 0.1]), RIGHT,
+                       SIZE, 0.3) == (None, "below_min_score")
+    assert pick_driver(np.array([passenger, low_driver], float), np.array([0.9, 0.1]), RIGHT,
+                       SIZE, 0.3) == (None, "outside_driver_region")
+    assert pick_driver(np.array([passenger, low_driver], float), np.array([0.9, 0.5]), RIGHT,
+                       SIZE, 0.3) == (1, "")

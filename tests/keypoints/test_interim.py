@@ -23,10 +23,14 @@ def test_round_trip_keeps_missed_frames(tmp_path):
         frame_id=np.array([0, 30, 60]), detected=np.array([True, False, True]),
         boxes=np.array([[1, 2, 300, 400], [np.nan] * 4, [5, 6, 310, 420]], float),
         scores=np.array([0.9, 0.0, 0.95]),
+        rejected=np.array(["", "outside_driver_region", ""], dtype=object),
     )
     write_detections(tmp_path / "d.csv", det)
     back = read_detections(tmp_path / "d.csv")
     assert back.detected.tolist() == [True, False, True]
+    assert back.rejected.tolist() == ["", "outside_driver_region", ""]
+    assert back.rejected_counts() == {"no_person_box": 0, "below_min_score": 0,
+                                      "outside_driver_region": 1}
     assert np.isnan(back.boxes[1]).all()
     np.testing.assert_allclose(back.boxes[[0, 2]], det.boxes[[0, 2]])
 
@@ -47,8 +51,17 @@ def test_malformed_interim_files_are_named(tmp_path):
     with pytest.raises(CabinliftError, match=r"k\.csv.*missing column 'nose_x'"):
         read_keypoints(bad)
     det = tmp_path / "d.csv"
-    det.write_text("frame_id,detected,x1,y1,x2,y2,score\n0,1,1,2,3,4,0.9\n30,1,abc,2,3,4,0.9\n")
+    header = "frame_id,detected,x1,y1,x2,y2,score,rejected\n"
+    det.write_text(header + "0,1,1,2,3,4,0.9,\n30,1,abc,2,3,4,0.9,\n")
     with pytest.raises(CabinliftError, match=r"d\.csv: row 3, column 'x1'"):
+        read_detections(det)
+    det.write_text(header + "0,1,1,2,3,4,0.9,\n30,0,,,,,,too_dark\n")
+    with pytest.raises(CabinliftError, match=r"d\.csv: row 3, column 'rejected': expected one "
+                                             r"of no_person_box, below_min_score, "
+                                             r"outside_driver_region, got 'too_dark'"):
+        read_detections(det)
+    det.write_text(header + "0,1,1,2,3,4,0.9,no_person_box\n")
+    with pytest.raises(CabinliftError, match=r"row 2, column 'rejected': expected empty"):
         read_detections(det)
     with pytest.raises(CabinliftError, match="not found"):
         read_detections(tmp_path / "none.csv")

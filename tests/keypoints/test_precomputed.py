@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -72,7 +73,7 @@ def test_estimator_on_other_boxes_needs_overlap(tmp_path):
     path = _coco(tmp_path)
     det = Detections(frame_id=np.array([0, 30]), detected=np.array([True, True]),
                      boxes=np.array([[690, 290, 990, 790], [0, 0, 50, 50]], dtype=float),
-                     scores=np.array([0.9, 0.9]))
+                     scores=np.array([0.9, 0.9]), rejected=np.array(["", ""], dtype=object))
     kp = precomputed_estimator({"results": str(path), "min_iou": 0.5},
                                "keypoints2d.precomputed")(REC, CALIB, SimpleNamespace(), det)
     assert kp.detected.tolist() == [True, False]
@@ -100,6 +101,11 @@ def test_results_list_with_a_separate_image_list(tmp_path):
      r"kp.json: images\[2\]: cannot tell its Drive&Act frame"),
     (lambda d: d.pop("annotations"), r"kp.json: expected keys 'images' and 'annotations'"),
     (lambda d: d["annotations"][0].update(bbox=[1, 2, "x", 4]), r"kp.json: annotations\[0\]: .*numbers"),
+    (lambda d: d["annotations"][3].update(category_id="person"),
+     r"kp.json: annotations\[3\]: key 'category_id' must be an integer category id \(COCO's "
+     r"person is 1; without the key an entry is a person\), got 'person'"),
+    (lambda d: d["annotations"][3].update(category_id=None),
+     r"kp.json: annotations\[3\]: key 'category_id' must be an integer .*, got None"),
 ])
 def test_bad_files_are_named_with_the_entry(tmp_path, mutate, message):
     path = _coco(tmp_path)
@@ -116,3 +122,102 @@ def test_missing_and_malformed_file(tmp_path):
     (tmp_path / "bad.json").write_text("{\n  'images': ")
     with pytest.raises(CabinliftError, match="bad.json: line 2: not valid JSON"):
         load_results(tmp_path / "bad.json", None)
+
+
+# -- the detect and keypoints2d stages on a Drive&Act root -----------------------------------
+
+
+def _box_instance(image_id: int, cx: float, score: float) -> dict:
+    """A person 300 x 500 px centred at x = ``cx`` px, y = 500 px."""
+    return {"image_id": image_id, "category_id": 1, "score": score,
+            "bbox": [cx - 150, 250, 300, 500], "keypoints": _kp(cx - 80, 300)}
+
+
+@pytest.fixture(scope="module")
+def poses_only(tmp_path_factory) -> tuple[Path, Path]:
+    """A Drive&Act root with only what the precomputed backend reads (openpose_3d CSVs and
+    calibration JSONs: no videos, timestamps or activities), and COCO results for it where in
+    every recording frame 0 has the driver (right, centre x 0.7), frame 5 only the passenger
+    (left, centre x 0.2) and frame 10 nobody; in the first recording frame 10 has a driver-side
+    box of score 0.2."""
+    from realformat import build
+
+    from cabinlift.formats.drive_act import discover_recordings
+
+    tmp = tmp_path_factory.mktemp("poses_only")
+    real, _ = build(tmp / "data", videos=False)
+    shutil.rmtree(real / "activities_3s")
+    for stamps in real.rglob("*.timestamps"):
+        stamps.unlink()
+    assert not list(real.rglob("*.mp4"))
+    images, anns = [], []
+    for k, rec in enumerate(discover_recordings(real)):
+        for frame in (0, 5, 10):
+            image_id = 100 * k + frame
+            images.append({"id": image_id, "file_id": rec.file_id, "frame_id": frame})
+            if frame == 0:
+                anns.append(_box_instance(image_id, 0.7 * 1280, 0.9))
+            elif frame == 5:
+                anns.append(_box_instance(image_id, 0.2 * 1280, 0.95))
+            elif k == 0:
+                anns.append(_box_instance(image_id, 0.7 * 1280, 0.2))
+    results = tmp / "kp.json"
+    results.write_text(json.dumps({"images": images, "annotations": anns}))
+    return real, results
+
+
+def _stage_params(tmp_path: Path, real: Path, results: Path, region: list[float]) -> Path:
+    from cliutil import write_params
+    from dvcrepo import base_params
+
+    return write_params(tmp_path / "params.yaml", base_params(), **{
+        "data.real.root": str(real), "data.real.frame_stride": 5,
+        "detect.backend": "precomputed", "keypoints2d.backend": "precomputed",
+        "detect.precomputed.results": str(results), "detect.precomputed.min_score": 0.3,
+        "detect.precomputed.driver_region": region,
+        "keypoints2d.precomputed.results": str(results)})
+
+
+def test_detect_counts_rejected_frames_by_reason_and_warns_about_the_region(
+        tmp_path, capsys, poses_only):
+    """7 recordings x frames 0, 5, 10, less frame 5 of the second (missing from its CSV): 20
+    sampled frames; 7 drivers, 6 passenger-only frames (region), 1 low score, 6 empty."""
+    from cabinlift import cli
+    from cabinlift.formats.drive_act import discover_recordings
+    from cabinlift.keypoints.interim import interim_path
+
+    real, results = poses_only
+    params = _stage_params(tmp_path, real, results, [0.4, 0.0, 1.0, 1.0])
+    assert cli.main(["--params", str(params), "detect", "--out", str(tmp_path / "det")]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"frames": 20, "detected": 7, "resumed_recordings": 0, "rejected": {
+        "no_person_box": 6, "below_min_score": 1, "outside_driver_region": 6}}
+    lines = [line for line in err.replace("\r", "\n").splitlines()
+             if line.startswith("detect: ") and "%|" not in line]  # not the progress bar
+    assert lines == [
+        "detect: 20 sampled frames, 7 with a driver box; rejected: 6 without a person box, 1 with "
+        "person boxes only below min_score, 6 with person boxes only outside driver_region",
+        "detect: warning: 6 of 20 sampled frames (30.0 %) have person boxes that pass min_score "
+        "but lie outside detect.precomputed.driver_region [0.4, 0.0, 1.0, 1.0]; if the camera "
+        "is not Drive&Act's inner_mirror (driver in the right part of the image), set "
+        "detect.precomputed.driver_region to where the driver sits"]
+    # the reasons are in the interim file, so a resumed recording still counts them
+    first = interim_path(tmp_path / "det", discover_recordings(real)[0].file_id, "detections")
+    assert [line.split(",")[-1] for line in first.read_text().splitlines()[1:]] == [
+        "", "outside_driver_region", "below_min_score"]  # frames 0, 5, 10
+    # keypoints2d needs no video either
+    assert cli.main(["--params", str(params), "keypoints2d", "--detections", str(tmp_path / "det"),
+                     "--out", str(tmp_path / "kp")]) == 0
+    assert json.loads(capsys.readouterr().out)["with_keypoints"] == 7
+
+
+def test_no_region_warning_when_the_region_is_the_whole_image(tmp_path, capsys, poses_only):
+    from cabinlift import cli
+
+    real, results = poses_only
+    params = _stage_params(tmp_path, real, results, [0.0, 0.0, 1.0, 1.0])
+    assert cli.main(["--params", str(params), "detect", "--out", str(tmp_path / "det")]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["rejected"] == {"no_person_box": 6, "below_min_score": 1,
+                                           "outside_driver_region": 0}
+    assert "warning" not in err

@@ -4,7 +4,9 @@ One CSV per recording, one row per *sampled* frame (missed detections included, 
 ``detected = 0`` and empty values), so dropped frames can be counted downstream:
 
 * ``data/interim/detections/vpN/<run>.ids_1.detections.csv``:
-  ``frame_id,detected,x1,y1,x2,y2,score`` (pixels of the distorted frame).
+  ``frame_id,detected,x1,y1,x2,y2,score,rejected`` (pixels of the distorted frame;
+  ``rejected``: why a frame has no driver box, one of
+  :data:`cabinlift.keypoints.driver.REJECTIONS`, empty where it has one).
 * ``data/interim/keypoints2d/vpN/<run>.ids_1.keypoints2d.csv``:
   ``frame_id,detected`` then ``<coco_name>_x,<coco_name>_y,<coco_name>_score`` for COCO-17.
 """
@@ -19,9 +21,13 @@ import pandas as pd
 
 from cabinlift.atomic import atomic_path
 from cabinlift.errors import CabinliftError
+from cabinlift.keypoints.driver import REJECTIONS
 from cabinlift.skeleton import COCO17
 
-DETECTION_COLUMNS: tuple[str, ...] = ("frame_id", "detected", "x1", "y1", "x2", "y2", "score")
+DETECTION_COLUMNS: tuple[str, ...] = (
+    "frame_id", "detected", "x1", "y1", "x2", "y2", "score", "rejected",
+)
+_TEXT_COLUMNS = ("rejected",)
 KEYPOINT_COLUMNS: tuple[str, ...] = ("frame_id", "detected") + tuple(
     f"{name}_{c}" for name in COCO17 for c in ("x", "y", "score")
 )
@@ -33,6 +39,19 @@ class Detections:
     detected: np.ndarray  # (F,) bool
     boxes: np.ndarray  # (F, 4) float64 x1, y1, x2, y2 (NaN where not detected)
     scores: np.ndarray  # (F,) float64
+    rejected: np.ndarray  # (F,) str: why a frame has no box (REJECTIONS), "" where it has one
+
+    def rejected_counts(self) -> dict[str, int]:
+        """Frames without a driver box, by reason (every reason listed, zeros included)."""
+        return {r: int(np.count_nonzero(self.rejected == r)) for r in REJECTIONS}
+
+
+def empty_detections(frame_id: np.ndarray) -> Detections:
+    """Detections of ``frame_id`` before any frame is looked at: none found, no person box."""
+    n = len(frame_id)
+    return Detections(frame_id=np.asarray(frame_id).copy(), detected=np.zeros(n, bool),
+                      boxes=np.full((n, 4), np.nan), scores=np.full(n, np.nan),
+                      rejected=np.full(n, REJECTIONS[0], dtype=object))
 
 
 @dataclass
@@ -67,6 +86,8 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         )
     table = table[list(columns)]
     for col in columns:
+        if col in _TEXT_COLUMNS:
+            continue
         if not pd.api.types.is_numeric_dtype(table[col]):
             bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
@@ -82,6 +103,7 @@ def write_detections(path: Path, det: Detections) -> None:
             "x1": det.boxes[:, 0], "y1": det.boxes[:, 1],
             "x2": det.boxes[:, 2], "y2": det.boxes[:, 3],
             "score": det.scores,
+            "rejected": np.where(det.detected, "", det.rejected),
         }
     )
     _write(path, table)
@@ -89,11 +111,23 @@ def write_detections(path: Path, det: Detections) -> None:
 
 def read_detections(path: Path) -> Detections:
     t = _read(path, DETECTION_COLUMNS)
+    detected = t["detected"].to_numpy() > 0
+    rejected = np.array(["" if pd.isna(v) else str(v).strip() for v in t["rejected"]],
+                        dtype=object)
+    bad = np.flatnonzero(np.where(detected, rejected != "", ~np.isin(rejected, REJECTIONS)))
+    if len(bad):
+        row = int(bad[0])
+        expected = "empty (a detected frame)" if detected[row] else f"one of {', '.join(REJECTIONS)}"
+        raise CabinliftError(
+            f"{path}: row {row + 2}, column 'rejected': expected {expected}, got "
+            f"{rejected[row]!r}; re-run the detect stage"
+        )
     return Detections(
         frame_id=t["frame_id"].to_numpy(np.int64),
-        detected=t["detected"].to_numpy() > 0,
+        detected=detected,
         boxes=t[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
         scores=t["score"].to_numpy(np.float64),
+        rejected=rejected,
     )
 
 

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import read_timestamps
-from cabinlift.keypoints.driver import check_region, select_driver
-from cabinlift.keypoints.interim import Detections, Keypoints2D
+from cabinlift.keypoints.driver import check_region, pick_driver
+from cabinlift.keypoints.interim import Detections, Keypoints2D, empty_detections
 from cabinlift.keypoints.video import read_frames
 
 _INSTALL_HINT = "run `make install-mmlab` (README, 'Using the real data sets')"
@@ -203,8 +203,7 @@ def mmdet_detector(cfg: dict[str, Any], key: str):
     def detect(rec, calib, frames) -> Detections:
         nonlocal model
         n = len(frames.frame_id)
-        det = Detections(frame_id=frames.frame_id.copy(), detected=np.zeros(n, bool),
-                         boxes=np.full((n, 4), np.nan), scores=np.full(n, np.nan))
+        det = empty_detections(frames.frame_id)
         _check_frame_count(rec, frames.frame_id)
         stream = read_frames(rec.video_path, frames.frame_id, (calib.width, calib.height))
         row = 0
@@ -213,8 +212,8 @@ def mmdet_detector(cfg: dict[str, Any], key: str):
                 model = model or PersonDetector(config, checkpoint, device)
                 for (_fid, _img), (boxes, scores) in zip(batch, model([b[1] for b in batch]),
                                                          strict=True):
-                    pick = select_driver(boxes, scores, region, (calib.width, calib.height),
-                                         min_score)
+                    pick, det.rejected[row] = pick_driver(
+                        boxes, scores, region, (calib.width, calib.height), min_score)
                     if pick is not None:
                         det.detected[row] = True
                         det.boxes[row] = boxes[pick]

@@ -12,7 +12,8 @@ Every image entry names its Drive&Act frame, either with explicit ``file_id``
 ``vpN/<run>.ids_1/<frame>.<ext>`` (e.g. ``vp1/run1b_2018-05-29-14-02-47.ids_1/000030.png``).
 Each annotation holds ``keypoints`` (17 x [x, y, s], COCO order, pixels of the distorted frame;
 ``s`` is the keypoint score, or ``keypoint_scores`` is given separately), a person ``score`` and
-optionally a ``bbox`` ``[x, y, width, height]`` (else the box around the keypoints). Images that
+optionally a ``bbox`` ``[x, y, width, height]`` (else the box around the keypoints); only
+``category_id`` 1 (COCO's person) or none is a person. Images that
 are not sampled frames of a recording are ignored; sampled frames without an entry count as
 missed detections.
 """
@@ -76,6 +77,18 @@ def _frames_of_images(path: Path, images: Any) -> dict[Any, tuple[str, int]]:
     return out
 
 
+def is_person(where: str, ann: dict[str, Any]) -> bool:
+    """Whether an annotation is a person: ``category_id`` 1 (COCO's person, what COCO tools and
+    MMPose write) or no ``category_id`` at all; anything but an integer is an error."""
+    category = ann.get("category_id", 1)
+    if not isinstance(category, int) or isinstance(category, bool):
+        raise CabinliftError(
+            f"{where}: key 'category_id' must be an integer category id (COCO's person is 1; "
+            f"without the key an entry is a person), got {category!r}"
+        )
+    return category == 1
+
+
 def parse_instance(where: str, ann: Any) -> Instance:
     if not isinstance(ann, dict):
         raise CabinliftError(f"{where}: expected an object")
@@ -133,8 +146,8 @@ def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], li
         image_id = ann.get("image_id") if isinstance(ann, dict) else None
         if image_id not in frame_of:
             raise CabinliftError(f"{where}: image_id {image_id!r} is not in the image list")
-        if int(ann.get("category_id", 1)) != 1:
-            continue  # not a person
+        if not is_person(where, ann):
+            continue
         out.setdefault(frame_of[image_id], []).append(parse_instance(where, ann))
     return out
 
@@ -152,8 +165,8 @@ def _options(cfg: dict[str, Any], key: str) -> tuple[Path, Path | None]:
 def precomputed_detector(cfg: dict[str, Any], key: str):
     """Detector over the precomputed instances: the driver rule of
     :mod:`cabinlift.keypoints.driver` applied to their boxes."""
-    from cabinlift.keypoints.driver import check_region, select_driver
-    from cabinlift.keypoints.interim import Detections
+    from cabinlift.keypoints.driver import check_region, pick_driver
+    from cabinlift.keypoints.interim import Detections, empty_detections
 
     results, images = _options(cfg, key)
     region = check_region(cfg.get("driver_region"), f"{key}.driver_region")
@@ -161,14 +174,12 @@ def precomputed_detector(cfg: dict[str, Any], key: str):
     index = load_results(results, images)
 
     def detect(rec, calib, frames) -> Detections:
-        n = len(frames.frame_id)
-        det = Detections(frame_id=frames.frame_id.copy(), detected=np.zeros(n, bool),
-                         boxes=np.full((n, 4), np.nan), scores=np.full(n, np.nan))
+        det = empty_detections(frames.frame_id)
         for i, fid in enumerate(frames.frame_id.tolist()):
             inst = index.get((rec.file_id, fid), [])
-            pick = select_driver(np.array([x.box for x in inst]).reshape(-1, 4),
-                                 np.array([x.score for x in inst]), region,
-                                 (calib.width, calib.height), min_score)
+            pick, det.rejected[i] = pick_driver(np.array([x.box for x in inst]).reshape(-1, 4),
+                                                np.array([x.score for x in inst]), region,
+                                                (calib.width, calib.height), min_score)
             if pick is not None:
                 det.detected[i] = True
                 det.boxes[i] = inst[pick].box

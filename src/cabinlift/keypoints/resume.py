@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from cabinlift.atomic import atomic_path
 
-_VERSION = 1  # bump when the interim format changes
+_VERSION = 2  # bump when the interim format changes
 T = TypeVar("T")
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from cabinlift.camera import Calibration
+from cabinlift.keypoints.driver import NO_PERSON
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.skeleton import COCO13_FLIP_PAIRS, COCO17, COCO17_OKS_SIGMAS, NUM_JOINTS
 
@@ -119,7 +120,9 @@ def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibra
     detected &= ok
     boxes[~detected] = np.nan
     scores[~detected] = 0.0
-    return Detections(frame_id=frame_id, detected=detected, boxes=boxes, scores=scores)
+    rejected = np.where(detected, "", NO_PERSON).astype(object)  # a miss finds nobody
+    return Detections(frame_id=frame_id, detected=detected, boxes=boxes, scores=scores,
+                      rejected=rejected)
 
 
 def simulate_keypoints(xyz17: np.ndarray, annotated: np.ndarray, det: Detections,

@@ -4,6 +4,7 @@ chosen in params (``simulated``, ``mmpose``, ``precomputed``), write the interim
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,13 @@ from cabinlift.formats.drive_act import (
     read_openpose3d,
 )
 from cabinlift.keypoints import interim, simulated
+from cabinlift.keypoints.driver import (
+    LOW_SCORE,
+    NO_PERSON,
+    OUTSIDE_REGION,
+    REGION_WARNING_SHARE,
+    REJECTIONS,
+)
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.keypoints.resume import RecordingCache
 from cabinlift.skeleton import COCO17_TO_BODY25
@@ -122,15 +130,41 @@ def _checkpoint_files(name: str, cfg: dict[str, Any]) -> list[Path]:
     return [Path(cfg["checkpoint"])] if name == "mmpose" and cfg.get("checkpoint") else []
 
 
-def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, int]:
-    """Driver box per sampled frame of every recording under ``data.real.root``."""
+def _log(message: str) -> None:
+    """One line of the stage's log on stderr (tqdm-safe)."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def report_rejected(counts: dict[str, Any], backend: str, cfg: dict[str, Any]) -> None:
+    """Log the frames without a driver box by reason, and warn when ``driver_region`` alone
+    drops more than :data:`~cabinlift.keypoints.driver.REGION_WARNING_SHARE` of them."""
+    frames, rejected = counts["frames"], counts["rejected"]
+    _log(f"detect: {frames} sampled frames, {counts['detected']} with a driver box; rejected: "
+         f"{rejected[NO_PERSON]} without a person box, {rejected[LOW_SCORE]} with person boxes "
+         f"only below min_score, {rejected[OUTSIDE_REGION]} with person boxes only outside "
+         f"driver_region")
+    outside = rejected[OUTSIDE_REGION]
+    if frames and outside > REGION_WARNING_SHARE * frames:
+        key = f"detect.{backend}.driver_region"
+        _log(f"detect: warning: {outside} of {frames} sampled frames ({100 * outside / frames:.1f}"
+             f" %) have person boxes that pass min_score but lie outside {key} "
+             f"{cfg.get('driver_region')}; if the camera is not Drive&Act's inner_mirror (driver "
+             f"in the right part of the image), set {key} to where the driver sits")
+
+
+def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Driver box per sampled frame of every recording under ``data.real.root``; returns the
+    counts of frames, detected frames, frames without a driver box by reason (see
+    :mod:`cabinlift.keypoints.driver`) and resumed recordings."""
     root = Path(get(params, "data.real.root", str))
     stride = get(params, "data.real.frame_stride", int)
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "detect")
     cache = _recording_cache(name, cfg, "detect", stride)
     detector: Detector | None = None  # built on first use: a fully resumed stage loads no model
-    counts = {"frames": 0, "detected": 0, "resumed_recordings": 0}
+    rejected = dict.fromkeys(REJECTIONS, 0)
+    counts: dict[str, Any] = {"frames": 0, "detected": 0, "rejected": rejected,
+                              "resumed_recordings": 0}
     for rec in tqdm(recordings, desc="detect", unit="rec"):
         path = interim.interim_path(out_dir, rec.file_id, "detections")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
@@ -147,6 +181,9 @@ def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, int]:
             cache.store(key, path)
         counts["frames"] += len(det.frame_id)
         counts["detected"] += int(det.detected.sum())
+        for reason, n in det.rejected_counts().items():
+            rejected[reason] += n
+    report_rejected(counts, name, cfg)
     return counts
 
 
