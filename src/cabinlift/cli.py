@@ -61,7 +61,7 @@ def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_pretrain
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     config.models(params)
     s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
@@ -72,7 +72,7 @@ def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_finetune_all
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     config.models(params)
     known = config.settings(params)
@@ -93,7 +93,7 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
         raise CabinliftError(f"--max-gb must be a finite number of GB >= 0 (0 empties the "

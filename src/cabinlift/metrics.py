@@ -41,15 +41,31 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return sq.sum() / loss_denominator(m, reduction)
 
 
+def to_units(mm: torch.Tensor | np.ndarray, unit_mm: float) -> torch.Tensor | np.ndarray:
+    """Millimetres in training units of ``unit_mm`` millimetres (``train.target_unit_mm``)."""
+    return mm / unit_mm
+
+
+def to_mm(units: torch.Tensor | np.ndarray, unit_mm: float) -> torch.Tensor | np.ndarray:
+    """Training units of ``unit_mm`` millimetres back in millimetres."""
+    return units * unit_mm
+
+
 def joint_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Euclidean error per joint, (..., J, 3) -> (..., J)."""
     return torch.linalg.vector_norm(pred - target, dim=-1)
 
 
 def mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean per-joint position error over valid joints (same unit as the inputs)."""
+    """Mean per-joint position error over valid joints (same unit as the inputs).
+
+    pred (..., N, J, 3), target (N, J, 3), mask (N, J): dimensions of ``pred`` before the
+    mask's are kept (e.g. one value per stacked run)."""
     m = mask.to(pred.dtype)
-    return (joint_errors(pred, target) * m).sum() / m.sum().clamp_min(1.0)
+    err = joint_errors(pred, target) * m
+    lead = err.dim() - m.dim()
+    total = err.sum() if lead == 0 else err.sum(dim=tuple(range(lead, err.dim())))
+    return total / m.sum().clamp_min(1.0)
 
 
 def procrustes_align(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
