@@ -3,6 +3,7 @@ temporary git repository, then checks on the Table-1 files it produced."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
@@ -39,19 +40,35 @@ def repo(tmp_path_factory) -> Path:
 def test_table1_structure_and_values(repo: Path):
     params = tiny_params()
     table = json.loads((repo / "metrics" / "table1.json").read_text())
-    assert set(table) == {"simplebl"}
-    for init in ("scratch", "pretrained"):
-        cells = table["simplebl"][init]
-        assert list(cells) == params["settings"]
+    assert set(table) == {"simplebl", "mean_pose"}
+    assert list(table["simplebl"]["scratch"]) == params["settings"]
+    # the pre-trained weights before fine-tuning ("No real data") first
+    assert list(table["simplebl"]["pretrained"]) == ["none", *params["settings"]]
+    assert list(table["mean_pose"]) == params["settings"]
+    for cells in (*table["simplebl"].values(), table["mean_pose"]):
         for value in cells.values():
             assert math.isfinite(value) and 5.0 < value < 5000.0  # mm, plausible
+    none = json.loads((repo / "models" / "finetuned" / "pretrained" / "simplebl" / "none"
+                       / "runs.json").read_text())
+    assert table["simplebl"]["pretrained"]["none"] == round(none[0]["test_mpjpe"], 2)
     md = (repo / "metrics" / "table1.md").read_text()
     assert "PT SimpleBL" in md and "5% of a subject" in md
-    rows = (repo / "metrics" / "runs.csv").read_text().strip().splitlines()
-    assert len(rows) == 1 + 2 * 57
+    assert "| Model | No real data | 5% of a subject |" in md
+    assert "| Mean training pose | — |" in md and "## Convergence" in md
+    runs = list(csv.DictReader((repo / "metrics" / "runs.csv").open()))
+    assert len(runs) == 2 * 57 + 1  # + the weights before fine-tuning
+    assert [r["setting"] for r in runs if r["init"] == "pretrained"][0] == "none"
+    trained = [r for r in runs if r["setting"] != "none"]
+    assert all(int(r["steps"]) > 0 for r in trained)  # every run took optimiser steps
+    assert {r["stopped_early"] for r in runs} <= {"true", "false"}
     times = (repo / "logs" / "wall_times.csv").read_text().strip().splitlines()
-    assert len(times) == len(rows) and times[0].endswith("wall_time_s")
+    assert len(times) == 1 + len(trained) and times[0].endswith("wall_time_s")
     assert all(float(t.rsplit(",", 1)[1]) > 0 for t in times[1:])
+    summary = json.loads((repo / "metrics" / "summary.json").read_text())
+    assert summary["cells"]["simplebl"]["pretrained"]["none"]["n_runs"] == 1
+    assert set(summary["mean_pose"]) == set(params["settings"])
+    curve = (repo / "plots" / "mpjpe_vs_data.csv").read_text().splitlines()[0].split(",")
+    assert curve[-4:] == ["simplebl_pretrained_none", "mean_pose", "mean_pose_lo", "mean_pose_hi"]
 
 
 def test_plots_and_normalize_report(repo: Path):

@@ -52,7 +52,9 @@ def fixture_params() -> dict:
 def _table(repo: Path) -> dict:
     table = json.loads((repo / "metrics" / "table1.json").read_text())
     cells = [v for init in table["simplebl"].values() for v in init.values()]
-    assert len(cells) == 4 and all(math.isfinite(v) for v in cells), table
+    # two settings per init, plus the pre-trained weights before fine-tuning ("none")
+    assert len(cells) == 5 and all(math.isfinite(v) for v in cells), table
+    assert list(table["simplebl"]["pretrained"])[0] == "none"
     return table
 
 

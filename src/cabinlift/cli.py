@@ -133,6 +133,8 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
         pck=config.get(params, "evaluate.pck", dict),
         alpha=config.get(params, "evaluate.alpha", (int, float)),
         per_joint_setting=config.get(params, "evaluate.per_joint_setting", (str, type(None))),
+        train_npz=Path(args.processed) / "real_train.npz",
+        subsets_dir=Path(args.subsets),
     )
 
 
@@ -254,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="Table 1, per-run results and plots")
     s.add_argument("--finetuned", default="models/finetuned")
-    s.add_argument("--processed", default="data/processed")
+    s.add_argument("--processed", default="data/processed",
+                   help="real_test.npz, and real_train.npz for the mean-training-pose reference")
+    s.add_argument("--subsets", default="data/subsets",
+                   help="the subset files of the settings (mean-training-pose reference)")
     s.add_argument("--metrics", default="metrics")
     s.add_argument("--plots", default="plots")
     s.set_defaults(func=_evaluate)

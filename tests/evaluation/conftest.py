@@ -24,7 +24,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root, test_npz = make_grid(tmp)
     return run_evaluation(
         root, test_npz, MODELS, SETTINGS, tmp / "metrics", tmp / "plots",
-        pretrain_dir=tmp / "pretrain",
+        pretrain_dir=tmp / "pretrain", train_npz=test_npz.with_name("real_train.npz"),
+        subsets_dir=test_npz.with_name("subsets"),
     )
 
 
@@ -33,6 +34,10 @@ def run_eval() -> Callable[..., dict[str, Path]]:
     from cabinlift.evaluation import run_evaluation
 
     def _run(root: Path, test_npz: Path, out: Path, **kw) -> dict[str, Path]:
+        """Evaluate; the training pool and subsets are those next to ``test_npz`` unless
+        given."""
+        kw.setdefault("train_npz", test_npz.with_name("real_train.npz"))
+        kw.setdefault("subsets_dir", test_npz.with_name("subsets"))
         return run_evaluation(
             root, test_npz, kw.pop("models", MODELS), kw.pop("settings", SETTINGS),
             out / "metrics", out / "plots", **kw,

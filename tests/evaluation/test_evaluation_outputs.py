@@ -10,24 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from evalgrid import MODELS, OFFSETS, SETTINGS, TRAIN_FRAMES, make_test_set, write_setting
+from evalgrid import (
+    MODELS,
+    NO_REAL_DATA_MPJPE,
+    OFFSETS,
+    SETTINGS,
+    TRAIN_FRAMES,
+    make_test_set,
+    md_table,
+    write_setting,
+)
 
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.settings import INITS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _md_table(md: str, heading: str) -> list[list[str]]:
-    """Body rows (cells) of the first markdown table after ``heading``."""
-    lines = md[md.index(heading):].splitlines()
-    start = next(i for i, ln in enumerate(lines) if ln.startswith("| Model"))
-    rows = []
-    for ln in lines[start + 2:]:
-        if not ln.startswith("|"):
-            break
-        rows.append([c.strip() for c in ln.strip("|").split("|")])
-    return rows
 
 
 def test_table1_json_holds_the_mean_per_cell(evaluated: dict[str, Path]) -> None:
@@ -36,32 +33,40 @@ def test_table1_json_holds_the_mean_per_cell(evaluated: dict[str, Path]) -> None
         m: {i: {s: round(float(np.mean(v)), 2) for s, v in OFFSETS[m][i].items()} for i in INITS}
         for m in MODELS
     }
+    for m in MODELS:  # the pre-trained weights before fine-tuning, first
+        expected[m]["pretrained"] = {"none": NO_REAL_DATA_MPJPE[m], **expected[m]["pretrained"]}
+    mean_pose = got.pop("mean_pose")  # the reference row: tests in test_evaluation_reference
     assert got == expected  # masked joints (NaN truth, 1e6 predictions) changed nothing
     assert list(got) == MODELS and list(got["semgcn"]) == ["scratch", "pretrained"]
     assert list(got["semgcn"]["scratch"]) == list(SETTINGS)
+    assert list(got["semgcn"]["pretrained"]) == ["none", *SETTINGS]
+    assert list(mean_pose) == list(SETTINGS)
     assert got["semgcn"]["scratch"]["pct50"] == 40.11  # (30 + 40 + 50.333) / 3 rounded
 
 
 def test_markdown_marks_best_per_column_and_overall(evaluated: dict[str, Path]) -> None:
     md = evaluated["table1.md"].read_text()
     assert "Average test-set MPJPE [mm] by amount of fine-tuning data" in md
-    assert "| Model | 50% of a subject | Two subjects | Eight subjects |" in md
-    rows = _md_table(md, "## Average test-set MPJPE")
-    assert rows == [
-        ["SemGCN", "40.1", "25.0", "15.0"],
-        ["PT SemGCN", "22.0", "19.0", "**<u>12.0</u>**"],
-        ["SimpleBL", "200.0", "25.5", "14.0"],
-        ["PT SimpleBL", "**21.0**", "**18.0**", "**<u>12.0</u>**"],
+    assert "| Model | No real data | 50% of a subject | Two subjects | Eight subjects |" in md
+    rows = md_table(md, "## Average test-set MPJPE")
+    assert [r[:2] + [c.rstrip("†") for c in r[2:]] for r in rows[:4]] == [
+        ["SemGCN", "—", "40.1", "25.0", "15.0"],
+        ["PT SemGCN", "**23.0**", "22.0", "19.0", "**<u>12.0</u>**"],
+        ["SimpleBL", "—", "200.0", "25.5", "14.0"],
+        ["PT SimpleBL", "60.0", "**21.0**", "**18.0**", "**<u>12.0</u>**"],
     ]
+    assert rows[4][:2] == ["Mean training pose", "—"]  # the reference row, after the models
 
 
 def test_markdown_spread_table_and_frames(evaluated: dict[str, Path]) -> None:
     md = evaluated["table1.md"].read_text()
-    rows = _md_table(md, "## Spread and significance")
+    rows = md_table(md, "## Spread and significance")
     sem = rows[0]
     assert sem[0] == "SemGCN"
-    assert sem[2] == "25.0 ± 7.1"  # std sqrt(50)
-    assert sem[3] == "15.0"  # a single run has no spread
+    assert sem[1] == "—"  # from scratch: no weights before fine-tuning
+    assert sem[3] == "25.0 ± 7.1"  # std sqrt(50)
+    assert sem[4] == "15.0"  # a single run has no spread
+    assert rows[1][1] == "23.0"  # PT SemGCN before fine-tuning: one evaluation, no spread
     # no PT cell of this tiny grid is significant after Holm over 6 tests: no marks
     assert not any("*" in c for r in rows for c in r[1:])
     assert "Training frames per setting (mean over runs): 50% of a subject: 101; " in md
@@ -71,19 +76,20 @@ def test_markdown_spread_table_and_frames(evaluated: dict[str, Path]) -> None:
 def test_runs_csv_one_sorted_row_per_run(evaluated: dict[str, Path]) -> None:
     rows = list(csv.DictReader(io.StringIO(evaluated["runs.csv"].read_text())))
     n_runs = sum(len(v) for m in MODELS for i in INITS for v in OFFSETS[m][i].values())
-    assert len(rows) == n_runs == 24
+    assert n_runs == 24 and len(rows) == n_runs + len(MODELS)  # + one "none" row per model
     keys = [(r["model"], r["init"], r["setting"], int(r["repetition"])) for r in rows]
     expected = [
         (m, i, s, rep)
-        for m in MODELS for i in INITS for s in SETTINGS
-        for rep in range(len(OFFSETS[m][i][s]))
+        for m in MODELS for i in INITS
+        for s in (["none", *SETTINGS] if i == "pretrained" else SETTINGS)
+        for rep in (range(1) if s == "none" else range(len(OFFSETS[m][i][s])))
     ]
     assert keys == expected  # runs were stored in reverse order; output is sorted
     first = rows[0]
     assert list(first) == [
         "model", "init", "setting", "repetition", "subjects", "train_subjects", "train_frames",
         "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "test_pck",
-        "test_auc", "test_activity_macro",
+        "test_auc", "test_activity_macro", "steps", "stopped_early", "best_at_last_check",
     ]
     assert float(first["test_mpjpe"]) == pytest.approx(30.0, abs=1e-3)
     assert float(first["test_pck"]) == 100.0  # every error is 30 mm <= 150 mm
@@ -306,6 +312,9 @@ def test_missing_setting_directory_is_an_error(
 ) -> None:
     root, test_npz = grid
     settings = {**SETTINGS, "subj4": {"subjects": 4, "fraction": 1.0, "repetitions": 8}}
+    (test_npz.with_name("subsets") / "subj4.json").write_text(json.dumps(
+        {"setting": "subj4", "runs": [{"repetition": 0, "subjects": [1, 2, 3, 4],
+                                       "indices": list(range(16))}]}))
     with pytest.raises(CabinliftError, match=r"scratch/semgcn/subj4: directory not found"):
         run_eval(root, test_npz, tmp_path, settings=settings)
 

@@ -145,6 +145,34 @@ class CellSummary:
     def p_mpjpe(self) -> float:
         return self.stats["p_mpjpe"].mean
 
+    @property
+    def n_stopped_early(self) -> int:
+        """Runs ended by early stopping."""
+        return sum(bool(r.record["stopped_early"]) for r in self.runs)
+
+    @property
+    def n_best_at_last_check(self) -> int:
+        """Runs that used up the epoch budget while still improving (see
+        :func:`best_at_last_check`)."""
+        return sum(best_at_last_check(r.record) for r in self.runs)
+
+    @property
+    def mean_steps(self) -> float:
+        """Optimiser steps per run, mean over runs."""
+        return float(np.mean([r.record["steps"] for r in self.runs]))
+
+
+def best_at_last_check(record: Mapping[str, Any]) -> bool:
+    """Whether a run ran out of epochs with its best validation at its last one: it was still
+    improving when ``train.max_epochs`` ended it, so its error is limited by the epoch budget
+    rather than by its data. False for a run that stopped early or was never validated."""
+    history = record["history"]
+    return (
+        not record["stopped_early"]
+        and bool(history)
+        and record["best_epoch"] == history[-1]["epoch"]
+    )
+
 
 def sanitize_pred(pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Predictions as float64 with masked joints set to 0: whatever a model outputs at a joint

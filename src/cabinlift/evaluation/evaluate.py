@@ -16,7 +16,12 @@ from cabinlift.evaluation.aggregate import (
     frame_mpjpe,
     summarize_setting,
 )
-from cabinlift.evaluation.loading import load_pretrain_summaries, load_setting_runs, load_test_set
+from cabinlift.evaluation.loading import (
+    load_no_real_data,
+    load_pretrain_summaries,
+    load_setting_runs,
+    load_test_set,
+)
 from cabinlift.evaluation.outputs import write_all_atomic
 from cabinlift.evaluation.paired import paired_tests
 from cabinlift.evaluation.plots import (
@@ -36,6 +41,7 @@ from cabinlift.evaluation.qualitative import (
     qualitative_title,
     select_frame,
 )
+from cabinlift.evaluation.reference import mean_pose_references
 from cabinlift.evaluation.settings import INITS, Setting, check_models, parse_settings
 from cabinlift.evaluation.summary import summary_json
 from cabinlift.evaluation.table import (
@@ -45,6 +51,7 @@ from cabinlift.evaluation.table import (
     table1_markdown,
     wall_times_csv,
 )
+from cabinlift.subsets import NO_REAL_DATA
 
 #: File names of the outputs, relative to metrics_dir / plots_dir.
 METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "summary.json")
@@ -91,9 +98,17 @@ def run_evaluation(
     alpha: float = 0.05,
     per_joint_setting: str | None = None,
     wall_times: str | Path | None = None,
+    *,
+    train_npz: str | Path,
+    subsets_dir: str | Path,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
+
+    Besides the settings, every model's pre-trained weights evaluated before fine-tuning
+    (``<finetuned_root>/pretrained/<model>/none/``) give the "No real data" cells, and the real
+    training pool ``train_npz`` with the subsets of ``subsets_dir`` the mean-training-pose
+    reference of each setting.
 
     ``settings`` is the ordered params mapping ``{name: {subjects, fraction, repetitions}}``
     (None = the paper's eight). ``qualitative`` picks the example figure's model/rows/frame (see
@@ -114,6 +129,12 @@ def run_evaluation(
     test = load_test_set(test_npz)
     pretrain = load_pretrain_summaries(pretrain_dir, models)  # optional; checked early
     activities = ActivityIndex(test)
+    cells: dict[tuple[str, str, str], CellSummary] = {}
+    for m in models:  # before the long aggregation: a missing none/ fails at once
+        cells[m, "pretrained", NO_REAL_DATA] = summarize_setting(
+            load_no_real_data(finetuned_root, m, test.n_frames), test, activities, metric_cfg
+        )
+    mean_pose = mean_pose_references(train_npz, subsets_dir, setting_list, test)
 
     # "All data" = the largest amount (last such setting on ties): the frame choice's reference.
     all_data = setting_list[0]
@@ -121,7 +142,6 @@ def run_evaluation(
         if s.amount >= all_data.amount:
             all_data = s
 
-    cells: dict[tuple[str, str, str], CellSummary] = {}
     ref_frame_err: dict[tuple[str, str], np.ndarray] = {}
     q_preds: dict[tuple[str, str], np.ndarray] = {}
     for m in models:
@@ -179,17 +199,17 @@ def run_evaluation(
 
     metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
     rendered: dict[Path, str | bytes] = {
-        metrics_dir / "table1.json": table1_json(cells, models, setting_list),
+        metrics_dir / "table1.json": table1_json(cells, models, setting_list, mean_pose),
         metrics_dir / "table1.md": table1_markdown(
-            cells, models, setting_list, tests, alpha, metric_cfg
+            cells, models, setting_list, tests, alpha, metric_cfg, mean_pose
         ),
         metrics_dir / "runs.csv": runs_csv(cells, models, setting_list),
         metrics_dir / "summary.json": summary_json(
             cells, tests, models, setting_list, metric_cfg, alpha, test_info, pretrain,
-            q_info,
+            q_info, mean_pose,
         ),
-        plots_dir / "mpjpe_vs_data.csv": curve_csv(cells, models, setting_list),
-        plots_dir / "mpjpe_vs_data.png": curve_png(cells, models, setting_list),
+        plots_dir / "mpjpe_vs_data.csv": curve_csv(cells, models, setting_list, mean_pose),
+        plots_dir / "mpjpe_vs_data.png": curve_png(cells, models, setting_list, mean_pose),
         plots_dir / "pretraining_gain.csv": gain_csv(tests, cells, models, setting_list),
         plots_dir / "pretraining_gain.png": gain_png(tests, cells, models, setting_list, alpha),
         plots_dir / "per_joint.csv": per_joint_csv(cells, models, joint_setting),

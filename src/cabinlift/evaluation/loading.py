@@ -18,6 +18,7 @@ import numpy as np
 
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import NUM_JOINTS
+from cabinlift.subsets import NO_REAL_DATA
 
 #: Keys every entry of a ``runs.json`` must carry, with the Python types accepted.
 RUN_KEYS: dict[str, tuple[type, ...]] = {
@@ -29,8 +30,10 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "train_frames": (int,),
     "epochs_run": (int,),
     "best_epoch": (int,),
+    "steps": (int,),
     "best_val_mpjpe": (int, float),
     "test_mpjpe": (int, float),
+    "history": (list,),
 }
 
 
@@ -162,11 +165,30 @@ def _check_run_entry(path: Path, i: int, run: Any, model: str, init: str, settin
         if isinstance(v, bool) or not isinstance(v, types):
             names = " or ".join(t.__name__ for t in types)
             raise CabinliftError(f"{path}: entry {i} key {key!r} is {v!r}, expected {names}")
+    if "stopped_early" not in run:
+        raise CabinliftError(f"{path}: entry {i} lacks key 'stopped_early'")
+    if not isinstance(run["stopped_early"], bool):
+        raise CabinliftError(
+            f"{path}: entry {i} key 'stopped_early' is {run['stopped_early']!r}, expected "
+            "true or false"
+        )
     for key in ("best_val_mpjpe", "test_mpjpe"):
         if not math.isfinite(run[key]):
             raise CabinliftError(f"{path}: entry {i} key {key!r} is {run[key]!r}, expected finite")
+    if run["steps"] < 0:
+        raise CabinliftError(f"{path}: entry {i} key 'steps' is {run['steps']}, expected >= 0")
+    for k, h in enumerate(run["history"]):
+        epoch = h.get("epoch") if isinstance(h, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise CabinliftError(
+                f"{path}: entry {i} history[{k}] is {h!r}, expected an object with an integer "
+                "'epoch'"
+            )
     subj = run["subjects"]
-    if not subj or not all(isinstance(s, int) and not isinstance(s, bool) for s in subj):
+    untrained = setting == NO_REAL_DATA  # the pre-trained weights: no real training subject
+    if (not subj and not untrained) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in subj
+    ):
         raise CabinliftError(
             f"{path}: entry {i} key 'subjects' is {subj!r}, expected a non-empty list of int"
         )
@@ -228,6 +250,30 @@ def load_setting_runs(
             f"(the order of {runs_path.name})"
         )
     return SettingRuns(model, init, setting, d, runs, pred)
+
+
+def load_no_real_data(
+    finetuned_root: str | Path, model: str, n_frames: int,
+) -> SettingRuns:
+    """The pre-trained weights of ``model`` evaluated before any fine-tuning, which the
+    pre-trained fine-tuning stage writes to ``<root>/pretrained/<model>/none/`` in the layout of a
+    setting: one run without training frames."""
+    d = Path(finetuned_root) / "pretrained" / model / NO_REAL_DATA
+    if not d.is_dir():
+        raise CabinliftError(
+            f"{d}: directory not found (expected the pre-trained {model} weights evaluated "
+            f"before fine-tuning); re-run `dvc repro finetune_pretrained@{model}`"
+        )
+    data = load_setting_runs(finetuned_root, model, "pretrained", NO_REAL_DATA, n_frames)
+    runs_path = d / "runs.json"
+    if len(data.runs) != 1 or data.runs[0]["train_frames"] != 0:
+        raise CabinliftError(
+            f"{runs_path}: expected one run with train_frames 0 (the weights before "
+            f"fine-tuning), found {len(data.runs)} run(s) with train_frames "
+            f"{[r['train_frames'] for r in data.runs]}; re-run "
+            f"`dvc repro finetune_pretrained@{model}`"
+        )
+    return data
 
 
 def load_pretrain_summaries(pretrain_dir: str | Path | None, models: list[str]) -> dict[str, Any]:

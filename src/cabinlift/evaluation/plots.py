@@ -1,7 +1,8 @@
 """Figures of the evaluate stage and the data behind them.
 
 * ``mpjpe_vs_data``: MPJPE vs real training frames (log x), one panel per model, scratch and
-  pre-trained with their 95 % CI bands over runs.
+  pre-trained with their 95 % CI bands over runs, the pre-trained weights before fine-tuning
+  as a horizontal line and the mean-training-pose reference as a grey curve.
 * ``pretraining_gain``: scratch − pre-trained MPJPE of matched runs vs data, one line per model
   with its 95 % CI; filled markers where the paired test is significant.
 * ``per_joint``: per-joint MPJPE of every model at one setting, scratch vs pre-trained, with
@@ -25,9 +26,10 @@ from matplotlib.figure import Figure
 from cabinlift.evaluation.aggregate import CellSummary
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.settings import INITS, Setting
-from cabinlift.evaluation.table import csv_text, setting_train_frames
+from cabinlift.evaluation.table import MeanPose, csv_text, setting_train_frames
 from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.skeleton import COCO13
+from cabinlift.subsets import NO_REAL_DATA
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
 Tests = Mapping[tuple[str, str], PairedTest]
@@ -38,6 +40,8 @@ _INIT_STYLE = {  # colour, line style, label
     "scratch": ("tab:gray", "-", "from scratch"),
     "pretrained": ("tab:blue", "--", "pre-trained (PT)"),
 }
+_MEAN_POSE_STYLE = ("0.62", "-.", "mean training pose")
+_NO_REAL_DATA_STYLE = ("tab:blue", ":", "PT, no real data")
 
 
 def png_bytes(fig: Figure, dpi: int) -> bytes:
@@ -64,13 +68,18 @@ def _band(mean: float, ci: float | None) -> tuple[float, float]:
     return (mean, mean) if ci is None else (mean - ci, mean + ci)
 
 
-def curve_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
+def curve_csv(cells: Cells, models: list[str], settings: list[Setting], mean_pose: MeanPose
+              ) -> str:
     """One row per setting: mean training frames, and per ``<model>_<init>`` the mean MPJPE
-    and the bounds of its 95 % CI (``_lo``/``_hi``; empty for a single run)."""
+    and the bounds of its 95 % CI (``_lo``/``_hi``; empty for a single run); then per model
+    ``<model>_pretrained_none``, the pre-trained weights before fine-tuning (the same value on
+    every row: a horizontal line), and ``mean_pose`` with its CI bounds, the reference."""
     header = ["setting", "train_frames"]
     for m in models:
         for i in INITS:
             header += [f"{m}_{i}", f"{m}_{i}_lo", f"{m}_{i}_hi"]
+    header += [f"{m}_pretrained_{NO_REAL_DATA}" for m in models]
+    header += ["mean_pose", "mean_pose_lo", "mean_pose_hi"]
     rows = []
     for s in settings:
         row = [s.name, f"{setting_train_frames(cells, s.name):.1f}"]
@@ -79,6 +88,10 @@ def curve_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
                 c = cells[m, i, s.name]
                 lo, hi = _band(c.mean, c.ci95) if c.ci95 is not None else (None, None)
                 row += [_num(c.mean), _num(lo), _num(hi)]
+        row += [_num(cells[m, "pretrained", NO_REAL_DATA].mean) for m in models]
+        ref = mean_pose[s.name].stat
+        lo, hi = _band(ref.mean, ref.ci95) if ref.ci95 is not None else (None, None)
+        row += [_num(ref.mean), _num(lo), _num(hi)]
         rows.append(row)
     return csv_text(header, rows)
 
@@ -94,15 +107,20 @@ def _log_x_axis(ax, frames: list[float], settings: list[Setting], top_labels: bo
         top.tick_params(which="minor", top=False, labeltop=False)
 
 
-def curve_png(cells: Cells, models: list[str], settings: list[Setting]) -> bytes:
+def curve_png(cells: Cells, models: list[str], settings: list[Setting], mean_pose: MeanPose
+              ) -> bytes:
     """Small multiples, one panel per model on a shared y axis: mean MPJPE vs training frames
     (log x) for scratch (grey, solid) and pre-trained (blue, dashed), shaded 95 % CI over runs.
-    Where the bands separate, pre-training's benefit is larger than the run-to-run noise."""
+    Where the bands separate, pre-training's benefit is larger than the run-to-run noise. The
+    pre-trained weights before fine-tuning (no real data, which a log axis cannot place) are a
+    dotted horizontal line marked and labelled at the left edge; the light grey dash-dotted
+    curve is the mean-training-pose reference: a curve above it learned less than a constant."""
     n = len(models)
-    fig = Figure(figsize=(2.9 * n + 0.6, 3.9))
+    fig = Figure(figsize=(2.9 * n + 0.6, 4.4))
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     frames = [setting_train_frames(cells, s.name) for s in settings]
-    for k, (ax, m) in enumerate(zip(axes, models, strict=True)):
+    ref_y = [mean_pose[s.name].mean for s in settings]
+    for ax, m in zip(axes, models, strict=True):
         for i in INITS:
             color, style, label = _INIT_STYLE[i]
             cs = [cells[m, i, s.name] for s in settings]
@@ -112,14 +130,29 @@ def curve_png(cells: Cells, models: list[str], settings: list[Setting]) -> bytes
             ax.fill_between(xs, ys - ci, ys + ci, color=color, alpha=0.18, linewidth=0)
             ax.plot(xs, ys, color=color, linestyle=style, marker="o", markersize=4,
                     linewidth=1.8, label=label)
+        color, style, label = _NO_REAL_DATA_STYLE
+        zero = cells[m, "pretrained", NO_REAL_DATA].mean
+        ax.axhline(zero, color=color, linestyle=style, linewidth=1.3, label=label, zorder=1.5)
+        at_left = ax.get_yaxis_transform()  # x in axes fraction, y in data
+        ax.plot([0.0], [zero], marker=">", markersize=7, color=color, transform=at_left,
+                clip_on=False, linestyle="none")
+        ax.annotate(f"{zero:.1f}", (0.03, zero), xycoords=at_left, xytext=(0, 3),
+                    textcoords="offset points", fontsize=7, color=color, va="bottom",
+                    ha="left", bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                                     "edgecolor": "none", "alpha": 0.8})
+        color, style, label = _MEAN_POSE_STYLE
+        ax.plot(frames, ref_y, color=color, linestyle=style, linewidth=1.5, label=label,
+                zorder=1.5)
         _log_x_axis(ax, frames, settings, top_labels=True)
         ax.set_title(DISPLAY_NAMES.get(m, m), fontsize=11)
         ax.set_xlabel("real training frames", fontsize=9)
         ax.tick_params(labelsize=8)
-        if k == 0:
-            ax.set_ylabel("test MPJPE [mm], mean ± 95 % CI", fontsize=9)
-            ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    axes[0].set_ylabel("test MPJPE [mm], mean ± 95 % CI", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    ncol = len(labels) if n >= 3 else 2  # one legend row under wide figures
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.02 + 0.055 * rows, 1.0, 1.0))
     return png_bytes(fig, dpi=110)
 
 

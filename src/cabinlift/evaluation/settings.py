@@ -15,6 +15,7 @@ from typing import Any
 
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import DISPLAY_NAMES
+from cabinlift.subsets import NO_REAL_DATA
 
 #: Initialisations, in the order Table 1 lists them (from scratch, then pre-trained = "PT").
 INITS: tuple[str, ...] = ("scratch", "pretrained")
@@ -30,6 +31,12 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "subj4": {"subjects": 4, "fraction": 1.0, "repetitions": 8},
     "subj8": {"subjects": 8, "fraction": 1.0, "repetitions": 1},
 }
+
+#: Column label of the pre-trained weights evaluated before fine-tuning (setting ``none``).
+NO_REAL_DATA_LABEL = "No real data"
+#: Top-level key of the mean-training-pose reference in table1.json, and its row label.
+MEAN_POSE_KEY = "mean_pose"
+MEAN_POSE_LABEL = "Mean training pose"
 
 _COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
@@ -93,6 +100,11 @@ def parse_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> list[Set
                 f"settings: bad setting name {name!r}: expected a non-empty string without dots "
                 "(DVC splits metric keys at dots)"
             )
+        if name == NO_REAL_DATA:
+            raise CabinliftError(
+                f"settings: setting name {name!r} is reserved for the pre-trained weights "
+                "evaluated before fine-tuning; rename the setting"
+            )
         if not isinstance(spec, Mapping):
             raise CabinliftError(f"{where}: expected a mapping with 'subjects' and 'fraction'")
         try:
@@ -128,4 +140,9 @@ def check_models(models: Any) -> list[str]:
             raise CabinliftError(f"models: bad model name {m!r}: expected a dot-free string")
     if len(set(models)) != len(models):
         raise CabinliftError(f"models: duplicate model names in {models}")
+    if MEAN_POSE_KEY in models:
+        raise CabinliftError(
+            f"models: {MEAN_POSE_KEY!r} is reserved for the mean-training-pose reference of "
+            "metrics/table1.json"
+        )
     return models

@@ -1,9 +1,11 @@
 """``metrics/summary.json``: everything a researcher needs beyond Table 1's means.
 
-Per cell (model, init, setting): every per-run metric as mean / std / 95 % CI / n, per-joint and
-per-activity MPJPE; per (model, setting): the paired pre-trained − scratch test; plus the test
-set, the settings, the pre-training summaries and the qualitative frame. Not declared as DVC
-metrics (``dvc metrics diff`` would list thousands of numbers), so its structure is free.
+Per cell (model, init, setting; the pre-trained weights before fine-tuning as the setting
+``none``): every per-run metric as mean / std / 95 % CI / n, per-joint and per-activity MPJPE,
+the runs' convergence and steps; per (model, setting): the paired pre-trained − scratch test;
+per setting: the mean-training-pose reference; plus the test set, the settings, the
+pre-training summaries and the qualitative frame. Not declared as DVC metrics (``dvc metrics
+diff`` would list thousands of numbers), so its structure is free.
 """
 
 from __future__ import annotations
@@ -11,11 +13,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cabinlift.evaluation.aggregate import RUN_METRICS, CellSummary, MetricConfig, Stat
+from cabinlift.evaluation.aggregate import (
+    RUN_METRICS,
+    CellSummary,
+    MetricConfig,
+    Stat,
+    best_at_last_check,
+)
 from cabinlift.evaluation.paired import PairedTest
-from cabinlift.evaluation.settings import INITS, Setting
-from cabinlift.evaluation.table import Cells, Tests, dump_json, rounded, setting_train_frames
+from cabinlift.evaluation.reference import MeanPoseReference
+from cabinlift.evaluation.settings import INITS, NO_REAL_DATA_LABEL, Setting
+from cabinlift.evaluation.table import (
+    Cells,
+    MeanPose,
+    Tests,
+    above_mean_pose,
+    dump_json,
+    rounded,
+    setting_steps,
+    setting_train_frames,
+)
 from cabinlift.skeleton import COCO13
+from cabinlift.subsets import NO_REAL_DATA
 
 
 def significant(p: float | None, digits: int = 4) -> float | None:
@@ -45,6 +64,31 @@ def cell_json(c: CellSummary) -> dict[str, Any]:
             {"repetition": r.record["repetition"], "subjects": r.record["subjects"],
              **{k: rounded(r.metric(k)) for k in RUN_METRICS}}
             for r in c.runs
+        ],
+        "convergence": {
+            "stopped_early": c.n_stopped_early,
+            "best_at_last_check": c.n_best_at_last_check,
+            "n": c.n_runs,
+            "mean_steps": rounded(c.mean_steps, 1),
+            "runs": [
+                {"repetition": r.record["repetition"], "steps": r.record["steps"],
+                 "epochs_run": r.record["epochs_run"], "best_epoch": r.record["best_epoch"],
+                 "stopped_early": r.record["stopped_early"],
+                 "best_at_last_check": best_at_last_check(r.record)}
+                for r in c.runs
+            ],
+        },
+    }
+
+
+def mean_pose_json(ref: MeanPoseReference) -> dict[str, Any]:
+    """The mean-training-pose reference of one setting: over runs, and per run."""
+    return {
+        "mpjpe": stat_json(ref.stat),
+        "runs": [
+            {"repetition": r.repetition, "subjects": r.subjects, "train_frames": r.train_frames,
+             "mpjpe": rounded(r.mpjpe), "unseen_joints": r.unseen_joints}
+            for r in ref.runs
         ],
     }
 
@@ -80,12 +124,21 @@ def summary_json(
     test_info: Mapping[str, Any],
     pretrain: Mapping[str, Any],
     qualitative: Mapping[str, Any] | None,
+    mean_pose: MeanPose,
 ) -> str:
     """Render summary.json: definitions, settings, test set, quick-look tables (mean per cell
-    of each metric), cells, paired tests, pre-training summaries, qualitative frame."""
+    of each metric), cells, paired tests, the mean-training-pose reference, pre-training
+    summaries, qualitative frame. Pre-trained rows start with the setting ``none``."""
+
+    def names(i: str) -> list[tuple[str, str]]:
+        """(setting, label) of a row: a pre-trained one starts with the weights before
+        fine-tuning."""
+        out = [(s.name, s.label) for s in settings]
+        return [(NO_REAL_DATA, NO_REAL_DATA_LABEL), *out] if i == "pretrained" else out
+
     tables = {
         key: {
-            m: {i: {s.name: rounded(cells[m, i, s.name].stats[key].mean) for s in settings}
+            m: {i: {n: rounded(cells[m, i, n].stats[key].mean) for n, _ in names(i)}
                 for i in INITS}
             for m in models
         }
@@ -107,6 +160,19 @@ def summary_json(
                             "subjects; two-sided paired t-test (p_t), Holm-adjusted over all "
                             f"model x setting tests (p_holm, marks at {alpha:g}), Wilcoxon "
                             "signed-rank (p_wilcoxon)",
+            NO_REAL_DATA: "the pre-trained weights evaluated on the real test set before any "
+                          "fine-tuning (one evaluation, no real training frames)",
+            "mean_pose": "reference: each run of a setting predicts, for every test frame, the "
+                         "mean neck-centred pose of its own training frames (each joint "
+                         "averaged over the frames where it is annotated; a joint annotated in "
+                         "none of them at the neck); MPJPE over valid test joints, statistics "
+                         "over the setting's runs",
+            "above_mean_pose": "cells whose mean MPJPE is above the mean_pose reference of "
+                               "their setting (learned less than a constant)",
+            "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
+                           "used all epochs with their best validation at the last check "
+                           "(best_at_last_check: limited by the epoch budget), runs (n), "
+                           "optimiser steps per run (mean_steps)",
         },
         "settings": {
             s.name: {
@@ -115,20 +181,26 @@ def summary_json(
                 "fraction": s.fraction,
                 "repetitions": s.repetitions,
                 "train_frames": rounded(setting_train_frames(cells, s.name), 1),
+                "steps_per_run": rounded(setting_steps(cells, s.name), 1),
             }
             for s in settings
         },
         "test_set": dict(test_info),
         "tables": tables,
         "cells": {
-            m: {i: {s.name: {"label": s.label, **cell_json(cells[m, i, s.name])}
-                    for s in settings}
+            m: {i: {n: {"label": label, **cell_json(cells[m, i, n])} for n, label in names(i)}
                 for i in INITS}
             for m in models
         },
         "paired_tests": {
             m: {s.name: paired_json(tests[m, s.name]) for s in settings} for m in models
         },
+        "mean_pose": {s.name: mean_pose_json(mean_pose[s.name]) for s in settings},
+        "above_mean_pose": [
+            {"model": m, "init": i, "setting": s.name}
+            for m in models for i in INITS for s in settings
+            if above_mean_pose(cells[m, i, s.name], mean_pose[s.name])
+        ],
         "pretrain": {m: pretrain[m] for m in models if m in pretrain},
         "qualitative": dict(qualitative) if qualitative is not None else None,
     }

@@ -11,24 +11,42 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from cabinlift.evaluation.aggregate import CellSummary, MetricConfig, RunResult
+from cabinlift.evaluation.aggregate import (
+    CellSummary,
+    MetricConfig,
+    RunResult,
+    best_at_last_check,
+)
 from cabinlift.evaluation.paired import PairedTest, significance_mark
-from cabinlift.evaluation.settings import INITS, Setting, model_label
+from cabinlift.evaluation.reference import MeanPoseReference
+from cabinlift.evaluation.settings import (
+    INITS,
+    MEAN_POSE_KEY,
+    MEAN_POSE_LABEL,
+    NO_REAL_DATA_LABEL,
+    Setting,
+    model_label,
+)
+from cabinlift.subsets import NO_REAL_DATA
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
 Tests = Mapping[tuple[str, str], PairedTest]
+MeanPose = Mapping[str, MeanPoseReference]
 
 TABLE_HEADER = "Average test-set MPJPE [mm] by amount of fine-tuning data"
+
+#: Marks a model cell whose mean lies above the mean-training-pose reference of its setting.
+ABOVE_MEAN_POSE = "†"
 
 RUNS_CSV_COLUMNS: tuple[str, ...] = (
     "model", "init", "setting", "repetition", "subjects", "train_subjects", "train_frames",
     "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "test_pck",
-    "test_auc", "test_activity_macro",
+    "test_auc", "test_activity_macro", "steps", "stopped_early", "best_at_last_check",
 )
 
 
@@ -55,13 +73,20 @@ def dump_json(obj: Any) -> str:
     return json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def table1_json(cells: Cells, models: list[str], settings: list[Setting]) -> str:
-    """``{model: {init: {setting: mean MPJPE}}}`` rounded to 0.01 mm: the only DVC metrics file,
+def _json_row(cells: Cells, m: str, i: str, settings: list[Setting]) -> dict[str, float | None]:
+    """One Table 1 row; a pre-trained row starts with the weights before fine-tuning."""
+    row = {NO_REAL_DATA: rounded(cells[m, i, NO_REAL_DATA].mean, 2)} if i == "pretrained" else {}
+    row.update({s.name: rounded(cells[m, i, s.name].mean, 2) for s in settings})
+    return row
+
+
+def table1_json(cells: Cells, models: list[str], settings: list[Setting], mean_pose: MeanPose
+                ) -> str:
+    """``{model: {init: {setting: mean MPJPE}}, "mean_pose": {setting: reference}}`` rounded to
+    0.01 mm, pre-trained rows with ``none`` (no real data) first: the only DVC metrics file,
     nested with dot-free keys so that ``dvc metrics diff`` lists every cell."""
-    out = {
-        m: {i: {s.name: rounded(cells[m, i, s.name].mean, 2) for s in settings} for i in INITS}
-        for m in models
-    }
+    out: dict[str, Any] = {m: {i: _json_row(cells, m, i, settings) for i in INITS} for m in models}
+    out[MEAN_POSE_KEY] = {s.name: rounded(mean_pose[s.name].mean, 2) for s in settings}
     return dump_json(out)
 
 
@@ -75,15 +100,24 @@ def _fmt_frames(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
-def setting_train_frames(cells: Cells, setting: str) -> float:
-    """Mean training frames of a setting over all its runs (the subsets are shared by models)."""
+def _setting_mean(cells: Cells, setting: str, key: str) -> float:
     vals = [
-        r.record["train_frames"]
+        r.record[key]
         for (_, _, s), c in cells.items()
         if s == setting
         for r in c.runs
     ]
     return float(np.mean(vals))
+
+
+def setting_train_frames(cells: Cells, setting: str) -> float:
+    """Mean training frames of a setting over all its runs (the subsets are shared by models)."""
+    return _setting_mean(cells, setting, "train_frames")
+
+
+def setting_steps(cells: Cells, setting: str) -> float:
+    """Mean optimiser steps per run of a setting, over the runs of every model and init."""
+    return _setting_mean(cells, setting, "steps")
 
 
 def _rows(models: list[str]) -> Iterable[tuple[str, str]]:
@@ -101,9 +135,27 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _metric_rows(cells: Cells, models: list[str], settings: list[Setting], key: str
                  ) -> list[list[str]]:
     return [
-        [model_label(m, i), *(_fmt_mean(cells[m, i, s.name].stats[key].mean) for s in settings)]
+        [model_label(m, i), _no_real_data(cells, m, i, lambda c: _fmt_mean(c.stats[key].mean)),
+         *(_fmt_mean(cells[m, i, s.name].stats[key].mean) for s in settings)]
         for m, i in _rows(models)
     ]
+
+
+def _no_real_data(cells: Cells, m: str, i: str, fmt: Callable[[CellSummary], str]) -> str:
+    """The "No real data" cell of a row: filled on pre-trained rows only."""
+    return fmt(cells[m, i, NO_REAL_DATA]) if i == "pretrained" else "—"
+
+
+def above_mean_pose(cell: CellSummary, reference: MeanPoseReference) -> bool:
+    """Whether a cell's mean MPJPE is above the mean-training-pose reference of its setting:
+    its runs learned less than the constant mean pose of their own training frames."""
+    return cell.mean > reference.mean
+
+
+def convergence_text(cell: CellSummary) -> str:
+    """``2 early / 5 at last / 8``: runs stopped early, runs that ran out of epochs with their
+    best validation at the last one, runs."""
+    return f"{cell.n_stopped_early} early / {cell.n_best_at_last_check} at last / {cell.n_runs}"
 
 
 def _fmt_mean(x: float) -> str:
@@ -118,32 +170,44 @@ def _fmt_p(p: float | None) -> str:
 
 def table1_markdown(
     cells: Cells, models: list[str], settings: list[Setting], tests: Tests, alpha: float,
-    metrics: MetricConfig,
+    metrics: MetricConfig, mean_pose: MeanPose,
 ) -> str:
     """Table 1 as in the paper (rows SimpleBL, PT SimpleBL, ...; bold = best per column,
-    underline = best overall), then the spread over runs with significance marks, the paired
-    pre-training differences, P-MPJPE, 3DPCK and AUC, and the training frames."""
+    underline = best overall) with a first column for the pre-trained weights before any
+    fine-tuning, a reference row for the mean training pose and marks on the cells above it;
+    then the spread over runs with significance marks, the paired pre-training differences,
+    P-MPJPE, 3DPCK and AUC, the convergence of the runs, the training frames and steps."""
     header = ["Model", *(s.label for s in settings)]
+    header_none = ["Model", NO_REAL_DATA_LABEL, *(s.label for s in settings)]
     col_best = {s.name: min(_shown(cells[m, i, s.name].mean) for m, i in _rows(models))
                 for s in settings}
-    overall = min(col_best.values())
+    none_best = min(_shown(cells[m, "pretrained", NO_REAL_DATA].mean) for m in models)
+    overall = min(none_best, *col_best.values())
+
+    def marked(v: float, best: float) -> str:
+        text = f"{v:.1f}"
+        if v == overall:
+            text = f"<u>{text}</u>"
+        if v == best:
+            text = f"**{text}**"
+        return text
 
     main_rows = []
     for m, i in _rows(models):
-        row = [model_label(m, i)]
+        row = [model_label(m, i),
+               _no_real_data(cells, m, i, lambda c: marked(_shown(c.mean), none_best))]
         for s in settings:
-            v = _shown(cells[m, i, s.name].mean)
-            text = f"{v:.1f}"
-            if v == overall:
-                text = f"<u>{text}</u>"
-            if v == col_best[s.name]:
-                text = f"**{text}**"
+            c = cells[m, i, s.name]
+            text = marked(_shown(c.mean), col_best[s.name])
+            if above_mean_pose(c, mean_pose[s.name]):
+                text += ABOVE_MEAN_POSE
             row.append(text)
         main_rows.append(row)
+    main_rows.append([MEAN_POSE_LABEL, "—", *(f"{mean_pose[s.name].mean:.1f}" for s in settings)])
 
     spread_rows = []
     for m, i in _rows(models):
-        row = [model_label(m, i)]
+        row = [model_label(m, i), _no_real_data(cells, m, i, lambda c: f"{c.mean:.1f}")]
         for s in settings:
             c = cells[m, i, s.name]
             mark = significance_mark(tests[m, s.name].p_holm, alpha) if i == "pretrained" else ""
@@ -173,20 +237,38 @@ def table1_markdown(
     frames = "; ".join(
         f"{s.label}: {_fmt_frames(setting_train_frames(cells, s.name))}" for s in settings
     )
+    steps = "; ".join(
+        f"{s.label}: {_fmt_frames(round(setting_steps(cells, s.name), 1))}" for s in settings
+    )
+    convergence_rows = [
+        [model_label(m, i), *(convergence_text(cells[m, i, s.name]) for s in settings)]
+        for m, i in _rows(models)
+    ]
+    steps_rows = [
+        [model_label(m, i), *(f"{cells[m, i, s.name].mean_steps:.0f}" for s in settings)]
+        for m, i in _rows(models)
+    ]
     lines = [
         "# Table 1",
         "",
         f"## {TABLE_HEADER}",
         "",
-        *_md_table(header, main_rows),
+        *_md_table(header_none, main_rows),
         "",
         "Mean over the runs of each setting, on the real test subjects, valid joints only. "
         "*PT* denotes synthetic pre-training. **Bold**: best model per amount of data; "
-        "<u>underlined</u>: best overall (ties at the shown precision are all marked).",
+        "<u>underlined</u>: best overall (ties at the shown precision are all marked). "
+        f"*{NO_REAL_DATA_LABEL}*: the pre-trained weights evaluated before any fine-tuning "
+        "(one evaluation; the zero point of every PT curve; a model from scratch has none). "
+        f"*{MEAN_POSE_LABEL}*: a reference, not a model: each run of the setting predicts the "
+        "mean neck-centred pose of its own training frames for every test frame (each joint "
+        "averaged over the frames where it is annotated), mean over runs. "
+        f"{ABOVE_MEAN_POSE}: the cell is above that reference, so its runs learned less than a "
+        "constant.",
         "",
         "## Spread and significance: mean ± std over runs",
         "",
-        *_md_table(header, spread_rows),
+        *_md_table(header_none, spread_rows),
         "",
         f"Runs per setting: {n_runs}. Std is the sample standard deviation over runs (none for "
         f"a single run). PT cells are marked `*`, `**`, `***` where the paired t-test of "
@@ -206,19 +288,36 @@ def table1_markdown(
         "## P-MPJPE [mm] (prediction Procrustes-aligned onto ground truth per frame), mean over "
         "runs",
         "",
-        *_md_table(header, _metric_rows(cells, models, settings, "p_mpjpe")),
+        *_md_table(header_none, _metric_rows(cells, models, settings, "p_mpjpe")),
         "",
         f"## 3DPCK@{metrics.threshold_mm:g} mm [%] (valid joints within "
         f"{metrics.threshold_mm:g} mm), mean over runs",
         "",
-        *_md_table(header, _metric_rows(cells, models, settings, "pck")),
+        *_md_table(header_none, _metric_rows(cells, models, settings, "pck")),
         "",
         f"## AUC of 3DPCK over 0–{metrics.auc_max_mm:g} mm ({metrics.auc_steps} thresholds) [%], "
         "mean over runs",
         "",
-        *_md_table(header, _metric_rows(cells, models, settings, "auc")),
+        *_md_table(header_none, _metric_rows(cells, models, settings, "auc")),
+        "",
+        "## Convergence: runs stopped early / runs best at the last check / runs",
+        "",
+        *_md_table(header, convergence_rows),
+        "",
+        "*early*: runs ended by early stopping (no better validation for `train.patience` "
+        "checks in a row); *at last*: runs that used all `train.max_epochs` epochs and had "
+        "their best validation at the last check, i.e. were still improving when training "
+        "ended. A cell where most runs had their best at the last check was limited by the "
+        "epoch budget: more epochs would likely lower its error.",
+        "",
+        "Optimiser steps per run, mean over runs:",
+        "",
+        *_md_table(header, steps_rows),
         "",
         f"Training frames per setting (mean over runs): {frames}.",
+        "",
+        f"Optimiser steps per run per setting (mean over the runs of every model and init): "
+        f"{steps}.",
         "",
     ]
     short = [
@@ -246,36 +345,48 @@ def csv_text(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def _run_rows(cells: Cells, models: list[str], settings: list[Setting]
-              ) -> Iterable[tuple[str, str, Setting, RunResult]]:
-    """(model, init, setting, run) in output order: models, inits, settings, repetitions."""
+def _run_rows(cells: Cells, models: list[str], settings: list[Setting], no_real_data: bool
+              ) -> Iterable[tuple[str, str, str, RunResult]]:
+    """(model, init, setting name, run) in output order: models, inits, settings (with the
+    pre-trained weights before fine-tuning first when ``no_real_data``), repetitions."""
     for m, i in _rows(models):
-        for s in settings:
-            for r in cells[m, i, s.name].runs:  # already sorted by repetition
-                yield m, i, s, r
+        names = [s.name for s in settings]
+        if no_real_data and i == "pretrained":
+            names.insert(0, NO_REAL_DATA)
+        for name in names:
+            for r in cells[m, i, name].runs:  # already sorted by repetition
+                yield m, i, name, r
+
+
+def _flag(x: bool) -> str:
+    return "true" if x else "false"
 
 
 def runs_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
-    """One row per run, ordered by model, init, setting (given orders) and repetition."""
+    """One row per run, ordered by model, init, setting (given orders; a pre-trained model's
+    weights before fine-tuning, setting ``none``, first) and repetition."""
     return csv_text(RUNS_CSV_COLUMNS, (
         [
-            m, i, s.name, r.record["repetition"],
+            m, i, name, r.record["repetition"],
             ";".join(str(x) for x in r.record["subjects"]), len(r.record["subjects"]),
             r.record["train_frames"], r.record["epochs_run"], r.record["best_epoch"],
             f"{r.record['best_val_mpjpe']:.4f}", f"{r.mpjpe:.4f}", f"{r.p_mpjpe:.4f}",
             f"{r.pck:.4f}", f"{r.auc:.4f}",
             "" if math.isnan(r.activity_macro) else f"{r.activity_macro:.4f}",
+            r.record["steps"], _flag(r.record["stopped_early"]),
+            _flag(best_at_last_check(r.record)),
         ]
-        for m, i, s, r in _run_rows(cells, models, settings)
+        for m, i, name, r in _run_rows(cells, models, settings, no_real_data=True)
     ))
 
 
 def wall_times_csv(cells: Cells, models: list[str], settings: list[Setting]) -> str:
     """``model,init,setting,repetition,wall_time_s``: the runs' training wall times (from the
     fine-tuning logs; empty where none was logged). Kept apart from runs.csv, whose bytes must
-    be identical for identical params."""
+    be identical for identical params. Training runs only (no row for the weights before
+    fine-tuning, which were not trained)."""
     return csv_text(("model", "init", "setting", "repetition", "wall_time_s"), (
-        [m, i, s.name, r.record["repetition"],
+        [m, i, name, r.record["repetition"],
          "" if math.isnan(r.record["wall_time_s"]) else f"{r.record['wall_time_s']:.2f}"]
-        for m, i, s, r in _run_rows(cells, models, settings)
+        for m, i, name, r in _run_rows(cells, models, settings, no_real_data=False)
     ))
