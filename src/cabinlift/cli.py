@@ -17,6 +17,7 @@ from typing import Any
 from cabinlift import config, params_schema
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
+from cabinlift.resources import resolve_threads, use_threads
 
 
 def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             params = config.load_params(args.params)
             params_schema.validate(params)  # every problem of the file at once, before any work
+        if args.command not in ("store", "profile"):  # every computing stage: one thread rule
+            use_threads(resolve_threads((params or {}).get("threads", "auto")))
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

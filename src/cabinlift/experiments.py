@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -69,17 +68,14 @@ def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
 
 
 def training_workers(params: dict[str, Any], device: torch.device) -> int:
-    """How many groups of runs train at once, in threads sharing the CPU cores
-    (``train.workers``). ``auto``: one per core on a CPU (each with one intra-op thread: these
-    small networks use one core better than they split an operation over two), 1 on a GPU.
-    Results depend on it only through floating-point reassociation (a run trained on one thread
-    rounds differently than on two), and never on which worker trains which run."""
+    """How many groups of runs train at once, in threads sharing the stage's thread budget
+    (``train.workers``). ``auto``: one per thread of the budget on a CPU (each with one intra-op
+    thread: these small networks use one core better than they split an operation over two),
+    1 on a GPU. Results depend on it only through floating-point reassociation (a run trained on
+    one thread rounds differently than on two), and never on which worker trains which run."""
     value = _auto_or_count(params, "train.workers")
     if value is None:
-        if device.type != "cpu":
-            return 1
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return max(1, cores or 1)
+        return 1 if device.type != "cpu" else torch.get_num_threads()
     return value
 
 
@@ -107,7 +103,8 @@ def _stored(result: TrainResult, **extra: Any) -> StoredRun:
 
 
 def _threads_per_run(workers: int) -> int:
-    """Intra-op threads each run trains on when ``workers`` groups train at once."""
+    """Intra-op threads each run trains on when ``workers`` groups train at once, out of the
+    stage's budget (``threads`` of params.yaml, set by the command line entry)."""
     threads = torch.get_num_threads()
     return threads if workers == 1 else max(1, threads // workers)
 
