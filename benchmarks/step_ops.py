@@ -27,9 +27,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from cabinlift import config
 from cabinlift.lifters import available, build_lifter
-from cabinlift.optim import StackedAdam, clip_grad_norm_per_run
-from cabinlift.stacked import StackedLifters
-from cabinlift.training import draw_noise
+from cabinlift.training.engine import StackedLifters, draw_noise
+from cabinlift.training.optim import StackedAdam, clip_grad_norm_per_run
 
 BATCH = 64
 

@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from cabinlift import config
 from cabinlift.lifters import available, build_lifter
-from cabinlift.training import PoseTensors, Recipe, RunSpec, train_runs
+from cabinlift.training.data import PoseTensors
+from cabinlift.training.recipe import Recipe, RunSpec, train_runs
 
 BATCH = 64
 RECIPE = Recipe(lr=1e-3, lr_decay=0.96, batch_size=BATCH, grad_clip=1.0, max_epochs=1,
@@ -80,8 +81,8 @@ def plain_epoch_seconds(name: str, hparams: dict, n: int, epochs: int) -> float:
 
 def engine_seconds(name: str, hparams: dict, n: int, runs: int, epochs: int) -> float:
     """Seconds of ``train_runs`` for ``runs`` runs of ``n`` samples each, ``epochs`` epochs."""
-    pool = PoseTensors.from_arrays(_arrays(n * runs, 0), RECIPE, torch.device("cpu"))
-    val = PoseTensors.from_arrays(_arrays(64, 1), RECIPE, torch.device("cpu"))
+    pool = PoseTensors.from_arrays(_arrays(n * runs, 0), RECIPE.target_unit_mm, torch.device("cpu"))
+    val = PoseTensors.from_arrays(_arrays(64, 1), RECIPE.target_unit_mm, torch.device("cpu"))
     specs = [RunSpec(100 + r, np.arange(r * n, (r + 1) * n)) for r in range(runs)]
     recipe = dataclasses.replace(RECIPE, max_epochs=epochs)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 from tinydata import write_processed
 
 from cabinlift import config
-from cabinlift.experiments import run_finetune, run_pretrain, run_seed
+from cabinlift.experiments import run_finetune_all, run_pretrain, run_seed
 
 PARAMS = config.load_params("params.yaml")
 
@@ -27,6 +27,13 @@ def _processed(tmp_path):
     return write_processed(tmp_path, PARAMS)
 
 
+def run_finetune(p, model, setting, init, processed, subset, out_root, pretrained=None,
+                 timings_dir=None, store=None):
+    """One setting of a fine-tuning stage; its outputs go to ``out_root/<setting>``."""
+    return run_finetune_all(p, model, init, processed, subset.parent, out_root, pretrained,
+                            timings_dir, [setting], store)[setting]
+
+
 def _strip(records):
     return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
 
@@ -39,10 +46,10 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
     b = run_finetune(p, "simplebl", "pct25", "scratch", processed,
                      processed / "subsets" / "pct25.json", tmp_path / "b")
     assert len(a) == 8 and _strip(a) == _strip(b)
-    pa = np.load(tmp_path / "a" / "predictions.npz")["pred"]
-    pb = np.load(tmp_path / "b" / "predictions.npz")["pred"]
+    pa = np.load(tmp_path / "a" / "pct25" / "predictions.npz")["pred"]
+    pb = np.load(tmp_path / "b" / "pct25" / "predictions.npz")["pred"]
     assert pa.shape == (8, 60, 13, 3) and np.array_equal(pa, pb)
-    saved = json.loads((tmp_path / "a" / "runs.json").read_text())
+    saved = json.loads((tmp_path / "a" / "pct25" / "runs.json").read_text())
     assert [r["test_mpjpe"] for r in saved] == [r["test_mpjpe"] for r in a]
     # wall times are logged beside the outputs, never inside them
     assert all("wall_time_s" not in r for r in saved)
@@ -99,8 +106,8 @@ def test_parallel_workers_are_deterministic_and_match_one_worker(tmp_path):
         out[name] = run_finetune(p, "simplebl", "pct50", "scratch", processed,
                                  processed / "subsets" / "pct50.json", tmp_path / name)
     # which thread trains which run never matters: identical bytes
-    assert (tmp_path / "w2a" / "predictions.npz").read_bytes() == (
-        tmp_path / "w2b" / "predictions.npz").read_bytes()
+    assert (tmp_path / "w2a" / "pct50" / "predictions.npz").read_bytes() == (
+        tmp_path / "w2b" / "pct50" / "predictions.npz").read_bytes()
     for a, b in zip(out["w1"], out["w2a"], strict=True):  # one vs two intra-op threads
         assert (a["epochs_run"], a["best_epoch"]) == (b["epochs_run"], b["best_epoch"])
         assert abs(a["test_mpjpe"] - b["test_mpjpe"]) < 0.1
@@ -113,7 +120,7 @@ def _files(folder):
 def test_store_reuses_finished_runs_with_identical_outputs(tmp_path, capsys):
     """A second run of a stage reuses every stored run and writes the same bytes; a change
     of a parameter the runs read, or a damaged entry, trains again."""
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     processed = _processed(tmp_path)
     p = _params()
@@ -129,14 +136,15 @@ def test_store_reuses_finished_runs_with_identical_outputs(tmp_path, capsys):
     log = capsys.readouterr().err
     assert all(r["reused"] for r in again)
     assert log.count(": reused ") == 8 and ": trained " not in log
-    assert _files(tmp_path / "plain") == _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert _files(tmp_path / "plain" / "pct25") == _files(tmp_path / "a" / "pct25") == _files(
+        tmp_path / "b" / "pct25")
 
     store.entries()[0].write_bytes(b"damaged")  # e.g. a disk error: trained again
     p2 = _params()
     run_finetune(p2, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "c",
                  store=store)
     assert capsys.readouterr().err.count(": trained ") == 1
-    assert _files(tmp_path / "c") == _files(tmp_path / "a")
+    assert _files(tmp_path / "c" / "pct25") == _files(tmp_path / "a" / "pct25")
 
     p2["train"]["lr"] = 0.002  # a parameter every run reads: nothing matches
     run_finetune(p2, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "d",
@@ -146,7 +154,7 @@ def test_store_reuses_finished_runs_with_identical_outputs(tmp_path, capsys):
 
 
 def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     processed = _processed(tmp_path)
     p = _params()

@@ -16,7 +16,7 @@ from cliutil import write_params
 from tinydata import write_processed
 
 from cabinlift import config
-from cabinlift.runstore import RunStore
+from cabinlift.training.store import RunStore
 
 pytestmark = pytest.mark.slow
 

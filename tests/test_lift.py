@@ -17,7 +17,8 @@ from cabinlift.keypoints.interim import Keypoints2D, write_keypoints
 from cabinlift.lift import load_lifter, read_inputs, run_lift
 from cabinlift.lifters import build_lifter
 from cabinlift.normalize import normalize_2d
-from cabinlift.training import Recipe, save_checkpoint
+from cabinlift.training.checkpoints import save_checkpoint
+from cabinlift.training.recipe import Recipe
 
 HPARAMS = {"linear_size": 32, "num_stage": 1, "dropout": 0.0}
 UNIT_MM = 1000.0
@@ -236,7 +237,7 @@ def test_a_directory_as_checkpoint_is_named(tmp_path, capsys):
 
 
 def test_the_training_stages_name_their_params_key():
-    from cabinlift.training import resolve_device
+    from cabinlift.training.data import resolve_device
 
     with pytest.raises(CabinliftError, match=r"^params.yaml: key 'train.device': unknown device "
                                              r"'foo' \(expected cpu, cuda, cuda:N or auto\)$"):

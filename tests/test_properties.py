@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cabinlift.evaluation.aggregate import ActivityIndex, evaluate_run, pck, pck_auc
+from cabinlift.evaluation.aggregate import ActivityIndex, evaluate_run
 from cabinlift.evaluation.loading import TestSet
-from cabinlift.metrics import procrustes_align
+from cabinlift.metrics import pck, pck_auc, procrustes_align
 from cabinlift.normalize import centre_3d, normalize_2d
 from cabinlift.skeleton import L_SHOULDER, R_SHOULDER
 

@@ -17,6 +17,7 @@ from typing import Any
 from cabinlift import config, params_schema
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
+from cabinlift.resources import resolve_threads, use_threads
 
 
 def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
@@ -61,7 +62,7 @@ def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_pretrain
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     config.models(params)
     s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
@@ -72,7 +73,7 @@ def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.experiments import run_finetune_all
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     config.models(params)
     known = config.settings(params)
@@ -93,7 +94,7 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
-    from cabinlift.runstore import RunStore
+    from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
         raise CabinliftError(f"--max-gb must be a finite number of GB >= 0 (0 empties the "
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             params = config.load_params(args.params)
             params_schema.validate(params)  # every problem of the file at once, before any work
+        if args.command not in ("store", "profile"):  # every computing stage: one thread rule
+            use_threads(resolve_threads((params or {}).get("threads", "auto")))
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -19,23 +18,13 @@ from tqdm import tqdm
 from cabinlift import atomic, config
 from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
-from cabinlift.metrics import mpjpe
-from cabinlift.runstore import RunStore, StoredRun, code_version, digest, file_digest
+from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import NO_REAL_DATA, read_subset
-from cabinlift.training import (
-    PoseTensors,
-    Recipe,
-    RunSpec,
-    TrainResult,
-    build_with_weights,
-    load_checkpoint,
-    predict,
-    resolve_device,
-    save_checkpoint,
-    stacked_mpjpe,
-    train_runs,
-)
+from cabinlift.training.checkpoints import build_with_weights, load_checkpoint, save_checkpoint
+from cabinlift.training.data import PoseTensors, predict, resolve_device
+from cabinlift.training.recipe import Recipe, RunSpec, TrainResult, train_runs, validation_mpjpe
+from cabinlift.training.store import RunStore, StoredRun, code_version, digest, file_digest
 
 INITS = ("scratch", "pretrained")
 
@@ -79,17 +68,14 @@ def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
 
 
 def training_workers(params: dict[str, Any], device: torch.device) -> int:
-    """How many groups of runs train at once, in threads sharing the CPU cores
-    (``train.workers``). ``auto``: one per core on a CPU (each with one intra-op thread: these
-    small networks use one core better than they split an operation over two), 1 on a GPU.
-    Results depend on it only through floating-point reassociation (a run trained on one thread
-    rounds differently than on two), and never on which worker trains which run."""
+    """How many groups of runs train at once, in threads sharing the stage's thread budget
+    (``train.workers``). ``auto``: one per thread of the budget on a CPU (each with one intra-op
+    thread: these small networks use one core better than they split an operation over two),
+    1 on a GPU. Results depend on it only through floating-point reassociation (a run trained on
+    one thread rounds differently than on two), and never on which worker trains which run."""
     value = _auto_or_count(params, "train.workers")
     if value is None:
-        if device.type != "cpu":
-            return 1
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return max(1, cores or 1)
+        return 1 if device.type != "cpu" else torch.get_num_threads()
     return value
 
 
@@ -117,14 +103,15 @@ def _stored(result: TrainResult, **extra: Any) -> StoredRun:
 
 
 def _threads_per_run(workers: int) -> int:
-    """Intra-op threads each run trains on when ``workers`` groups train at once."""
+    """Intra-op threads each run trains on when ``workers`` groups train at once, out of the
+    stage's budget (``threads`` of params.yaml, set by the command line entry)."""
     threads = torch.get_num_threads()
     return threads if workers == 1 else max(1, threads // workers)
 
 
 def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torch.device,
                threads: int, data: list[Path], init: Path | None = None) -> dict[str, Any]:
-    """What every run of a stage shares in its store key (see :mod:`cabinlift.runstore`)."""
+    """What every run of a stage shares in its store key (see :mod:`cabinlift.training.store`)."""
     return {
         "model": model, "hparams": hparams, "recipe": dataclasses.asdict(recipe),
         "device": str(device), "threads": threads, "code": code_version(model),
@@ -143,7 +130,8 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     base_seed = config.get(params, "train.seed", int)
     files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
     data = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
-    tensors = {s: PoseTensors.from_arrays(a, recipe, device) for s, a in data.items()}
+    tensors = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
+               for s, a in data.items()}
     seed = run_seed(base_seed, model, "pretrain")
     key = None
     if store.enabled:
@@ -156,7 +144,7 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     else:
         (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
                                       tensors["val"], recipe, desc=f"pretrain {model}")
-        run = _stored(result, test_mpjpe=stacked_mpjpe(stack, tensors["test"], recipe)[0])
+        run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
         if key:
             store.put(key, run, {"stage": "pretrain", "model": model})
         log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
@@ -185,47 +173,60 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
 
 
 @dataclass
-class _SettingJob:
-    """One setting of a fine-tuning stage: its runs and where their results go."""
+class _Group:
+    """A stack of runs of one setting trained together: the unit of work of a fine-tuning
+    stage, reused whole from the run store or trained whole."""
 
     setting: str
+    repetitions: list[int]
+    specs: list[RunSpec]
+    keys: list[str | None]  # run-store keys (None: store disabled)
+
+
+@dataclass
+class _Setting:
+    """One setting of a fine-tuning stage: its runs (subset records) and where they go."""
+
+    name: str
     out_dir: Path
     runs: list[dict[str, Any]]
-    chunks: list[list[RunSpec]]
-    keys: list[list[str | None]]
+    groups: list[_Group]
 
 
-def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
-              jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
-              timings_dir: Path | None, store: RunStore | None = None,
-              zero_dir: Path | None = None) -> dict[str, list[dict]]:
-    """Train the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: all their
-    groups of runs go to one pool of ``train.workers`` threads (so no core idles at the end of a
-    setting), and each setting's outputs are written, in order, as soon as its runs are done.
-    Every finished group is kept in ``store`` at once; groups already there are reused.
-    With pre-trained weights and ``zero_dir``, the weights as they start are evaluated there
-    first (see :func:`_write_no_real_data`)."""
-    if init not in INITS:
-        raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
-    if init == "pretrained" and pretrained is None:
-        raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
-    hparams, recipe, device = _setup(params, model)
-    store = store or RunStore(None)
+@dataclass
+class _FinetunePlan:
+    """Everything a fine-tuning stage trains, decided before any training."""
+
+    model: str
+    init: str
+    hparams: dict[str, Any]
+    recipe: Recipe
+    workers: int
+    settings: list[_Setting]
+
+
+@dataclass
+class _RealData:
+    pool: PoseTensors  # the real training split; runs select rows by index
+    val: PoseTensors
+    test: PoseTensors
+
+
+def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+                   jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
+                   store: RunStore, n_train: int, start_state: dict[str, torch.Tensor] | None,
+                   setup: tuple[dict[str, Any], Recipe, torch.device]) -> _FinetunePlan:
+    """The runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: their seeds, training
+    rows and starting weights, cut into stacks of ``train.runs_per_group``, with their store
+    keys. The worker count (hence each run's threads, hence its rounding) depends on the whole
+    stage, never on how many stacks the store already holds: reused and retrained runs match.
+    ``setup`` is :func:`_setup`'s (hyper-parameters, recipe, device)."""
+    hparams, recipe, device = setup
     base_seed = config.get(params, "train.seed", int)
-    group = runs_per_group(params, device)
-    workers = training_workers(params, device)
-    subsets = [(setting, read_subset(path), path, out) for setting, path, out in jobs]
-    files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
-    train_arrays = load_arrays(files[0])
-    val = PoseTensors.from_arrays(load_arrays(files[1]), recipe, device)
-    test = PoseTensors.from_arrays(load_arrays(files[2]), recipe, device)
-    start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
-    if zero_dir is not None and start_state is not None:
-        _write_no_real_data(model, hparams, start_state, pretrained, zero_dir, val, test, recipe)
-    pool = PoseTensors.from_arrays(train_arrays, recipe, device)
-    n_train = len(pool)
-    setting_jobs = []
-    for setting, subset, path, out in subsets:
+    size = runs_per_group(params, device)
+    settings = []
+    for name, path, out in jobs:
+        subset = read_subset(path)
         specs = []
         for run in subset["runs"]:
             idx = np.asarray(run["indices"], dtype=np.int64)
@@ -234,88 +235,121 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
                     f"{path}: run {run['repetition']} has indices outside the training pool "
                     f"of {n_train} frames; re-run the subsets stage"
                 )
-            specs.append(RunSpec(run_seed(base_seed, model, setting, run["repetition"]), idx,
+            specs.append(RunSpec(run_seed(base_seed, model, name, run["repetition"]), idx,
                                  start_state))
-        chunks = [specs[i: i + group] for i in range(0, len(specs), group)]
-        setting_jobs.append(_SettingJob(setting, out, subset["runs"], chunks, []))
-    # The worker count (hence each run's threads, hence its rounding) depends on the whole
-    # stage, never on how many groups the store already holds: reused and retrained runs match.
-    workers = min(workers, sum(len(j.chunks) for j in setting_jobs))
+        reps = [int(r["repetition"]) for r in subset["runs"]]
+        groups = [_Group(name, reps[i: i + size], specs[i: i + size], [])
+                  for i in range(0, len(specs), size)]
+        settings.append(_Setting(name, out, subset["runs"], groups))
+    workers = min(training_workers(params, device), sum(len(s.groups) for s in settings))
     threads = _threads_per_run(workers)
-    if store.enabled:
-        shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
-            model, hparams, recipe, device, threads, files,
-            pretrained if init == "pretrained" else None)})
-        for job in setting_jobs:
-            for chunk in job.chunks:
-                ids = [digest([shared, s.seed, s.indices]) for s in chunk]
-                job.keys.append([digest({"run": i, "stack": ids}) for i in ids])
-    else:
-        for job in setting_jobs:
-            job.keys = [[None] * len(c) for c in job.chunks]
+    files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
+    shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
+        model, hparams, recipe, device, threads, files,
+        pretrained if init == "pretrained" else None)}) if store.enabled else None
+    for setting in settings:
+        for group in setting.groups:
+            if shared is None:
+                group.keys = [None] * len(group.specs)
+                continue
+            ids = [digest([shared, s.seed, s.indices]) for s in group.specs]
+            group.keys = [digest({"run": i, "stack": ids}) for i in ids]
+    return _FinetunePlan(model, init, hparams, recipe, workers, settings)
 
-    def train_chunk(job: _SettingJob, c: int) -> list[StoredRun]:
-        chunk, keys = job.chunks[c], job.keys[c]
-        reps = [job.runs[c * group + i]["repetition"] for i in range(len(chunk))]
-        name = f"finetune {init} {model} {job.setting}"
-        found = [store.get(k) if k else None for k in keys]
-        if all(r is not None for r in found):
-            for rep, k, r in zip(reps, keys, found, strict=True):
-                log(f"{name} run {rep:02d}: reused {k[:12]} "
-                    f"(trained earlier in {r.wall_time_s:.1f} s)")
-            return found
-        res, stack = train_runs(model, hparams, chunk, pool, val, recipe, progress=workers == 1,
-                                desc=f"{name} ({len(chunk)} runs)")
-        pred_mm = stack.predict(test.x, recipe.eval_batch_size) * recipe.target_unit_mm
-        runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
-        for rep, k, r in zip(reps, keys, runs, strict=True):
-            if k:
-                store.put(k, r, {"stage": "finetune", "model": model, "init": init,
-                                 "setting": job.setting, "repetition": rep})
-            log(f"{name} run {rep:02d}: trained in {r.wall_time_s:.1f} s")
-        return runs
 
-    def write(job: _SettingJob, done: list[list[StoredRun]]) -> list[dict]:
-        return _write_setting(model, init, job, [r for rs in done for r in rs], test, recipe,
-                              hparams, timings_dir)
+def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: RunStore
+                 ) -> list[StoredRun]:
+    """The stack's runs from the store when all are there, else trained (and stored) with their
+    test-set predictions in millimetres."""
+    name = f"finetune {plan.init} {plan.model} {group.setting}"
+    found = [store.get(k) if k else None for k in group.keys]
+    if all(r is not None for r in found):
+        for rep, k, r in zip(group.repetitions, group.keys, found, strict=True):
+            log(f"{name} run {rep:02d}: reused {k[:12]} (trained earlier in {r.wall_time_s:.1f} s)")
+        return found
+    res, stack = train_runs(plan.model, plan.hparams, group.specs, data.pool, data.val,
+                            plan.recipe, progress=plan.workers == 1,
+                            desc=f"{name} ({len(group.specs)} runs)")
+    pred_mm = to_mm(stack.predict(data.test.x, plan.recipe.eval_batch_size),
+                    plan.recipe.target_unit_mm)
+    runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
+    for rep, k, r in zip(group.repetitions, group.keys, runs, strict=True):
+        if k:
+            store.put(k, r, {"stage": "finetune", "model": plan.model, "init": plan.init,
+                             "setting": group.setting, "repetition": rep})
+        log(f"{name} run {rep:02d}: trained in {r.wall_time_s:.1f} s")
+    return runs
+
+
+def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+              jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
+              timings_dir: Path | None, store: RunStore | None = None,
+              zero_dir: Path | None = None) -> dict[str, list[dict]]:
+    """Plan the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``, train their
+    stacks on one pool of ``train.workers`` threads (so no core idles at the end of a setting),
+    and write each setting's outputs, in order, as soon as its runs are done. Every finished
+    stack is kept in ``store`` at once; stacks already there are reused. With pre-trained
+    weights and ``zero_dir``, the weights as they start are evaluated there first (see
+    :func:`_write_no_real_data`)."""
+    if init not in INITS:
+        raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
+    if init == "pretrained" and pretrained is None:
+        raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
+    setup = hparams, recipe, device = _setup(params, model)
+    store = store or RunStore(None)
+    files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
+    train_arrays = load_arrays(files[0])
+    unit = recipe.target_unit_mm
+    val = PoseTensors.from_arrays(load_arrays(files[1]), unit, device)
+    test = PoseTensors.from_arrays(load_arrays(files[2]), unit, device)
+    start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
+    if zero_dir is not None and start_state is not None:
+        _write_no_real_data(model, hparams, start_state, pretrained, zero_dir, val, test, recipe)
+    data = _RealData(PoseTensors.from_arrays(train_arrays, unit, device), val, test)
+    plan = _plan_finetune(params, model, init, processed, jobs, pretrained, store,
+                          len(data.pool), start_state, setup)
+
+    def write(setting: _Setting, done: list[list[StoredRun]]) -> list[dict]:
+        return _write_setting(plan, setting, [r for rs in done for r in rs], test, timings_dir)
 
     out: dict[str, list[dict]] = {}
-    bar = tqdm(setting_jobs, desc=f"{init} {model}", unit="setting")
-    if workers == 1:
-        for job in bar:
-            out[job.setting] = write(job, [train_chunk(job, c) for c in range(len(job.chunks))])
+    bar = tqdm(plan.settings, desc=f"{init} {model}", unit="setting")
+    if plan.workers == 1:
+        for setting in bar:
+            out[setting.name] = write(setting, [_train_group(plan, g, data, store)
+                                                for g in setting.groups])
     else:
         saved = torch.get_num_threads()
-        torch.set_num_threads(threads)
+        torch.set_num_threads(_threads_per_run(plan.workers))
         try:
-            with ThreadPoolExecutor(workers) as ex:
-                futures = [[ex.submit(train_chunk, j, c) for c in range(len(j.chunks))]
-                           for j in setting_jobs]
-                for job, fs in zip(bar, futures, strict=True):
-                    out[job.setting] = write(job, [f.result() for f in fs])
+            with ThreadPoolExecutor(plan.workers) as ex:
+                futures = [[ex.submit(_train_group, plan, g, data, store) for g in s.groups]
+                           for s in plan.settings]
+                for setting, fs in zip(bar, futures, strict=True):
+                    out[setting.name] = write(setting, [f.result() for f in fs])
         finally:
             torch.set_num_threads(saved)
     store.clean()
     return out
 
 
-def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun],
-                   test: PoseTensors, recipe: Recipe, hparams: dict[str, Any],
-                   timings_dir: Path | None) -> list[dict]:
+def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
+                   test: PoseTensors, timings_dir: Path | None) -> list[dict]:
     """Checkpoints, runs.json and predictions.npz of one setting (each written atomically, the
     list of runs last); its wall-time log."""
+    model, init, recipe = plan.model, plan.init, plan.recipe
     job.out_dir.mkdir(parents=True, exist_ok=True)
     records, times, reps, preds = [], [], [], []
-    target_mm, mask = (test.y * recipe.target_unit_mm).cpu(), test.mask.cpu()
+    target_mm, mask = to_mm(test.y, recipe.target_unit_mm).cpu(), test.mask.cpu()
     for run, result in zip(job.runs, runs, strict=True):
         pred = result.extra["pred_mm"]  # (N_test, J, 3) mm, on the CPU
         test_mpjpe = float(mpjpe(pred, target_mm, mask))
-        save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, hparams,
+        save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, plan.hparams,
                         result.best_state,
-                        checkpoint_meta(recipe, setting=job.setting, init=init,
+                        checkpoint_meta(recipe, setting=job.name, init=init,
                                         repetition=run["repetition"]))
         records.append({
-            "model": model, "init": init, "setting": job.setting,
+            "model": model, "init": init, "setting": job.name,
             "repetition": int(run["repetition"]),
             "subjects": [int(s) for s in run["subjects"]],
             "train_frames": len(run["indices"]),
@@ -335,7 +369,7 @@ def _write_setting(model: str, init: str, job: _SettingJob, runs: list[StoredRun
                     {"pred": np.stack(preds), "repetition": np.asarray(reps)})
     atomic.write_atomic(job.out_dir / "runs.json", json.dumps(records, indent=1) + "\n")
     if timings_dir is not None:
-        write_timings(timings_dir / "finetune" / init / model / f"{job.setting}.json", times)
+        write_timings(timings_dir / "finetune" / init / model / f"{job.name}.json", times)
     return [{**r, "wall_time_s": t["wall_time_s"], "reused": t["reused"]}
             for r, t in zip(records, times, strict=True)]
 
@@ -348,14 +382,15 @@ def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, to
     pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA`, in the layout of a setting."""
     net = build_with_weights(pretrained, model, hparams, state, "re-run the pretrain stage")
     net = net.to(test.x.device)
-    val_mm = predict(net, val.x, recipe.eval_batch_size) * recipe.target_unit_mm
-    pred_mm = (predict(net, test.x, recipe.eval_batch_size) * recipe.target_unit_mm).cpu()
-    target_mm = (test.y * recipe.target_unit_mm).cpu()
+    unit = recipe.target_unit_mm
+    val_mm = to_mm(predict(net, val.x, recipe.eval_batch_size), unit)
+    pred_mm = to_mm(predict(net, test.x, recipe.eval_batch_size), unit).cpu()
+    target_mm = to_mm(test.y, unit).cpu()
     record = {
         "model": model, "init": "pretrained", "setting": NO_REAL_DATA, "repetition": 0,
         "subjects": [], "train_frames": 0, "epochs_run": 0, "best_epoch": 0, "steps": 0,
         "stopped_early": False,
-        "best_val_mpjpe": round(float(mpjpe(val_mm, val.y * recipe.target_unit_mm, val.mask)), 4),
+        "best_val_mpjpe": round(float(mpjpe(val_mm, to_mm(val.y, unit), val.mask)), 4),
         "test_mpjpe": round(float(mpjpe(pred_mm, target_mm, test.mask.cpu())), 4),
         "history": [],
     }

@@ -36,7 +36,8 @@ from cabinlift.keypoints.precomputed import is_person, load_json, parse_instance
 from cabinlift.lifters import Lifter, available
 from cabinlift.normalize import normalize_2d
 from cabinlift.skeleton import COCO13, NUM_JOINTS
-from cabinlift.training import build_with_weights, predict, read_checkpoint, resolve_device
+from cabinlift.training.checkpoints import build_with_weights, read_checkpoint
+from cabinlift.training.data import predict, resolve_device
 
 KEYPOINTS_SUFFIX = ".keypoints2d.csv"
 

@@ -544,6 +544,7 @@ def _schema() -> Section:
             "per_joint_setting": Leaf("a setting name or null",
                                       lambda v: v is None or isinstance(v, str)),
         }),
+        "threads": _auto_or_count(),
         "store": Custom(_check_store, "a mapping with dir, max_gb, or null", required=False),
     })
 

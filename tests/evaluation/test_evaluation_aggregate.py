@@ -147,7 +147,7 @@ def test_frame_mpjpe_and_typical_frame_choice() -> None:
 
 
 def test_pck_and_auc_on_a_known_error_set():
-    from cabinlift.evaluation.aggregate import pck, pck_auc
+    from cabinlift.metrics import pck, pck_auc
 
     err = np.array([[0.0, 50.0, 100.0, 150.0], [200.0, 75.0, 999.0, 10.0]])
     mask = np.array([[True, True, True, True], [True, True, False, True]])

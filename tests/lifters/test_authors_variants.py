@@ -12,7 +12,8 @@ from torch import nn
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 from cabinlift.lifters.graph import authors_shifted_partitions, coco13_partitions
-from cabinlift.training import PoseTensors, Recipe, RunSpec, stacked_mpjpe, train_runs
+from cabinlift.training.data import PoseTensors
+from cabinlift.training.recipe import Recipe, RunSpec, train_runs, validation_mpjpe
 
 #: The authors' variant of each lifter, as params.yaml ``lifters.<name>`` would select it.
 AUTHORS = {
@@ -306,7 +307,7 @@ def _split(rng: np.random.Generator, n: int) -> PoseTensors:
     x = rng.normal(size=(n, 13, 2)).astype(np.float32)
     y = (x.reshape(n, 26) @ rng.normal(size=(26, 39))).reshape(n, 13, 3).astype(np.float32)
     arrays = {"x2d": x, "y3d": y * 100, "mask": rng.random((n, 13)) > 0.1}
-    return PoseTensors.from_arrays(arrays, RECIPE, torch.device("cpu"))
+    return PoseTensors.from_arrays(arrays, RECIPE.target_unit_mm, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("name", sorted(TINY_AUTHORS))
@@ -316,9 +317,9 @@ def test_authors_variant_trains_the_same_stacked_as_alone(name: str) -> None:
     specs = [RunSpec(21 + r, np.sort(rng.choice(120, size=n, replace=False)))
              for r, n in enumerate((47, 33))]
     together, stack = train_runs(name, TINY_AUTHORS[name], specs, pool, val, RECIPE)
-    test_together = stacked_mpjpe(stack, test, RECIPE)
+    test_together = validation_mpjpe(stack, test, RECIPE)
     for r, spec in enumerate(specs):
         (alone,), single = train_runs(name, TINY_AUTHORS[name], [spec], pool, val, RECIPE)
         assert together[r].epochs_run == alone.epochs_run
         assert together[r].best_epoch == alone.best_epoch
-        assert abs(test_together[r] - stacked_mpjpe(single, test, RECIPE)[0]) < 0.1
+        assert abs(test_together[r] - validation_mpjpe(single, test, RECIPE)[0]) < 0.1

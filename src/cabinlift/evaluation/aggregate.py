@@ -19,7 +19,7 @@ from scipy import stats
 
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.loading import SettingRuns, TestSet
-from cabinlift.metrics import masked_mean, procrustes_align
+from cabinlift.metrics import errors_mm, masked_mean, p_mpjpe, pck, pck_auc
 
 #: Largest accepted |recomputed - recorded| test MPJPE [mm]; larger means stale files.
 MPJPE_TOLERANCE_MM = 0.01
@@ -174,39 +174,9 @@ def best_at_last_check(record: Mapping[str, Any]) -> bool:
     )
 
 
-def sanitize_pred(pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Predictions as float64 with masked joints set to 0: whatever a model outputs at a joint
-    without ground truth (even NaN) must not reach any error or the Procrustes fit."""
-    return np.where(mask[..., None], np.asarray(pred, dtype=np.float64), 0.0)
-
-
-def joint_errors(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Euclidean error per joint (N, J), 0 at masked joints."""
-    err = np.linalg.norm(sanitize_pred(pred, mask) - target, axis=-1)
-    return np.where(mask, err, 0.0)
-
-
-def pooled_mean(err: np.ndarray, mask: np.ndarray) -> float:
-    """Mean error over all valid joints of all frames."""
-    return float(masked_mean(err, mask))
-
-
-def pck(err: np.ndarray, mask: np.ndarray, threshold_mm: float) -> float:
-    """3DPCK: fraction of valid joints whose error is at most ``threshold_mm``."""
-    return float(masked_mean(np.asarray(err) <= threshold_mm, mask))
-
-
-def pck_auc(err: np.ndarray, mask: np.ndarray, max_mm: float, steps: int) -> float:
-    """Area under the 3DPCK curve, as the mean PCK over ``steps`` thresholds evenly spaced
-    from 0 to ``max_mm`` (both included; 31 thresholds up to 150 mm is the usual choice)."""
-    if steps < 2 or max_mm <= 0:
-        raise ValueError("pck_auc needs at least two thresholds and a positive range")
-    return float(np.mean([pck(err, mask, t) for t in np.linspace(0.0, max_mm, steps)]))
-
-
 def frame_mpjpe(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """MPJPE of each frame over its valid joints (N,); NaN for a frame with none."""
-    return masked_mean(joint_errors(pred, target, mask), mask, axis=1)
+    return masked_mean(errors_mm(pred, target, mask), mask, axis=1)
 
 
 def mean_std_ci(values: list[float] | np.ndarray) -> tuple[float, float | None, float | None]:
@@ -268,8 +238,8 @@ def evaluate_run(
             f"{where}: repetition {record['repetition']} has non-finite predictions at valid "
             "joints (diverged run?)"
         )
-    err = joint_errors(pred, test.y3d, mask)
-    mpjpe = pooled_mean(err, mask)
+    err = errors_mm(pred, test.y3d, mask)
+    mpjpe = float(masked_mean(err, mask))
     recorded = float(record["test_mpjpe"])
     if abs(mpjpe - recorded) > MPJPE_TOLERANCE_MM:
         raise CabinliftError(
@@ -278,13 +248,11 @@ def evaluate_run(
             f"agree within {MPJPE_TOLERANCE_MM} mm; stale or mismatched files?)"
         )
     config = config or MetricConfig()
-    aligned = procrustes_align(sanitize_pred(pred, mask), test.y3d, mask)
-    p_err = np.where(mask, np.linalg.norm(aligned - test.y3d, axis=-1), 0.0)
     per_activity = activities.means(err)
     return RunResult(
         record=record,
         mpjpe=mpjpe,
-        p_mpjpe=pooled_mean(p_err, mask),
+        p_mpjpe=p_mpjpe(np.where(mask[..., None], pred, 0.0), test.y3d, mask),
         pck=100.0 * pck(err, mask, config.threshold_mm),
         auc=100.0 * pck_auc(err, mask, config.auc_max_mm, config.auc_steps),
         activity_macro=activity_macro(per_activity),

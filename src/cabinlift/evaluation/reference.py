@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
-from cabinlift.evaluation.aggregate import Stat, joint_errors, pooled_mean
+from cabinlift.evaluation.aggregate import Stat
 from cabinlift.evaluation.loading import TestSet
 from cabinlift.evaluation.settings import Setting
+from cabinlift.metrics import mpjpe
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
 
@@ -65,7 +67,8 @@ def mean_pose(y3d: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def constant_pose_mpjpe(pose: np.ndarray, test: TestSet) -> float:
     """MPJPE of predicting ``pose`` (J, 3) for every test frame, over valid joints only."""
     pred = np.broadcast_to(pose, test.y3d.shape)
-    return pooled_mean(joint_errors(pred, test.y3d, test.mask), test.mask)
+    return float(mpjpe(torch.from_numpy(np.ascontiguousarray(pred, dtype=np.float64)),
+                       torch.from_numpy(test.y3d), torch.from_numpy(test.mask)))
 
 
 def mean_pose_references(

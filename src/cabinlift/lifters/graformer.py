@@ -33,8 +33,7 @@ with ``graph="coco17"`` and ``deepcopy_init=True``: 926,887 parameters.
 Speed departs from the official code: the Chebyshev stack is a buffer built once, activations are
 joint-major ``(J, B, C)`` so every graph product is one GEMM, the LAM-GConv Laplacian is computed
 once per layer (not per sample and per conv), the custom LayerNorm avoids ``std_mean`` (whose CPU
-backward is very slow), and attention probabilities use the faster dropout of
-:mod:`cabinlift.lifters.layers`.
+backward is very slow).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from cabinlift.lifters.graph import (
     graph_edges,
     normalized_adjacency,
 )
-from cabinlift.lifters.layers import Dropout, attention
+from cabinlift.lifters.layers import attend
 from cabinlift.skeleton import NUM_JOINTS
 
 
@@ -115,14 +114,14 @@ class _MultiHeadAttention(nn.Module):
             self.linears = nn.ModuleList([copy.deepcopy(proto) for _ in range(4)])
         else:
             self.linears = nn.ModuleList([nn.Linear(dim, dim) for _ in range(4)])
-        self.attn_dropout = attn_dropout
+        self.attn_drop = nn.Dropout(attn_dropout)  # on the attention probabilities
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         j, b, c = x.shape
         h, d = self.n_head, c // self.n_head
         x2 = x.reshape(j * b, c)
         q, k, v = (lin(x2).view(j, b, h, d).permute(1, 2, 0, 3) for lin in self.linears[:3])
-        o = attention(q, k, v, self.attn_dropout, self.training)  # (B, H, J, d)
+        o = attend(q, k, v, self.attn_drop)  # (B, H, J, d)
         o = o.permute(2, 0, 1, 3).reshape(j * b, c)
         return self.linears[3](o).view(j, b, c)
 
@@ -157,7 +156,7 @@ class _GraAttenLayer(nn.Module):
         self.attn = attn if attn is not None else _MultiHeadAttention(n_head, dim, attn_dropout)
         self.norm2 = GraFormerLayerNorm(dim)
         self.ffn = ffn if ffn is not None else _GraphNet(dim, num_joints)
-        self.dropout = Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.norm1(x)))
@@ -171,7 +170,7 @@ class _ResChebGC(nn.Module):
         super().__init__()
         self.gconv1 = ChebConv(dim, dim, order)
         self.gconv2 = ChebConv(dim, dim, order)
-        self.dropout = Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, basis_rest: torch.Tensor) -> torch.Tensor:
         # Official: relu(dropout(relu(h))) == dropout(relu(h)).

@@ -47,7 +47,7 @@ from cabinlift.lifters.graph import (
     default_edges,
     spatial_partitions,
 )
-from cabinlift.lifters.layers import Dropout, DropPath
+from cabinlift.lifters.layers import DropPath
 from cabinlift.skeleton import COCO13_FLIP_PAIRS, NUM_JOINTS
 
 
@@ -82,7 +82,7 @@ class _Block(nn.Module):
         self.gcn_2 = _Gcn(dim, k)
         self.channel_fc1 = nn.Linear(dim, channels_dim)
         self.channel_fc2 = nn.Linear(channels_dim, dim)
-        self.drop = Dropout(dropout)
+        self.drop = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path, batch_dim=1) if drop_path > 0 else nn.Identity()
 
     def _joint_norm(self, x: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cabinlift.lifters.base import Lifter
-from cabinlift.lifters.layers import Dropout, attention
+from cabinlift.lifters.layers import attend
 from cabinlift.metrics import loss_denominator
 from cabinlift.skeleton import NUM_JOINTS
 
@@ -51,22 +51,22 @@ class _EncoderLayer(nn.Module):
         self.w_1 = nn.Linear(d_model, d_inner)
         self.w_2 = nn.Linear(d_inner, d_model)
         self.ffn_norm = nn.LayerNorm(d_model, eps=1e-6)
-        self.dropout = Dropout(dropout)
-        self.attn_dropout = attn_dropout
+        self.dropout = nn.Dropout(dropout)
+        self.attn_drop = nn.Dropout(attn_dropout)  # on the attention probabilities
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, j, _ = x.shape
         q = self.w_qs(x).view(b, j, self.n_head, self.d_k).transpose(1, 2)
         k = self.w_ks(x).view(b, j, self.n_head, self.d_k).transpose(1, 2)
         v = self.w_vs(x).view(b, j, self.n_head, self.d_v).transpose(1, 2)
-        o = attention(q, k, v, self.attn_dropout, self.training)  # scale 1/sqrt(d_k)
+        o = attend(q, k, v, self.attn_drop)  # scale 1/sqrt(d_k)
         o = o.transpose(1, 2).reshape(b, j, self.n_head * self.d_v)
         x = self.attn_norm(self.dropout(self.fc(o)) + x)
         return self.ffn_norm(self.dropout(self.w_2(F.relu(self.w_1(x)))) + x)
 
 
 def _head(width: int, n_out: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.LayerNorm(width), Dropout(dropout), nn.Linear(width, n_out))
+    return nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, n_out))
 
 
 class JointFormer(Lifter):
@@ -89,7 +89,7 @@ class JointFormer(Lifter):
         self.num_joints = num_joints
         flat, out = num_joints * d_model, num_joints * 3
         self.embedding = nn.Linear(2, d_model)  # = Conv1d(2, d_model, 1): same shapes and init
-        self.dropout = Dropout(encoder_dropout)
+        self.dropout = nn.Dropout(encoder_dropout)
         self.layer_norm = nn.LayerNorm(d_model, eps=1e-6)
         self.layer_stack = nn.ModuleList(
             _EncoderLayer(d_model, d_inner, n_head, d_k, d_v, encoder_dropout, attn_dropout)

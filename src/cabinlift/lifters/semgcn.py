@@ -40,7 +40,6 @@ from torch import nn
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.graph import NONLOCAL_GROUPS, Edges, graph_edges, nonlocal_order, semgcn_mask
-from cabinlift.lifters.layers import Dropout
 from cabinlift.skeleton import NUM_JOINTS
 
 
@@ -95,7 +94,7 @@ class _GraphConv(nn.Module):
         super().__init__()
         self.gconv = SemGraphConv(c_in, c_out, mask)
         self.bn = nn.BatchNorm1d(c_out)
-        self.dropout = Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.gconv(x)

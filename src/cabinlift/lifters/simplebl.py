@@ -21,7 +21,6 @@ from torch import nn
 
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters.base import Lifter
-from cabinlift.lifters.layers import Dropout
 
 #: Negative slope of ``activation="leaky_relu"`` (PyTorch's default, as in the authors' code).
 LEAKY_SLOPE = 0.01
@@ -38,7 +37,7 @@ def _activation(name: str) -> nn.Module:
 class _Unit(nn.Sequential):
     def __init__(self, n_in: int, n_out: int, dropout: float, activation: str) -> None:
         super().__init__(
-            nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), _activation(activation), Dropout(dropout)
+            nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), _activation(activation), nn.Dropout(dropout)
         )
 
 

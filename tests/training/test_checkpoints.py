@@ -12,7 +12,7 @@ import torch
 from cabinlift.errors import CabinliftError
 from cabinlift.lift import load_lifter
 from cabinlift.lifters import build_lifter
-from cabinlift.training import load_checkpoint, save_checkpoint
+from cabinlift.training.checkpoints import load_checkpoint, save_checkpoint
 
 GRAFORMER = {"dim_model": 96, "n_layers": 1, "n_head": 4, "dropout": 0.0, "attn_dropout": 0.0,
              "gcn_dropout": 0.0, "cheb_order": 2}

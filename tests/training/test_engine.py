@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from cabinlift.training import PoseTensors, Recipe, RunSpec, stacked_mpjpe, train_runs
+from cabinlift.training.data import PoseTensors
+from cabinlift.training.recipe import Recipe, RunSpec, train_runs, validation_mpjpe
 
 RECIPE = Recipe(lr=2e-3, lr_decay=0.96, batch_size=16, grad_clip=1.0, max_epochs=6,
                 val_every=1, patience=2, target_unit_mm=50.0)
@@ -26,7 +27,7 @@ def _split(rng: np.random.Generator, n: int) -> PoseTensors:
     x = rng.normal(size=(n, 13, 2)).astype(np.float32)
     y = (x.reshape(n, 26) @ rng.normal(size=(26, 39))).reshape(n, 13, 3).astype(np.float32)
     arrays = {"x2d": x, "y3d": y * 100, "mask": rng.random((n, 13)) > 0.1}
-    return PoseTensors.from_arrays(arrays, RECIPE, torch.device("cpu"))
+    return PoseTensors.from_arrays(arrays, RECIPE.target_unit_mm, torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +44,12 @@ def data() -> tuple[PoseTensors, PoseTensors, PoseTensors, list[RunSpec]]:
 def test_vectorised_runs_equal_runs_trained_alone(model: str, data) -> None:
     pool, val, test, specs = data
     together, stack = train_runs(model, TINY[model], specs, pool, val, RECIPE)
-    test_together = stacked_mpjpe(stack, test, RECIPE)
+    test_together = validation_mpjpe(stack, test, RECIPE)
     for r, spec in enumerate(specs):
         (alone,), single = train_runs(model, TINY[model], [spec], pool, val, RECIPE)
         assert together[r].epochs_run == alone.epochs_run
         assert together[r].best_epoch == alone.best_epoch
-        assert abs(test_together[r] - stacked_mpjpe(single, test, RECIPE)[0]) < 0.1
+        assert abs(test_together[r] - validation_mpjpe(single, test, RECIPE)[0]) < 0.1
         assert [h["epoch"] for h in together[r].history] == [h["epoch"] for h in alone.history]
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from cabinlift.errors import CabinliftError
-from cabinlift.training import PoseTensors, Recipe, RunSpec, train_runs
+from cabinlift.training.data import PoseTensors
+from cabinlift.training.recipe import Recipe, RunSpec, train_runs
 
 RECIPE = Recipe(lr=1e-3, lr_decay=0.96, batch_size=64, grad_clip=1.0, max_epochs=10,
                 val_every=5, patience=3, target_unit_mm=1000.0, eval_batch_size=512)
@@ -26,7 +27,7 @@ def _data(n, seed):
 
 
 def _tensors(n, seed, recipe=RECIPE):
-    return PoseTensors.from_arrays(_data(n, seed), recipe, torch.device("cpu"))
+    return PoseTensors.from_arrays(_data(n, seed), recipe.target_unit_mm, torch.device("cpu"))
 
 
 def _train(pool, val, recipe, seed, model="simplebl", hparams=SMALL, indices=None):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cabinlift.runstore import RunStore, StoredRun, digest
+from cabinlift.training.store import RunStore, StoredRun, digest
 
 
 def _run(seed: int, size: int = 1000) -> StoredRun:

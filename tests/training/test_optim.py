@@ -13,7 +13,7 @@ def _net() -> nn.Module:
 
 
 def test_stacked_adam_equals_torch_adam_per_run_and_skips_inactive_runs() -> None:
-    from cabinlift.optim import StackedAdam
+    from cabinlift.training.optim import StackedAdam
 
     nets = [_net() for _ in range(3)]
     for k, n in enumerate(nets):
@@ -52,7 +52,7 @@ def test_stacked_adam_equals_torch_adam_per_run_and_skips_inactive_runs() -> Non
 
 
 def test_per_run_clipping_equals_clip_grad_norm_of_each_run() -> None:
-    from cabinlift.optim import clip_grad_norm_per_run
+    from cabinlift.training.optim import clip_grad_norm_per_run
 
     g = torch.Generator().manual_seed(3)
     stacked = [torch.zeros(3, 5, 4, requires_grad=True), torch.zeros(3, 7, requires_grad=True)]

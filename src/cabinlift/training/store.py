@@ -30,12 +30,13 @@ from cabinlift import atomic
 
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # src/cabinlift
 #: the sources every training run executes (the model's own module is added per model)
 TRAINING_SOURCES = (
-    "training.py", "optim.py", "stacked.py", "experiments.py", "arrays.py", "metrics.py",
-    "runstore.py", "lifters/__init__.py", "lifters/base.py", "lifters/graph.py",
-    "lifters/layers.py",
+    "training/__init__.py", "training/recipe.py", "training/engine.py", "training/optim.py",
+    "training/data.py", "training/checkpoints.py", "training/store.py", "experiments.py",
+    "arrays.py", "metrics.py", "atomic.py", "lifters/__init__.py", "lifters/base.py",
+    "lifters/graph.py", "lifters/layers.py",
 )
 
 

@@ -1,5 +1,5 @@
 """Adam and gradient clipping for runs stacked along a leading dimension (see
-:mod:`cabinlift.stacked`), without ``torch.optim``.
+:mod:`cabinlift.training.engine`), without ``torch.optim``.
 
 Every ``torch.optim`` optimizer imports the ``torch._dynamo`` compiler stack on its first call
 (~2 s on a 2-core machine), a cost each training stage (its own process) would pay again. The

@@ -1,0 +1,4 @@
+"""Training: the paper's recipe (:mod:`.recipe`), run by an engine that trains the runs of a
+setting together as one vectorised model (:mod:`.engine`, :mod:`.optim`); the tensors it reads
+(:mod:`.data`); checkpoints (:mod:`.checkpoints`); and the store of finished runs that lets an
+interrupted stage resume (:mod:`.store`)."""

@@ -1,0 +1,231 @@
+"""The paper's uniform training recipe (Section 2), identical for pre-training and fine-tuning.
+
+Adam at ``lr``, decayed by ``lr_decay`` after every epoch; batches of ``batch_size`` drawn from a
+seeded permutation of tensors held in memory (no per-sample Dataset/DataLoader); gradient norm
+clipped to ``grad_clip``; the model's masked training loss; validation MPJPE every ``val_every``
+epochs (and after the last epoch); the best-validation weights are kept; training stops after
+``patience`` validations without improvement or after ``max_epochs``.
+
+Recipe details the paper leaves open, each a ``train`` parameter: how the loss reduces a batch
+(``loss_reduction``, :data:`cabinlift.metrics.LOSS_REDUCTIONS`) and in which unit it sees the
+targets (``target_unit_mm``); whether an epoch drops its partial last batch (``drop_last``, as a
+PyTorch ``DataLoader`` does; without it, only a last batch of a single sample is dropped, since
+batch norm cannot normalise one sample, and it is drawn again next epoch); and whether the
+starting weights are validated before the first epoch (``validate_start``), so that they are a
+candidate for the best checkpoint and fine-tuning can never end worse on validation than it
+started.
+
+All runs of a stage are trained together by :func:`train_runs` (a single run is a group of
+one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.training.engine`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cabinlift.config import get
+from cabinlift.errors import CabinliftError
+from cabinlift.metrics import LOSS_REDUCTIONS, mpjpe, to_mm
+from cabinlift.training.data import PoseTensors
+from cabinlift.training.engine import StackedLifters, build_stack, noise_seed, train_step
+from cabinlift.training.optim import StackedAdam
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The ``train`` section of params.yaml: the recipe every pre-training and fine-tuning run
+    follows (see the module docstring)."""
+
+    lr: float
+    lr_decay: float
+    batch_size: int
+    grad_clip: float
+    max_epochs: int
+    val_every: int
+    patience: int
+    target_unit_mm: float  # the loss sees targets in units of this many millimetres
+    eval_batch_size: int = 4096
+    loss_reduction: str = "coordinate_mean"  # metrics.LOSS_REDUCTIONS
+    drop_last: bool = False  # drop every partial last batch (else only a single-sample one)
+    validate_start: bool = False  # validate the starting weights (epoch 0) as a best candidate
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Recipe:
+        num = (int, float)
+        recipe = cls(
+            lr=float(get(params, "train.lr", num)),
+            lr_decay=float(get(params, "train.lr_decay", num)),
+            batch_size=get(params, "train.batch_size", int),
+            grad_clip=float(get(params, "train.grad_clip", num)),
+            max_epochs=get(params, "train.max_epochs", int),
+            val_every=get(params, "train.val_every", int),
+            patience=get(params, "train.patience", int),
+            target_unit_mm=float(get(params, "train.target_unit_mm", num)),
+            eval_batch_size=get(params, "train.eval_batch_size", int),
+            loss_reduction=get(params, "train.loss_reduction", str),
+            drop_last=get(params, "train.drop_last", bool),
+            validate_start=get(params, "train.validate_start", bool),
+        )
+        for key in ("batch_size", "max_epochs", "val_every", "patience", "eval_batch_size"):
+            if getattr(recipe, key) < 1:
+                raise CabinliftError(f"params.yaml: key 'train.{key}' must be >= 1")
+        for key in ("lr", "lr_decay", "grad_clip", "target_unit_mm"):
+            if not getattr(recipe, key) > 0:
+                raise CabinliftError(f"params.yaml: key 'train.{key}' must be > 0")
+        if recipe.loss_reduction not in LOSS_REDUCTIONS:
+            raise CabinliftError(
+                f"params.yaml: key 'train.loss_reduction' must be one of "
+                f"{', '.join(LOSS_REDUCTIONS)}, got {recipe.loss_reduction!r}"
+            )
+        return recipe
+
+
+@dataclass
+class TrainResult:
+    best_state: dict[str, torch.Tensor]
+    best_val_mpjpe: float  # mm
+    best_epoch: int  # 0: the starting weights (only with ``validate_start``)
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0  # optimiser steps taken
+    stopped_early: bool = False  # ended by early stopping (else by max_epochs)
+
+
+@dataclass
+class RunSpec:
+    """One training run: its seed (weights init, batch order, noise), its training rows
+    (indices into the pool; None = all) and optional starting weights."""
+
+    seed: int
+    indices: np.ndarray | None = None
+    init_state: dict[str, torch.Tensor] | None = None
+
+
+def epoch_batches(rows: torch.Tensor, order: torch.Generator, recipe: Recipe) -> list[torch.Tensor]:
+    """One epoch of a run: its ``rows`` in a fresh permutation drawn from its own generator,
+    cut into batches of ``batch_size``; the partial last batch is dropped with ``drop_last``,
+    else only a last batch of one sample (which batch norm cannot normalise)."""
+    parts = list(torch.randperm(len(rows), generator=order).to(rows.device).split(recipe.batch_size))
+    if recipe.drop_last and len(parts[-1]) < recipe.batch_size:
+        parts.pop()  # as DataLoader(drop_last=True): fewer rows than a batch, no step
+    elif len(parts) > 1 and len(parts[-1]) == 1:
+        parts.pop()  # drawn again next epoch
+    return [rows[p] for p in parts]
+
+
+def validation_mpjpe(stack: StackedLifters, data: PoseTensors, recipe: Recipe) -> list[float]:
+    """Per-run MPJPE in millimetres over the valid joints of ``data``."""
+    pred = stack.predict(data.x, recipe.eval_batch_size)  # (R, N, J, 3)
+    return to_mm(mpjpe(pred, data.y, data.mask), recipe.target_unit_mm).tolist()
+
+
+class _BestWeights:
+    """Each run's validations, its best weights so far and its early stopping: a run stops
+    after ``patience`` validations in a row without a new best."""
+
+    def __init__(self, stack: StackedLifters, specs: list[RunSpec], patience: int, desc: str
+                 ) -> None:
+        n = len(specs)
+        self.stack, self.specs, self.patience, self.desc = stack, specs, patience, desc
+        self.weights = stack.snapshot()
+        self.val = [float("inf")] * n
+        self.epoch, self.bad, self.stopped = [0] * n, [0] * n, [False] * n
+        self.history: list[list[dict[str, float | None]]] = [[] for _ in specs]
+
+    def live(self) -> list[int]:
+        return [r for r, s in enumerate(self.stopped) if not s]
+
+    def validated(self, r: int, epoch: int, lr: float, train_loss: float | None, val: float
+                  ) -> None:
+        if not np.isfinite(val):
+            raise CabinliftError(f"{self.desc}: run {r} (seed {self.specs[r].seed}): validation "
+                                 f"MPJPE is not finite at epoch {epoch}")
+        self.history[r].append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
+                                "val_mpjpe": val})
+        if val < self.val[r]:
+            self.val[r], self.epoch[r], self.bad[r] = val, epoch, 0
+            self.stack.keep(self.weights, r)
+        else:
+            self.bad[r] += 1
+            self.stopped[r] = self.bad[r] >= self.patience
+
+
+def _pool_rows(spec: RunSpec, n_pool: int, device: torch.device) -> torch.Tensor:
+    if spec.indices is None:
+        return torch.arange(n_pool, device=device)
+    return torch.as_tensor(np.asarray(spec.indices, dtype=np.int64), device=device)
+
+
+def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
+               pool: PoseTensors, val_data: PoseTensors, recipe: Recipe,
+               desc: str = "train", progress: bool = True
+               ) -> tuple[list[TrainResult], StackedLifters]:
+    """Train the runs ``specs`` of one model with the recipe, together (one vectorised model,
+    :mod:`cabinlift.training.engine`).
+
+    Each run is what training it alone would give (up to floating-point reassociation): its
+    weights start from ``torch.manual_seed(seed)`` (then ``init_state``), every epoch it draws
+    its own permutation of its own rows from ``Generator(seed)``, its dropout noise from its own
+    generator (one draw per step it takes), and it is clipped, updated, validated, early-stopped
+    and checkpointed on its own. An epoch is one pass over each run's own rows; a run whose
+    epoch has fewer batches waits (no update) while the others finish theirs, and stopped runs
+    take no more steps.
+    Returns one result per run (best-validation weights) and the stacked model holding them.
+    """
+    if not specs:
+        raise CabinliftError(f"{desc}: no runs to train")
+    device = pool.x.device
+    rows = [_pool_rows(s, len(pool), device) for s in specs]
+    for r in rows:
+        if len(r) < 2:
+            raise CabinliftError(f"{desc}: at least 2 training samples are needed, got {len(r)}")
+    start = time.perf_counter()
+    stack = build_stack(model_name, hparams, [s.seed for s in specs],
+                        [s.init_state for s in specs], device, recipe.loss_reduction)
+    opt = StackedAdam(list(stack.params.values()), lr=recipe.lr)
+    order = [torch.Generator().manual_seed(s.seed) for s in specs]
+    noise = [torch.Generator(device=device).manual_seed(noise_seed(s.seed)) for s in specs]
+    best = _BestWeights(stack, specs, recipe.patience, desc)
+    epochs_run, steps = [0] * len(specs), [0] * len(specs)
+    if recipe.validate_start:  # the starting weights are the first candidate
+        for r, val in enumerate(validation_mpjpe(stack, val_data, recipe)):
+            best.validated(r, 0, opt.lr, None, val)
+    bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2,
+               disable=not progress)
+    for epoch in bar:
+        live = best.live()
+        if not live:
+            break
+        lr = opt.lr
+        batches = {r: epoch_batches(rows[r], order[r], recipe) for r in live}
+        loss_sum = torch.zeros(len(specs), device=device)
+        for t in range(max(len(b) for b in batches.values())):
+            step = {r: batches[r][t] for r in live if t < len(batches[r])}
+            train_step(stack, opt, step, pool.x, pool.y, pool.mask, noise, recipe.grad_clip,
+                       loss_sum)
+        opt.lr *= recipe.lr_decay  # as ExponentialLR does it
+        for r in live:
+            epochs_run[r] = epoch
+            steps[r] += len(batches[r])
+        if epoch % recipe.val_every == 0 or epoch == recipe.max_epochs:
+            vals, losses = validation_mpjpe(stack, val_data, recipe), loss_sum.tolist()
+            for r in live:
+                n_used = sum(len(b) for b in batches[r])
+                best.validated(r, epoch, lr, losses[r] / n_used if n_used else None, vals[r])
+            bar.set_postfix(val_mpjpe=f"{min(vals[r] for r in live):.1f}")
+    bar.close()
+    stack.load(best.weights)
+    wall = (time.perf_counter() - start) / len(specs)
+    results = [
+        TrainResult(stack.state_dict_of(best.weights, r), best.val[r], best.epoch[r],
+                    epochs_run[r], wall, best.history[r], steps[r], best.stopped[r])
+        for r in range(len(specs))
+    ]
+    return results, stack

@@ -1,0 +1,89 @@
+"""The engine's per-run noise: stacked lifters read every dropout mask from their run's own
+buffer of random lanes, in forward order, so a run's masks do not depend on its neighbours."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cabinlift.lifters import build_lifter
+from cabinlift.lifters.layers import DropPath
+from cabinlift.training.engine import NoiseDropout, NoiseDropPath, noise_from, with_run_noise
+
+
+def _lanes(n: int, seed: int) -> torch.Tensor:
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64)
+    bits.random_(-(2**63), None, generator=torch.Generator().manual_seed(seed))
+    return bits.view(torch.int16)[:n]
+
+
+def test_buffered_dropout_reads_consecutive_lanes_and_counts_them() -> None:
+    x = torch.ones(4000)
+    drop = NoiseDropout(0.25).train()
+    buf = _lanes(8000, 7)
+    with noise_from(buf) as scope:
+        a1, a2 = drop(x), drop(x)
+    assert scope[1] == 8000
+    with noise_from(buf):
+        b1 = drop(x)
+    assert torch.equal(a1, b1)  # same lanes, same mask
+    assert not torch.equal(a1, a2)  # the second call reads the next 4000 lanes
+    # lane >= k - 32768 keeps, with k = 0.25 * 65536: a hand check of the rule
+    expected = (buf[4000:] >= 16384 - 32768).float() / 0.75
+    assert torch.allclose(a2, expected)
+    assert abs((a1 > 0).float().mean().item() - 0.75) < 0.03
+    with noise_from(None) as count:  # counting only: nothing dropped
+        assert torch.equal(NoiseDropout(0.5).train()(x), x)
+        NoiseDropPath(0.3, batch_dim=0).train()(torch.ones(5, 3))
+    assert count[1] == 4000 + 5
+    with pytest.raises(RuntimeError, match="too short"), noise_from(buf[:10]):
+        NoiseDropout(0.5).train()(x)
+    with pytest.raises(RuntimeError, match="outside noise_from"):
+        NoiseDropout(0.5).train()(x)
+    assert NoiseDropout(0.5).eval()(x) is x
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
+def test_buffered_dropout_rate_and_expectation(p: float) -> None:
+    x = torch.ones(400_000)
+    with noise_from(_lanes(400_000, 3)):
+        y = NoiseDropout(p).train()(x)
+    assert (y == 0).float().mean().item() == pytest.approx(p, abs=0.005)
+    kept = y[y != 0]
+    # p rounded to k / 65536 and survivors scaled by the exact 65536 / (65536 - k)
+    k = round(p * 65536)
+    assert torch.all(kept == 65536 / (65536 - k))
+
+
+def test_buffered_noise_under_vmap_equals_each_run_alone() -> None:
+    from torch.func import vmap
+
+    x = torch.randn(3, 64, 13)
+    drop, path = NoiseDropout(0.5).train(), NoiseDropPath(0.3, batch_dim=0).train()
+
+    def one(noise: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        with noise_from(noise):
+            return path(drop(xi))
+
+    noise = torch.stack([_lanes(64 * 13 + 64, s) for s in (5, 6, 7)])
+    together = vmap(one, randomness="error")(noise, x)
+    for r in range(3):
+        assert torch.equal(together[r], one(noise[r], x[r]))
+
+
+@pytest.mark.parametrize("name", ["simplebl", "semgcn", "graformer", "graphmlp", "jointformer"])
+def test_with_run_noise_replaces_every_dropout_and_keeps_the_weights(name: str) -> None:
+    torch.manual_seed(0)
+    net = build_lifter(name)
+    plain = {type(m) for m in net.modules()}
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    n_drop = sum(isinstance(m, nn.Dropout) for m in net.modules())
+    n_path = sum(isinstance(m, DropPath) for m in net.modules())
+    with_run_noise(net)
+    assert sum(isinstance(m, NoiseDropout) for m in net.modules()) == n_drop > 0
+    assert sum(isinstance(m, NoiseDropPath) for m in net.modules()) == n_path
+    assert not any(isinstance(m, nn.Dropout | DropPath) for m in net.modules())
+    assert nn.Dropout in plain
+    after = net.state_dict()
+    assert list(after) == list(before) and all(torch.equal(after[k], v) for k, v in before.items())
