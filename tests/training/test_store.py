@@ -113,3 +113,20 @@ def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value)
     assert err == (f"cabinlift store: error: --max-gb must be a finite number of GB >= 0 (0 "
                    f"empties the store, as --all does), got {value}")
     assert len(store.entries()) == 1
+
+
+def test_training_stages_depend_on_exactly_the_code_the_store_keys():
+    """A change DVC sees in a training stage's code is a change of the runs' store keys, and
+    the other way round: dvc.yaml's code deps equal TRAINING_SOURCES plus the model's module."""
+    import yaml
+
+    from cabinlift.training.store import TRAINING_SOURCES
+
+    stages = yaml.safe_load(open("dvc.yaml"))["stages"]
+    expected = {f"src/cabinlift/{s}" for s in TRAINING_SOURCES}
+    for name in ("pretrain", "finetune_scratch", "finetune_pretrained"):
+        stage = stages[name].get("do", stages[name])
+        code = {d for d in stage["deps"] if d.startswith("src/")}
+        model_file = next(d for d in code if "${item" in d)
+        assert model_file.startswith("src/cabinlift/lifters/") and model_file.endswith(".py")
+        assert code - {model_file} == expected, name
