@@ -17,6 +17,13 @@ from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 
 
+def _check(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    """params.yaml was checked as a whole by :func:`main`; write the input manifests."""
+    from cabinlift.inputs import write_manifests
+
+    print(json.dumps({"params": "valid", "files": write_manifests(params, Path(args.out))}))
+
+
 def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.demo.generate import generate
 
@@ -146,6 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timings", default="logs",
                    help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "check", help="check all of params.yaml; hash the files it names (the first stage)",
+        description="Every problem of params.yaml in one message (exit status 1), before any "
+        "stage runs; then, per stage, a manifest of the files params.yaml names that the stage "
+        "reads (precomputed keypoints, mmpose configs and checkpoints) with their MD5, so DVC "
+        "re-runs exactly the stages whose files changed.",
+    )
+    s.add_argument("--out", default="data/inputs", help="manifest folder (default: data/inputs)")
+    s.set_defaults(func=_check)
 
     s = sub.add_parser("demo", help="write the embedded procedural demo data set")
     s.add_argument("--out", default="data/raw/demo")
