@@ -1,7 +1,7 @@
 """The everyday DVC commands on this pipeline, through the real DVC in throw-away repositories:
 a params.yaml mistake stops `dvc repro` with the project's message before any stage deletes
 anything, a changed file that params.yaml names re-runs exactly the stages that read it,
-and `dvc exp run -S` changes one line of params.yaml."""
+`dvc exp run -S` changes one line of params.yaml, and `cabinlift exps` shows experiments."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dvcrepo import DVC, ROOT, base_params, make_repo, run
 from test_pipeline_realdata_e2e import coco_keypoints
 
 pytestmark = pytest.mark.slow
+WIDTH = 100
 
 
 def small_params() -> dict:
@@ -147,6 +148,48 @@ def test_changed_precomputed_file_reruns_exactly_the_stages_reading_it(repo, tmp
         assert outputs(repo) == before
     finally:
         reset(repo)
+
+
+def _exp_run(repo: Path, name: str, setting: str) -> dict:
+    """`dvc exp run -n name -S setting` in the workspace; the Table 1 it wrote; then back."""
+    run(DVC + ["exp", "run", "-n", name, "-S", setting], repo)
+    table = json.loads((repo / "metrics" / "table1.json").read_text())
+    reset(repo)
+    return table
+
+
+def _section(text: str, first_word: str) -> list[str]:
+    """The lines of the block (blank-line separated) whose first line starts with ``first_word``."""
+    blocks = [b.splitlines() for b in text.split("\n\n")]
+    return next(b for b in blocks if b[0].split()[0] == first_word)
+
+
+def _row(lines: list[str], init: str) -> list[str]:
+    return next(line for line in lines if line.startswith(f"  simplebl {init} ")).split()[2:]
+
+
+def test_exps_shows_changed_params_and_table1_at_100_columns(repo):
+    base = json.loads((repo / "metrics" / "table1.json").read_text())
+    exps = {"lr2": ("train.lr=0.002", "  train.lr: 0.001 -> 0.002"),
+            "drop25": ("lifters.simplebl.dropout=0.25", "  lifters.simplebl.dropout: 0.5 -> 0.25")}
+    tables = {name: _exp_run(repo, name, setting) for name, (setting, _) in exps.items()}
+    text = run(["cabinlift", "exps"], repo).stdout
+    diff = run(["cabinlift", "exps", "--diff"], repo).stdout
+    assert run(["cabinlift", "exps", "-A"], repo).stdout == text  # the repository's one commit
+    assert max(len(line) for line in (text + diff).splitlines()) <= WIDTH, text
+    baseline = _section(text, run(["git", "branch", "--show-current"], repo).stdout.strip())
+    assert baseline[0].endswith("baseline, 2 experiment(s)")
+    for init in ("scratch", "pretrained"):
+        assert _row(baseline, init) == [f"{base['simplebl'][init][s]:.1f}" for s in ("pct50", "subj2")]
+    for name, (_, changed) in exps.items():
+        lines = _section(text, name)
+        assert [line for line in lines if " -> " in line] == [changed], lines
+        diffs = _section(diff, name)
+        for init in ("scratch", "pretrained"):
+            cells = tables[name]["simplebl"][init]
+            assert _row(lines, init) == [f"{cells[s]:.1f}" for s in ("pct50", "subj2")], lines
+            assert _row(diffs, init) == [f"{cells[s] - base['simplebl'][init][s]:+.1f}"
+                                         for s in ("pct50", "subj2")], diffs
 
 
 @pytest.fixture()
