@@ -20,6 +20,13 @@ from cabinlift.errors import CabinliftError
 from cabinlift.resources import resolve_threads, use_threads
 
 
+def _check(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    """params.yaml was checked as a whole by :func:`main`; write the input manifests."""
+    from cabinlift.inputs import write_manifests
+
+    print(json.dumps({"params": "valid", "files": write_manifests(params, Path(args.out))}))
+
+
 def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
     from cabinlift.demo.generate import generate
 
@@ -139,6 +146,13 @@ def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
     )
 
 
+def _exps(args: argparse.Namespace) -> None:
+    from cabinlift.exps import render, run_dvc_exp_show
+
+    extra = (["--all-commits"] if args.all_commits else []) + [f"--rev={r}" for r in args.rev or []]
+    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff), end="")
+
+
 def _lift(args: argparse.Namespace, params: dict[str, Any] | None) -> None:
     from cabinlift.lift import run_lift
 
@@ -200,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timings", default="logs",
                    help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "check", help="check all of params.yaml; hash the files it names (the first stage)",
+        description="Every problem of params.yaml in one message (exit status 1), before any "
+        "stage runs; then, per stage, a manifest of the files params.yaml names that the stage "
+        "reads (precomputed keypoints, mmpose configs and checkpoints) with their MD5, so DVC "
+        "re-runs exactly the stages whose files changed.",
+    )
+    s.add_argument("--out", default="data/inputs", help="manifest folder (default: data/inputs)")
+    s.set_defaults(func=_check)
 
     s = sub.add_parser("demo", help="write the embedded procedural demo data set")
     s.add_argument("--out", default="data/raw/demo")
@@ -266,6 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_evaluate)
 
     s = sub.add_parser(
+        "exps", help="DVC experiments: changed params and Table 1, legible at 100 columns",
+        description="Reads `dvc exp show --json` and prints, per baseline commit, its Table 1 "
+        "(a row per model and init, a column per setting, test MPJPE in mm), then per "
+        "experiment the params that differ from the baseline and its Table 1.",
+    )
+    s.add_argument("--diff", action="store_true",
+                   help="experiments' cells as differences from the baseline's")
+    s.add_argument("--width", type=int, default=100, help="line width (default: 100)")
+    s.add_argument("-A", "--all-commits", action="store_true",
+                   help="experiments of every commit (dvc exp show -A)")
+    s.add_argument("--rev", action="append", help="experiments of this commit (repeatable)")
+    s.set_defaults(func=_exps)
+
+    s = sub.add_parser(
         "lift", help="apply a trained lifter to 2D keypoints (COCO JSON or interim CSVs)",
         description="Lift COCO-17 2D keypoints (COCO-format JSON, an interim "
         "*.keypoints2d.csv or a directory of them) to neck-centred 3D poses in mm with a "
@@ -302,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
         args.summary = args.summary or f"metrics/pretrain/{args.model}.json"
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
+    if args.command == "exps":  # DVC's records of experiments: params.yaml is not read
+        try:
+            args.func(args)
+        except CabinliftError as exc:
+            print(f"cabinlift exps: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         if args.command == "lift":  # usable outside a pipeline checkout: params are optional
             params = config.load_params(args.params) if Path(args.params).is_file() else None
