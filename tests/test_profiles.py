@@ -72,6 +72,15 @@ def test_set_param_args_are_read_back_with_their_types(tmp_path):
         assert got == value and type(got) is type(value), key
 
 
+def test_apply_then_demo_restores_params_byte_for_byte(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    profiles.apply_profile(path, profiles.load_profile("authors", PROFILES))
+    assert path.read_text() != (ROOT / "params.yaml").read_text()
+    profiles.apply_profile(path, profiles.load_profile("demo", PROFILES))
+    assert path.read_text() == (ROOT / "params.yaml").read_text()
+
+
 def test_bad_profiles_are_named(tmp_path):
     with pytest.raises(CabinliftError, match="no profile 'papr' \\(available: authors, demo, paper\\)"):
         profiles.load_profile("papr", PROFILES)
