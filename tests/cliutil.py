@@ -8,7 +8,20 @@ from typing import Any
 
 import yaml
 
-from cabinlift import cli
+from cabinlift import cli, config
+
+
+def typed(params: dict[str, Any], **changes: Any) -> config.Params:
+    """The typed, checked :class:`cabinlift.config.Params` of ``params`` with ``changes``
+    (dotted keys), as a stage receives it."""
+    return config.build(with_changes(params, **changes))
+
+
+def demo_section(**changes: Any) -> config.Demo:
+    """params.yaml's ``demo`` section with ``changes`` (dotted keys below ``demo``, e.g.
+    ``**{"real.subjects": 3}``)."""
+    params = config.read_yaml(Path(__file__).resolve().parents[1] / "params.yaml")
+    return typed(params, **{f"demo.{k}": v for k, v in changes.items()}).demo
 
 
 def with_changes(params: dict[str, Any], **changes: Any) -> dict[str, Any]:

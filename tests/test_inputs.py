@@ -4,18 +4,18 @@ names that the stage's chosen backend reads, with their MD5 (what the DVC stages
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from cliutil import one_line_error, with_changes, write_params
-from conftest import mmlab_missing
 
 from cabinlift import cli, config
 from cabinlift.errors import CabinliftError
 from cabinlift.inputs import MANIFEST_STAGES, stage_inputs
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 # MD5 of b"abc" and of b"abd" (RFC 1321's test suite has the first).
 MD5_ABC = "900150983cd24fb0d6963f7d28e17f72"
 MD5_ABD = "4911e516e5aa21d327512e0c8b197616"
@@ -31,7 +31,7 @@ def _file(path: Path, data: bytes = b"abc") -> str:
 
 
 def test_default_backends_read_no_named_file():
-    assert {s: stage_inputs(_params(), s) for s in MANIFEST_STAGES} == {
+    assert {s: stage_inputs(config.build(_params()), s) for s in MANIFEST_STAGES} == {
         "demo": {}, "detect": {}, "keypoints2d": {}}
 
 
@@ -39,12 +39,12 @@ def test_precomputed_files_by_key_with_their_md5(tmp_path):
     results = _file(tmp_path / "kp.json")
     params = _params(**{"keypoints2d.backend": "precomputed",
                         "keypoints2d.precomputed.results": results})
-    assert stage_inputs(params, "keypoints2d") == {
+    assert stage_inputs(config.build(params), "keypoints2d") == {
         "keypoints2d.precomputed.results": {"path": results, "md5": MD5_ABC}}
-    assert stage_inputs(params, "detect") == {}  # still simulated: reads no named file
+    assert stage_inputs(config.build(params), "detect") == {}  # still simulated: reads no named file
     images = _file(tmp_path / "images.json", b"abd")
     params["keypoints2d"]["precomputed"]["images"] = images
-    assert stage_inputs(params, "keypoints2d")["keypoints2d.precomputed.images"] == {
+    assert stage_inputs(config.build(params), "keypoints2d")["keypoints2d.precomputed.images"] == {
         "path": images, "md5": MD5_ABD}
 
 
@@ -53,7 +53,7 @@ def test_missing_precomputed_file_names_its_key(tmp_path):
                         "detect.precomputed.results": str(tmp_path / "nowhere.json")})
     with pytest.raises(CabinliftError, match=r"key 'detect.precomputed.results': file .*nowhere"
                                              r"\.json not found"):
-        stage_inputs(params, "detect")
+        stage_inputs(config.build(params), "detect")
 
 
 def test_mmpose_config_path_and_checkpoints_each_in_its_stage(tmp_path):
@@ -64,12 +64,13 @@ def test_mmpose_config_path_and_checkpoints_each_in_its_stage(tmp_path):
                         "detect.mmpose.config": det_cfg, "detect.mmpose.checkpoint": det_ckpt,
                         "keypoints2d.mmpose.config": kp_cfg,
                         "keypoints2d.mmpose.checkpoint": kp_ckpt})
-    detect = stage_inputs(params, "detect")
+    detect = stage_inputs(config.build(params), "detect")
     assert detect == {"detect.mmpose.config": {"path": det_cfg, "md5": MD5_ABC},
                       "detect.mmpose.checkpoint": {"path": det_ckpt, "md5": MD5_ABC}}
     Path(kp_ckpt).write_bytes(b"abd")
-    assert stage_inputs(params, "keypoints2d")["keypoints2d.mmpose.checkpoint"]["md5"] == MD5_ABD
-    assert stage_inputs(params, "detect") == detect
+    entry = stage_inputs(config.build(params), "keypoints2d")["keypoints2d.mmpose.checkpoint"]
+    assert entry["md5"] == MD5_ABD
+    assert stage_inputs(config.build(params), "detect") == detect
 
 
 def test_missing_checkpoint_is_the_backends_message(tmp_path):
@@ -78,14 +79,15 @@ def test_missing_checkpoint_is_the_backends_message(tmp_path):
                         "keypoints2d.mmpose.checkpoint": str(tmp_path / "hrnet.pth")})
     with pytest.raises(CabinliftError, match=r"key 'keypoints2d.mmpose.checkpoint': checkpoint "
                                              r"file .*hrnet\.pth not found; download the MMPose"):
-        stage_inputs(params, "keypoints2d")
+        stage_inputs(config.build(params), "keypoints2d")
 
 
-@pytest.mark.skipif(not mmlab_missing(), reason="the OpenMMLab stack is installed")
+@pytest.mark.skipif(importlib.util.find_spec("mmdet") is not None,
+                    reason="the OpenMMLab stack is installed")
 def test_packaged_config_without_the_stack_says_how_to_install():
     params = _params(**{"detect.backend": "mmpose"})
     with pytest.raises(CabinliftError, match="make install-mmlab"):
-        stage_inputs(params, "detect")
+        stage_inputs(config.build(params), "detect")
 
 
 @pytest.mark.mmlab
@@ -100,7 +102,7 @@ def test_packaged_config_is_recorded_by_name_with_the_package_version(tmp_path):
                 if line.startswith(("mmdet==", "mmpose==")))
     params = _params(**{"keypoints2d.backend": "mmpose",
                         "keypoints2d.mmpose.checkpoint": _file(tmp_path / "hrnet.pth")})
-    entry = stage_inputs(params, "keypoints2d")["keypoints2d.mmpose.config"]
+    entry = stage_inputs(config.build(params), "keypoints2d")["keypoints2d.mmpose.config"]
     name = PARAMS["keypoints2d"]["mmpose"]["config"]
     shipped = Path(importlib.util.find_spec("mmpose").origin).parent / ".mim" / "configs" / name
     assert entry == {"path": name, "package": f"mmpose {pins['mmpose']}",
@@ -115,7 +117,10 @@ def test_check_writes_one_manifest_per_stage(tmp_path, capsys):
     assert cli.main(["--params", str(params), "check", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "params": "valid", "files": {"demo": 0, "detect": 1, "keypoints2d": 0}}
-    assert sorted(p.name for p in out.iterdir()) == ["demo.json", "detect.json", "keypoints2d.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["code", "demo.json", "detect.json",
+                                                     "keypoints2d.json"]
+    assert sorted(p.name for p in (out / "code").iterdir()) == [
+        "graformer.json", "graphmlp.json", "jointformer.json", "semgcn.json", "simplebl.json"]
     assert json.loads((out / "detect.json").read_text()) == {
         "detect.precomputed.results": {"md5": MD5_ABC, "path": results}}
     assert (out / "demo.json").read_text() == "{}\n"

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cabinlift import config, params_schema, profiles
+from cabinlift import config, profiles
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"
-PARAMS = config.load_params(ROOT / "params.yaml")
+PARAMS = config.read_yaml(ROOT / "params.yaml")
 
 
 def _count(model: str, hparams: dict) -> int:
@@ -28,7 +28,7 @@ def test_every_profile_sets_the_same_keys_and_is_valid():
     keys = [list(profiles.load_profile(n, PROFILES).values) for n in names]
     assert all(k == keys[0] for k in keys)
     for name in names:
-        params_schema.validate(profiles.with_profile(PARAMS, profiles.load_profile(name, PROFILES)))
+        config.build(profiles.with_profile(PARAMS, profiles.load_profile(name, PROFILES)))
 
 
 def test_demo_profile_is_params_as_shipped():

@@ -4,16 +4,17 @@ import numpy as np
 import pytest
 
 from cabinlift import config
+from cabinlift.config import SettingDef
 from cabinlift.errors import CabinliftError
 from cabinlift.subsets import make_runs, read_subset, write_subsets
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 # Eight training subjects with unequal frame counts, like the real pool.
 SUBJECTS = np.repeat(np.arange(1, 9), [40, 41, 39, 50, 45, 44, 38, 60])
 
 
 def _write(tmp_path, params=PARAMS):
-    counts = write_subsets(SUBJECTS, config.settings(params), 0, 2, tmp_path)
+    counts = write_subsets(SUBJECTS, config.build(params).setting_defs(), 0, 2, tmp_path)
     return counts, {name: read_subset(tmp_path / f"{name}.json") for name in counts}
 
 
@@ -47,34 +48,34 @@ def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
 
 
 def test_seeded_and_seed_sensitive():
-    d = {"subjects": 1, "fraction": 0.25, "repetitions": 8}
+    d = SettingDef(subjects=1, fraction=0.25, repetitions=8)
     assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
     assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
 
 
 def test_too_many_subjects_or_repetitions():
     with pytest.raises(CabinliftError, match="9 training subjects"):
-        make_runs(SUBJECTS, {"subjects": 9, "fraction": 1.0, "repetitions": 1}, 0, 0, 2)
+        make_runs(SUBJECTS, SettingDef(subjects=9, fraction=1.0, repetitions=1), 0, 0, 2)
     with pytest.raises(CabinliftError, match="distinct combinations"):
-        make_runs(SUBJECTS, {"subjects": 7, "fraction": 1.0, "repetitions": 9}, 0, 0, 2)
+        make_runs(SUBJECTS, SettingDef(subjects=7, fraction=1.0, repetitions=9), 0, 0, 2)
 
 
 def test_single_subject_runs_never_share_a_subject():
     """Five subjects: five runs use each once (in sorted order); eight runs are refused instead
     of training subjects 1, 5 and 6 twice."""
     five = SUBJECTS[np.isin(SUBJECTS, [1, 5, 6, 7, 8])]
-    runs = make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 5}, 0, 0, 2)
+    runs = make_runs(five, SettingDef(subjects=1, fraction=0.05, repetitions=5), 0, 0, 2)
     assert [r["subjects"] for r in runs] == [[1], [5], [6], [7], [8]]
     with pytest.raises(CabinliftError, match=r"8 repetitions of a single-subject setting, but the "
                                              r"training pool has 5 subjects \(1, 5, 6, 7, 8\)"):
-        make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 8}, 0, 0, 2)
+        make_runs(five, SettingDef(subjects=1, fraction=0.05, repetitions=8), 0, 0, 2)
 
 
 def test_zero_fraction_rejected_before_any_output(tmp_path):
     p = copy.deepcopy(PARAMS)
     p["subsets"]["settings"]["pct5"]["fraction"] = 0
     with pytest.raises(CabinliftError, match=r"pct5\.fraction.*\(0, 1\]"):
-        config.settings(p)
+        config.build(p)
 
 
 def test_read_subset_errors(tmp_path):

@@ -12,41 +12,41 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
-from cabinlift import config, params_schema
+from cabinlift import config
 from cabinlift.atomic import write_atomic
+from cabinlift.config import Params
 from cabinlift.errors import CabinliftError
 from cabinlift.resources import resolve_threads, use_threads
 
 
-def _check(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _check(args: argparse.Namespace, params: Params) -> None:
     """params.yaml was checked as a whole by :func:`main`; write the input manifests."""
     from cabinlift.inputs import write_manifests
 
     print(json.dumps({"params": "valid", "files": write_manifests(params, Path(args.out))}))
 
 
-def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _demo(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.demo.generate import generate
 
-    summary = generate(Path(args.out), config.get(params, "demo", dict))
+    summary = generate(Path(args.out), params.demo)
     print(json.dumps(summary, sort_keys=True))
 
 
-def _detect(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _detect(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_detect
 
     print(json.dumps(run_detect(params, Path(args.out))))
 
 
-def _keypoints2d(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _keypoints2d(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_keypoints2d
 
     print(json.dumps(run_keypoints2d(params, Path(args.detections), Path(args.out))))
 
 
-def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _normalize(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.normalize import run_normalize
 
     report = run_normalize(params, Path(args.keypoints), Path(args.out))
@@ -54,44 +54,38 @@ def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
     print(json.dumps({k: v["kept"] for k, v in report.items()}))
 
 
-def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _subsets(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.arrays import load_arrays
     from cabinlift.subsets import write_subsets
 
-    settings = config.settings(params)
     train = load_arrays(Path(args.processed) / "real_train.npz")
-    counts = write_subsets(
-        train["subject"], settings, config.get(params, "subsets.seed", int),
-        config.get(params, "subsets.min_frames", int), Path(args.out),
-    )
+    counts = write_subsets(train["subject"], params.setting_defs(), params.subsets.seed,
+                           params.subsets.min_frames, Path(args.out))
     print(json.dumps({"runs": counts, "total": sum(counts.values())}))
 
 
-def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _pretrain(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.experiments import run_pretrain
     from cabinlift.training.store import RunStore
 
-    config.models(params)
     s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
-                     Path(args.timings), RunStore.from_params(params))
+                     Path(args.timings), RunStore.from_config(params.store))
     keys = ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
     print(json.dumps({k: s[k] for k in keys}))
 
 
-def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _finetune(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.experiments import run_finetune_all
     from cabinlift.training.store import RunStore
 
-    config.models(params)
-    known = config.settings(params)
-    names = args.setting or list(known)
+    names = args.setting or list(params.settings)
     for name in names:
-        if name not in known:
+        if name not in params.settings:
             raise CabinliftError(f"setting {name!r} is not listed under key 'settings'")
     by_setting = run_finetune_all(
         params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),
         Path(args.pretrained) if args.pretrained else None, Path(args.timings), names,
-        RunStore.from_params(params),
+        RunStore.from_config(params.store),
     )
     print(json.dumps({
         s: {"runs": len(r), "reused": sum(x["reused"] for x in r),
@@ -100,13 +94,13 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     }))
 
 
-def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _store(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
         raise CabinliftError(f"--max-gb must be a finite number of GB >= 0 (0 empties the "
                              f"store, as --all does), got {args.max_gb:g}")
-    store = RunStore.from_params(params)
+    store = RunStore.from_config(params.store)
     if not store.enabled:
         print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
         return
@@ -124,23 +118,20 @@ def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
                       "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
 
 
-def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _evaluate(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.evaluation import run_evaluation
 
     run_evaluation(
         finetuned_root=Path(args.finetuned),
         test_npz=Path(args.processed) / "real_test.npz",
-        models=config.models(params),
-        settings=config.settings(params),
+        models=list(params.models),
+        settings=params.setting_defs(),
         metrics_dir=Path(args.metrics),
         plots_dir=Path(args.plots),
+        options=params.evaluate,
         pretrain_dir=Path(args.metrics) / "pretrain",
-        qualitative=config.get(params, "evaluate.qualitative", dict),
         timings_root=Path(args.timings) / "finetune",
         wall_times=Path(args.timings) / "wall_times.csv",
-        pck=config.get(params, "evaluate.pck", dict),
-        alpha=config.get(params, "evaluate.alpha", (int, float)),
-        per_joint_setting=config.get(params, "evaluate.per_joint_setting", (str, type(None))),
         train_npz=Path(args.processed) / "real_train.npz",
         subsets_dir=Path(args.subsets),
     )
@@ -153,16 +144,23 @@ def _exps(args: argparse.Namespace) -> None:
     print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff), end="")
 
 
-def _lift(args: argparse.Namespace, params: dict[str, Any] | None) -> None:
+def _lift_params(path: Path) -> Params | None:
+    """params.yaml for ``lift``, which reads only the unit of checkpoints too old to record
+    theirs: None where there is no valid file (a checkpoint then needs its own unit)."""
+    try:
+        return config.load_config(path) if path.is_file() else None
+    except CabinliftError:
+        return None
+
+
+def _lift(args: argparse.Namespace, params: Params | None) -> None:
     from cabinlift.lift import run_lift
 
-    fallback = None
-    if params is not None and isinstance(params.get("train"), dict):
-        fallback = params["train"].get("target_unit_mm")
+    fallback = None if params is None else params.train.target_unit_mm
     print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, fallback)))
 
 
-def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _profile(args: argparse.Namespace, params: Params) -> None:
     import shlex
     import subprocess
 
@@ -176,9 +174,10 @@ def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
     if args.name is None:
         raise CabinliftError(f"'cabinlift profile {args.action}' needs a profile name")
     profile = profiles.load_profile(args.name, root)
-    changed = profiles.changes(params, profile)
-    params_schema.validate(profiles.with_profile(params, profile))
-    set_args = profiles.set_param_args(profile, params)
+    raw = config.read_yaml(args.params)  # profiles set keys of the file as it is written
+    changed = profiles.changes(raw, profile)
+    config.build(profiles.with_profile(raw, profile), f"{args.params} with profile {profile.name}")
+    set_args = profiles.set_param_args(profile, raw)
     if args.action == "show":
         print(f"{profile.name}: {profile.description}")
         for key, old, new in changed:
@@ -349,12 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "lift":  # usable outside a pipeline checkout: params are optional
-            params = config.load_params(args.params) if Path(args.params).is_file() else None
-        else:
-            params = config.load_params(args.params)
-            params_schema.validate(params)  # every problem of the file at once, before any work
+            params = _lift_params(Path(args.params))
+        else:  # every problem of the file at once, before any work
+            params = config.load_config(args.params)
         if args.command not in ("store", "profile"):  # every computing stage: one thread rule
-            use_threads(resolve_threads((params or {}).get("threads", "auto")))
+            use_threads(resolve_threads("auto" if params is None else params.threads))
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

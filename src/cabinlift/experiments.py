@@ -15,18 +15,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift import atomic, config
+from cabinlift import atomic
 from cabinlift.arrays import load_arrays
+from cabinlift.config import INITS, NO_REAL_DATA, Params
 from cabinlift.errors import CabinliftError
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.skeleton import COCO13
-from cabinlift.subsets import NO_REAL_DATA, read_subset
+from cabinlift.subsets import read_subset
 from cabinlift.training.checkpoints import build_with_weights, load_checkpoint, save_checkpoint
 from cabinlift.training.data import PoseTensors, predict, resolve_device
 from cabinlift.training.recipe import Recipe, RunSpec, TrainResult, train_runs, validation_mpjpe
 from cabinlift.training.store import RunStore, StoredRun, code_version, digest, file_digest
-
-INITS = ("scratch", "pretrained")
 
 
 def run_seed(base: int, *parts: object) -> int:
@@ -36,45 +35,31 @@ def run_seed(base: int, *parts: object) -> int:
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
-    hparams = config.check_model(params, model)
-    recipe = Recipe.from_params(params)
-    device = resolve_device(config.get(params, "train.device", str))
-    return hparams, recipe, device
+def _setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
+    return (params.hparams(model), Recipe.from_config(params.train),
+            resolve_device(params.train.device))
 
 
-def _auto_or_count(params: dict[str, Any], key: str) -> int | None:
-    """``params[key]``: None for ``auto``, else an integer >= 1 (anything else is an error)."""
-    value = config.get(params, key, (int, str))
-    if value == "auto":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CabinliftError(
-            f"params.yaml: key '{key}' must be 'auto' or an integer >= 1, got {value!r}"
-        )
-    return value
-
-
-def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
+def runs_per_group(params: Params, device: torch.device) -> int:
     """How many runs :func:`train_runs` trains together (``train.runs_per_group``). ``auto``:
     8 on a GPU, where a step of these small networks is bound by kernel launches that a stack
     of runs shares; 1 on a CPU, where a step is bound by arithmetic and weight traffic, which
     grow with the number of runs (benchmarks/training_engine.py). Results do not depend on it
     beyond floating-point reassociation."""
-    value = _auto_or_count(params, "train.runs_per_group")
-    if value is None:
+    value = params.train.runs_per_group
+    if value == "auto":
         return 8 if device.type == "cuda" else 1
     return value
 
 
-def training_workers(params: dict[str, Any], device: torch.device) -> int:
+def training_workers(params: Params, device: torch.device) -> int:
     """How many groups of runs train at once, in threads sharing the stage's thread budget
     (``train.workers``). ``auto``: one per thread of the budget on a CPU (each with one intra-op
     thread: these small networks use one core better than they split an operation over two),
     1 on a GPU. Results depend on it only through floating-point reassociation (a run trained on
     one thread rounds differently than on two), and never on which worker trains which run."""
-    value = _auto_or_count(params, "train.workers")
-    if value is None:
+    value = params.train.workers
+    if value == "auto":
         return 1 if device.type != "cpu" else torch.get_num_threads()
     return value
 
@@ -109,7 +94,7 @@ def _threads_per_run(workers: int) -> int:
     return threads if workers == 1 else max(1, threads // workers)
 
 
-def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torch.device,
+def _stage_key(model: str, hparams: Params, recipe: Recipe, device: torch.device,
                threads: int, data: list[Path], init: Path | None = None) -> dict[str, Any]:
     """What every run of a stage shares in its store key (see :mod:`cabinlift.training.store`)."""
     return {
@@ -120,14 +105,14 @@ def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torc
     }
 
 
-def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
+def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
                  summary_path: Path, timings_dir: Path | None = None,
                  store: RunStore | None = None) -> dict[str, Any]:
     """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
     (reused from ``store`` when an identical run finished before)."""
     hparams, recipe, device = _setup(params, model)
     store = store or RunStore(None)
-    base_seed = config.get(params, "train.seed", int)
+    base_seed = params.train.seed
     files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
     data = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     tensors = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
@@ -199,7 +184,7 @@ class _FinetunePlan:
 
     model: str
     init: str
-    hparams: dict[str, Any]
+    hparams: Params
     recipe: Recipe
     workers: int
     settings: list[_Setting]
@@ -212,7 +197,7 @@ class _RealData:
     test: PoseTensors
 
 
-def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+def _plan_finetune(params: Params, model: str, init: str, processed: Path,
                    jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
                    store: RunStore, n_train: int, start_state: dict[str, torch.Tensor] | None,
                    setup: tuple[dict[str, Any], Recipe, torch.device]) -> _FinetunePlan:
@@ -222,7 +207,7 @@ def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Pat
     stage, never on how many stacks the store already holds: reused and retrained runs match.
     ``setup`` is :func:`_setup`'s (hyper-parameters, recipe, device)."""
     hparams, recipe, device = setup
-    base_seed = config.get(params, "train.seed", int)
+    base_seed = params.train.seed
     size = runs_per_group(params, device)
     settings = []
     for name, path, out in jobs:
@@ -281,7 +266,7 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
     return runs
 
 
-def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+def _finetune(params: Params, model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
               timings_dir: Path | None, store: RunStore | None = None,
               zero_dir: Path | None = None) -> dict[str, list[dict]]:
@@ -374,7 +359,7 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
             for r, t in zip(records, times, strict=True)]
 
 
-def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+def _write_no_real_data(model: str, hparams: Params, state: dict[str, torch.Tensor],
                         pretrained: Path, out_dir: Path, val: PoseTensors, test: PoseTensors,
                         recipe: Recipe) -> None:
     """The pre-trained weights evaluated on the real data before any fine-tuning: the
@@ -400,7 +385,7 @@ def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, to
     atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 
-def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
+def run_finetune(params: Params, model: str, setting: str, init: str, processed: Path,
                  subset_path: Path, out_dir: Path, pretrained: Path | None = None,
                  timings_dir: Path | None = None, store: RunStore | None = None) -> list[dict]:
     """Every run of one setting: each on its subset (from scratch or from the pre-trained
@@ -415,7 +400,7 @@ def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, pr
                      pretrained, timings_dir, store)[setting]
 
 
-def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: Path,
+def run_finetune_all(params: Params, model: str, init: str, processed: Path,
                      subsets_dir: Path, out_root: Path, pretrained: Path | None = None,
                      timings_dir: Path | None = None, settings: list[str] | None = None,
                      store: RunStore | None = None) -> dict[str, list[dict]]:
@@ -423,7 +408,7 @@ def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: P
     ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
     dominates a grid of small runs. From pre-trained weights, ``out_root/none`` also receives
     those weights evaluated before any fine-tuning. Returns the records per setting."""
-    names = list(config.settings(params)) if settings is None else settings
+    names = list(params.settings) if settings is None else settings
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
     return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store,
                      zero_dir=out_root / NO_REAL_DATA)

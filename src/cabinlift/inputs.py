@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cabinlift.atomic import write_atomic
-from cabinlift.config import get
+from cabinlift.config import Params, Section
 from cabinlift.errors import CabinliftError
 
 #: The stages that depend on a manifest ``<stage>.json`` written by the ``check`` stage.
@@ -47,11 +47,11 @@ def _entry(path: Path, **extra: Any) -> dict[str, Any]:
     return {"path": str(path), "md5": md5_of(path), **extra}
 
 
-def _precomputed(stage: str, cfg: dict[str, Any], src: str) -> dict[str, dict[str, Any]]:
+def _precomputed(stage: str, cfg: Section, src: str) -> dict[str, dict[str, Any]]:
     out = {}
     for name, what in (("results", "COCO-format keypoint results JSON"),
                        ("images", "COCO JSON whose 'images' the results refer to")):
-        value = cfg.get(name)
+        value = getattr(cfg, name)
         if value is None:
             continue
         key = f"{stage}.precomputed.{name}"
@@ -62,21 +62,21 @@ def _precomputed(stage: str, cfg: dict[str, Any], src: str) -> dict[str, dict[st
     return out
 
 
-def _mmpose(stage: str, cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _mmpose(stage: str, cfg: Section) -> dict[str, dict[str, Any]]:
     """The config (a file, or a name inside the installed package, recorded with the package's
     version since the file's base configs come with it) and the checkpoint, found the way the
     backend finds them, so a missing one is the backend's own one-line error."""
     from cabinlift.keypoints import mmlab
 
     package, key = _CONFIG_PACKAGE[stage], f"{stage}.mmpose"
-    name = str(cfg.get("config"))
+    name = cfg.config
     extra: dict[str, Any] = {}
     if not Path(name).is_file():
         if importlib.util.find_spec(package) is None:
             mmlab._require_stack()  # the install hint
         extra["package"] = f"{package} {importlib.metadata.version(package)}"
     config = mmlab.packaged_config(name, package, f"{key}.config")
-    checkpoint = mmlab.checkpoint_path(cfg.get("checkpoint"), f"{key}.checkpoint",
+    checkpoint = mmlab.checkpoint_path(cfg.checkpoint, f"{key}.checkpoint",
                                        _CHECKPOINT_WHAT[stage])
     return {
         f"{key}.config": {**_entry(config), "path": name, **extra},
@@ -84,7 +84,7 @@ def _mmpose(stage: str, cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def stage_inputs(params: dict[str, Any], stage: str) -> dict[str, dict[str, Any]]:
+def stage_inputs(params: Params, stage: str) -> dict[str, dict[str, Any]]:
     """``{params key: {"path", "md5"[, "package"]}}`` of every file that params.yaml names and
     ``stage`` reads with its chosen backend (empty for the ``simulated`` backend and ``demo``).
 
@@ -93,19 +93,35 @@ def stage_inputs(params: dict[str, Any], stage: str) -> dict[str, dict[str, Any]
         raise ValueError(f"no manifest for stage {stage!r}")
     if stage == "demo":
         return {}
-    backend = get(params, f"{stage}.backend", str)
-    cfg = get(params, f"{stage}.{backend}", dict)
+    section = getattr(params, stage)
+    backend = section.backend
+    cfg = getattr(section, backend)
     if backend == "precomputed":
-        return _precomputed(stage, cfg, params.get("_source", "params.yaml"))
+        return _precomputed(stage, cfg, params.source)
     if backend == "mmpose":
         return _mmpose(stage, cfg)
     return {}
 
 
-def write_manifests(params: dict[str, Any], out_dir: Path) -> dict[str, int]:
-    """Write ``<out_dir>/<stage>.json`` for every stage of :data:`MANIFEST_STAGES` (all are
-    computed before any is written); return the number of files each lists."""
-    manifests = {stage: stage_inputs(params, stage) for stage in MANIFEST_STAGES}
-    for stage, files in manifests.items():
-        write_atomic(out_dir / f"{stage}.json", json.dumps(files, indent=2, sort_keys=True) + "\n")
-    return {stage: len(files) for stage, files in manifests.items()}
+def training_code(model: str) -> dict[str, Any]:
+    """The code a training run of ``model`` executes, as the run store keys it
+    (:func:`cabinlift.training.store.code_version`): the pretrain and finetune stages of
+    ``model`` depend on this manifest, so DVC re-runs them exactly when their runs' store keys
+    change (and the sources are named once, in ``TRAINING_SOURCES``)."""
+    from cabinlift.training.store import TRAINING_SOURCES, code_version
+
+    return {"model": model, "sources": [*TRAINING_SOURCES, f"lifters/{model}.py"],
+            "code_version": code_version(model)}
+
+
+def write_manifests(params: Params, out_dir: Path) -> dict[str, int]:
+    """Write ``<out_dir>/<stage>.json`` for every stage of :data:`MANIFEST_STAGES` and
+    ``<out_dir>/code/<model>.json`` for every registered lifter (all are computed before any is
+    written); return the number of files each stage's manifest lists."""
+    from cabinlift.lifters import REGISTRY
+
+    manifests = {f"{stage}.json": stage_inputs(params, stage) for stage in MANIFEST_STAGES}
+    manifests.update({f"code/{m}.json": training_code(m) for m in REGISTRY})
+    for name, content in manifests.items():
+        write_atomic(out_dir / name, json.dumps(content, indent=2, sort_keys=True) + "\n")
+    return {stage: len(manifests[f"{stage}.json"]) for stage in MANIFEST_STAGES}

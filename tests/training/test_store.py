@@ -84,7 +84,7 @@ def test_store_command_reports_and_cleans(tmp_path, capsys):
     for i in range(3):
         store.put(f"k{i}", _run(i), {})
     size = store.size()
-    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+    params = write_params(tmp_path / "params.yaml", config.read_yaml("params.yaml"),
                           **{"store.dir": str(store.root), "store.max_gb": 1})
     argv = ["--params", str(params), "store"]
     assert cli.main(argv + ["info"]) == 0
@@ -107,7 +107,7 @@ def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value)
 
     store = RunStore(tmp_path / "runs")
     store.put("k0", _run(0), {})
-    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+    params = write_params(tmp_path / "params.yaml", config.read_yaml("params.yaml"),
                           **{"store.dir": str(store.root)})
     err = one_line_error(capsys, ["--params", str(params), "store", "clean", f"--max-gb={value}"])
     assert err == (f"cabinlift store: error: --max-gb must be a finite number of GB >= 0 (0 "
@@ -115,18 +115,27 @@ def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value)
     assert len(store.entries()) == 1
 
 
-def test_training_stages_depend_on_exactly_the_code_the_store_keys():
-    """A change DVC sees in a training stage's code is a change of the runs' store keys, and
-    the other way round: dvc.yaml's code deps equal TRAINING_SOURCES plus the model's module."""
+def test_training_stages_depend_on_exactly_the_code_the_store_keys(tmp_path):
+    """DVC re-runs a training stage exactly when its runs' store keys change: the pretrain and
+    finetune stages depend on no source file but on the check stage's code manifest of their
+    lifter, which holds the run store's code version of the sources it names."""
+    import json
+
     import yaml
 
-    from cabinlift.training.store import TRAINING_SOURCES
+    from cabinlift.inputs import training_code
+    from cabinlift.lifters import REGISTRY
+    from cabinlift.training.store import TRAINING_SOURCES, code_version
 
     stages = yaml.safe_load(open("dvc.yaml"))["stages"]
-    expected = {f"src/cabinlift/{s}" for s in TRAINING_SOURCES}
-    for name in ("pretrain", "finetune_scratch", "finetune_pretrained"):
+    for name, item in (("pretrain", "${item.model}"), ("finetune_scratch", "${item}"),
+                       ("finetune_pretrained", "${item}")):
         stage = stages[name].get("do", stages[name])
-        code = {d for d in stage["deps"] if d.startswith("src/")}
-        model_file = next(d for d in code if "${item" in d)
-        assert model_file.startswith("src/cabinlift/lifters/") and model_file.endswith(".py")
-        assert code - {model_file} == expected, name
+        assert not [d for d in stage["deps"] if d.startswith("src/")], name
+        assert f"data/inputs/code/{item}.json" in stage["deps"], name
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in stages["check"]["outs"]]
+    assert {f"data/inputs/code/{m}.json" for m in REGISTRY} <= set(outs)
+    manifest = training_code("semgcn")
+    assert manifest["sources"] == [*TRAINING_SOURCES, "lifters/semgcn.py"]
+    assert manifest["code_version"] == code_version("semgcn") != code_version("simplebl")
+    json.dumps(manifest)  # written as JSON by the check stage

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cabinlift.camera import Calibration
-from cabinlift.config import get
+from cabinlift.config import DetectSimulated, KeypointsSimulated, Params, Section
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
     Recording,
@@ -33,8 +33,6 @@ from cabinlift.keypoints.driver import (
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.keypoints.resume import RecordingCache
 from cabinlift.skeleton import COCO17_TO_BODY25
-
-BACKENDS = ("simulated", "mmpose", "precomputed")
 
 
 @dataclass
@@ -61,18 +59,14 @@ Detector = Callable[[Recording, Calibration, SampledFrames], Detections]
 Estimator = Callable[[Recording, Calibration, SampledFrames, Detections], Keypoints2D]
 
 
-def _backend(params: dict[str, Any], stage: str) -> tuple[str, dict[str, Any]]:
-    name = get(params, f"{stage}.backend", str)
-    if name not in BACKENDS:
-        raise CabinliftError(
-            f"{params.get('_source', 'params.yaml')}: key '{stage}.backend' is {name!r}; "
-            f"expected one of {', '.join(BACKENDS)}"
-        )
-    return name, dict(get(params, f"{stage}.{name}", dict))
+def _backend(params: Params, stage: str) -> tuple[str, Section]:
+    """The backend chosen for ``stage`` and its section of params.yaml."""
+    section = getattr(params, stage)
+    return section.backend, getattr(section, section.backend)
 
 
-def _simulated_detector(params: dict[str, Any], cfg: dict[str, Any]) -> Detector:
-    seed = get(params, "detect.seed", int)
+def _simulated_detector(params: Params, cfg: DetectSimulated) -> Detector:
+    seed = params.detect.seed
 
     def detect(rec: Recording, calib: Calibration, frames: SampledFrames) -> Detections:
         rng = simulated.recording_rng(seed, rec.file_id, "detect")
@@ -82,8 +76,8 @@ def _simulated_detector(params: dict[str, Any], cfg: dict[str, Any]) -> Detector
     return detect
 
 
-def _simulated_estimator(params: dict[str, Any], cfg: dict[str, Any]) -> Estimator:
-    seed = get(params, "keypoints2d.seed", int)
+def _simulated_estimator(params: Params, cfg: KeypointsSimulated) -> Estimator:
+    seed = params.keypoints2d.seed
 
     def estimate(rec: Recording, calib: Calibration, frames: SampledFrames,
                  det: Detections) -> Keypoints2D:
@@ -93,7 +87,7 @@ def _simulated_estimator(params: dict[str, Any], cfg: dict[str, Any]) -> Estimat
     return estimate
 
 
-def make_detector(params: dict[str, Any]) -> Detector:
+def make_detector(params: Params) -> Detector:
     name, cfg = _backend(params, "detect")
     if name == "simulated":
         return _simulated_detector(params, cfg)
@@ -106,7 +100,7 @@ def make_detector(params: dict[str, Any]) -> Detector:
     return precomputed_detector(cfg, "detect.precomputed")
 
 
-def make_estimator(params: dict[str, Any]) -> Estimator:
+def make_estimator(params: Params) -> Estimator:
     name, cfg = _backend(params, "keypoints2d")
     if name == "simulated":
         return _simulated_estimator(params, cfg)
@@ -119,15 +113,15 @@ def make_estimator(params: dict[str, Any]) -> Estimator:
     return precomputed_estimator(cfg, "keypoints2d.precomputed")
 
 
-def _recording_cache(name: str, cfg: dict[str, Any], stage: str, stride: int) -> RecordingCache:
+def _recording_cache(name: str, cfg: Section, stage: str, stride: int) -> RecordingCache:
     """The resume store of the slow ``mmpose`` backend (none for the others)."""
-    cache_dir = cfg.get("cache_dir") if name == "mmpose" else None
-    settings = {k: v for k, v in cfg.items() if k != "cache_dir"}
+    cache_dir = cfg.cache_dir if name == "mmpose" else None
+    settings = cfg.model_dump(mode="json", exclude={"cache_dir"})
     return RecordingCache(cache_dir, stage, {"backend": name, "cfg": settings, "stride": stride})
 
 
-def _checkpoint_files(name: str, cfg: dict[str, Any]) -> list[Path]:
-    return [Path(cfg["checkpoint"])] if name == "mmpose" and cfg.get("checkpoint") else []
+def _checkpoint_files(name: str, cfg: Section) -> list[Path]:
+    return [Path(cfg.checkpoint)] if name == "mmpose" else []
 
 
 def _log(message: str) -> None:
@@ -135,7 +129,7 @@ def _log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def report_rejected(counts: dict[str, Any], backend: str, cfg: dict[str, Any]) -> None:
+def report_rejected(counts: dict[str, Any], backend: str, cfg: Section) -> None:
     """Log the frames without a driver box by reason, and warn when ``driver_region`` alone
     drops more than :data:`~cabinlift.keypoints.driver.REGION_WARNING_SHARE` of them."""
     frames, rejected = counts["frames"], counts["rejected"]
@@ -148,16 +142,16 @@ def report_rejected(counts: dict[str, Any], backend: str, cfg: dict[str, Any]) -
         key = f"detect.{backend}.driver_region"
         _log(f"detect: warning: {outside} of {frames} sampled frames ({100 * outside / frames:.1f}"
              f" %) have person boxes that pass min_score but lie outside {key} "
-             f"{cfg.get('driver_region')}; if the camera is not Drive&Act's inner_mirror (driver "
-             f"in the right part of the image), set {key} to where the driver sits")
+             f"{list(getattr(cfg, 'driver_region', ()))}; if the camera is not Drive&Act's "
+             f"inner_mirror (driver in the right part of the image), set {key} to where the "
+             f"driver sits")
 
 
-def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run_detect(params: Params, out_dir: Path) -> dict[str, Any]:
     """Driver box per sampled frame of every recording under ``data.real.root``; returns the
     counts of frames, detected frames, frames without a driver box by reason (see
     :mod:`cabinlift.keypoints.driver`) and resumed recordings."""
-    root = Path(get(params, "data.real.root", str))
-    stride = get(params, "data.real.frame_stride", int)
+    root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "detect")
     cache = _recording_cache(name, cfg, "detect", stride)
@@ -187,10 +181,9 @@ def run_detect(params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return counts
 
 
-def run_keypoints2d(params: dict[str, Any], det_dir: Path, out_dir: Path) -> dict[str, int]:
+def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path) -> dict[str, int]:
     """COCO-17 keypoints and scores inside every detected driver box."""
-    root = Path(get(params, "data.real.root", str))
-    stride = get(params, "data.real.frame_stride", int)
+    root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "keypoints2d")
     cache = _recording_cache(name, cfg, "keypoints2d", stride)

@@ -64,7 +64,7 @@ AUTHORS_UPPERBODY_DIST_CENTER: tuple[int, ...] = (0, 1, 1, 2, 2, 1, 1, 2, 2, 3, 
 #: measured on the 12-edge COCO-13 tree (parents [-1,0,0,1,2,0,0,5,6,7,8,5,6]). GraphMLP's
 #: 'spatial' partitioning needs a distance to a centre joint; COCO has no neck, and distances on
 #: the cyclic COCO face graph would put eye-eye/eye-ear neighbours at equal distance, where the
-#: official partitioning silently drops them (see lifters.md §4).
+#: official partitioning silently drops them.
 COCO13_DIST_CENTER: tuple[int, ...] = (1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 2, 2)
 
 #: Parents of the COCO-13 tree from which :data:`COCO13_DIST_CENTER` is measured.

@@ -7,7 +7,7 @@ epochs (and after the last epoch); the best-validation weights are kept; trainin
 ``patience`` validations without improvement or after ``max_epochs``.
 
 Recipe details the paper leaves open, each a ``train`` parameter: how the loss reduces a batch
-(``loss_reduction``, :data:`cabinlift.metrics.LOSS_REDUCTIONS`) and in which unit it sees the
+(``loss_reduction``, :func:`cabinlift.metrics.loss_denominator`) and in which unit it sees the
 targets (``target_unit_mm``); whether an epoch drops its partial last batch (``drop_last``, as a
 PyTorch ``DataLoader`` does; without it, only a last batch of a single sample is dropped, since
 batch norm cannot normalise one sample, and it is drawn again next epoch); and whether the
@@ -21,20 +21,23 @@ one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.tr
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift.config import get
 from cabinlift.errors import CabinliftError
-from cabinlift.metrics import LOSS_REDUCTIONS, mpjpe, to_mm
+from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.training.data import PoseTensors
 from cabinlift.training.engine import StackedLifters, build_stack, noise_seed, train_step
 from cabinlift.training.optim import StackedAdam
+
+if TYPE_CHECKING:
+    from cabinlift.config import Train
 
 
 @dataclass(frozen=True)
@@ -51,39 +54,14 @@ class Recipe:
     patience: int
     target_unit_mm: float  # the loss sees targets in units of this many millimetres
     eval_batch_size: int = 4096
-    loss_reduction: str = "coordinate_mean"  # metrics.LOSS_REDUCTIONS
+    loss_reduction: str = "coordinate_mean"  # config.LOSS_REDUCTIONS
     drop_last: bool = False  # drop every partial last batch (else only a single-sample one)
     validate_start: bool = False  # validate the starting weights (epoch 0) as a best candidate
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Recipe:
-        num = (int, float)
-        recipe = cls(
-            lr=float(get(params, "train.lr", num)),
-            lr_decay=float(get(params, "train.lr_decay", num)),
-            batch_size=get(params, "train.batch_size", int),
-            grad_clip=float(get(params, "train.grad_clip", num)),
-            max_epochs=get(params, "train.max_epochs", int),
-            val_every=get(params, "train.val_every", int),
-            patience=get(params, "train.patience", int),
-            target_unit_mm=float(get(params, "train.target_unit_mm", num)),
-            eval_batch_size=get(params, "train.eval_batch_size", int),
-            loss_reduction=get(params, "train.loss_reduction", str),
-            drop_last=get(params, "train.drop_last", bool),
-            validate_start=get(params, "train.validate_start", bool),
-        )
-        for key in ("batch_size", "max_epochs", "val_every", "patience", "eval_batch_size"):
-            if getattr(recipe, key) < 1:
-                raise CabinliftError(f"params.yaml: key 'train.{key}' must be >= 1")
-        for key in ("lr", "lr_decay", "grad_clip", "target_unit_mm"):
-            if not getattr(recipe, key) > 0:
-                raise CabinliftError(f"params.yaml: key 'train.{key}' must be > 0")
-        if recipe.loss_reduction not in LOSS_REDUCTIONS:
-            raise CabinliftError(
-                f"params.yaml: key 'train.loss_reduction' must be one of "
-                f"{', '.join(LOSS_REDUCTIONS)}, got {recipe.loss_reduction!r}"
-            )
-        return recipe
+    def from_config(cls, train: Train) -> Recipe:
+        """The recipe of params.yaml's ``train`` section (validated there)."""
+        return cls(**{f.name: getattr(train, f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass

@@ -21,12 +21,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from cabinlift import atomic
+
+if TYPE_CHECKING:
+    from cabinlift.config import Store
 
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
@@ -101,11 +104,11 @@ class RunStore:
         self.max_bytes = max_bytes
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RunStore:
-        """``store.dir`` / ``store.max_gb`` of params.yaml (no ``store`` section: disabled)."""
-        section = params.get("store") or {}
-        max_gb = section.get("max_gb")
-        return cls(section.get("dir"), None if max_gb is None else float(max_gb) * 1e9)
+    def from_config(cls, section: Store | None) -> RunStore:
+        """params.yaml's ``store`` section (none, or no ``dir``: disabled)."""
+        if section is None:
+            return cls(None)
+        return cls(section.dir, None if section.max_gb is None else section.max_gb * 1e9)
 
     @property
     def enabled(self) -> bool:
