@@ -406,11 +406,16 @@ _STORE = Section({
     "dir": _path(nullable=True, required=False),
     "max_gb": Leaf("a number > 0 or null", lambda v: v is None or (_is_num(v) and v > 0),
                    required=False),
+    "snapshot_every_epochs": Leaf("an integer >= 1 or null",
+                                  lambda v: v is None or (_is_int(v) and v >= 1), required=False),
+    "snapshot_minutes": Leaf("a number > 0 or null",
+                             lambda v: v is None or (_is_num(v) and v > 0), required=False),
 })
 
 
 def _check_store(value: Any, path: str, out: Problems) -> None:
-    """The store of finished training runs: optional, null (or no dir) disables it."""
+    """The store of finished training runs and of snapshots of runs in training: optional,
+    null (or no dir) disables it."""
     if value is not None:
         _section(value, _STORE.fields, path, out)
 
@@ -545,7 +550,8 @@ def _schema() -> Section:
                                       lambda v: v is None or isinstance(v, str)),
         }),
         "threads": _auto_or_count(),
-        "store": Custom(_check_store, "a mapping with dir, max_gb, or null", required=False),
+        "store": Custom(_check_store, "a mapping with dir, max_gb, snapshot_every_epochs, "
+                                      "snapshot_minutes, or null", required=False),
     })
 
 
