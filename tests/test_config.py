@@ -50,7 +50,11 @@ def test_repository_params_have_no_problems():
 
 
 @pytest.mark.parametrize("store", [_DELETE, None, {"dir": None, "max_gb": 10},
-                                   {"dir": ".cache/runs", "max_gb": 0.5}, {"dir": "x"}, {}])
+                                   {"dir": ".cache/runs", "max_gb": 0.5}, {"dir": "x"}, {},
+                                   {"dir": "x", "snapshot_every_epochs": 1,
+                                    "snapshot_minutes": 0.5},
+                                   {"dir": "x", "snapshot_every_epochs": None,
+                                    "snapshot_minutes": None}])
 def test_store_section_is_optional(store):
     assert config.problems(_with(store=store)) == []
 
@@ -181,6 +185,12 @@ def test_single_problem_is_one_line_naming_the_file():
     ("evaluate.alpha", 1.0, "key 'evaluate.alpha' must be a number in (0, 1), got 1.0"),
     ("evaluate.alpha", 0, "key 'evaluate.alpha' must be a number in (0, 1), got 0"),
     ("store", {"dir": None, "max_gb": 0}, "key 'store.max_gb' must be a number > 0 or null, got 0"),
+    ("store.snapshot_every_epochs", 0,
+     "key 'store.snapshot_every_epochs' must be an integer >= 1 or null, got 0"),
+    ("store.snapshot_every_epochs", 2.5,
+     "key 'store.snapshot_every_epochs' must be an integer >= 1 or null, got 2.5"),
+    ("store.snapshot_minutes", 0, "key 'store.snapshot_minutes' must be a number > 0 or null, got 0"),
+    ("store.snapshot_minutes", "10", "key 'store.snapshot_minutes' must be a number > 0 or null"),
     ("data.synthetic.views", ["Front", "Front"], "key 'data.synthetic.views' must be a non-empty list"),
     ("data.synthetic.views", ["Backseat"], "key 'data.synthetic.views' must be a non-empty list"),
     ("normalize.real_splits.val", ["vp10"], "key 'normalize.real_splits.val' must be a non-empty list"),

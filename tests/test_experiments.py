@@ -178,3 +178,21 @@ def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
                  tmp_path / "pt.pt", store=store)
     log = capsys.readouterr().err
     assert "pretrain simplebl: trained" in log and log.count(": trained ") == 2
+
+
+def test_snapshots_change_no_output_and_are_removed_once_runs_are_stored(tmp_path, capsys):
+    """Fine-tuning stacks that snapshot every epoch write the bytes of stacks that do not, and
+    leave only their finished runs in the store."""
+    from cabinlift.training.store import RunStore
+
+    processed = _processed(tmp_path)
+    p = _params()
+    p["train"]["runs_per_group"] = 4
+    subset = processed / "subsets" / "pct25.json"
+    run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "plain")
+    store = RunStore(tmp_path / "store", snapshot_every_epochs=1)
+    run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "a",
+                 store=store)
+    assert _files(tmp_path / "a" / "pct25") == _files(tmp_path / "plain" / "pct25")
+    assert len(store.entries()) == 8 and store.snapshots() == []
+    assert "snapshot" not in capsys.readouterr().err

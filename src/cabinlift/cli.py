@@ -111,10 +111,11 @@ def _store(args: argparse.Namespace, params: Params) -> None:
                                  "(params.yaml has no 'store.max_gb')")
         removed, kept = store.clean(limit)
         print(json.dumps({"dir": str(store.root), "removed": removed,
-                          "entries": len(store.entries()), "bytes": kept}))
+                          "entries": len(store.entries()),
+                          "snapshots": len(store.snapshots()), "bytes": kept}))
         return
     print(json.dumps({"dir": str(store.root), "entries": len(store.entries()),
-                      "bytes": store.size(),
+                      "snapshots": len(store.snapshots()), "bytes": store.size(),
                       "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
 
 
@@ -268,10 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "store", help="the store of finished training runs (resume): size, or clean it up",
-        description="Finished training runs are kept in store.dir (params.yaml) so an "
-        "interrupted pretrain/finetune stage resumes; 'info' prints its size, 'clean' removes "
-        "the least recently used entries down to --max-gb (default: store.max_gb), --all "
-        "empties it. Safe at any time: a removed run is trained again when needed.",
+        description="Finished training runs, and snapshots of runs in training, are kept in "
+        "store.dir (params.yaml) so an interrupted pretrain/finetune stage resumes; 'info' "
+        "prints its size, 'clean' removes the least recently used files down to --max-gb "
+        "(default: store.max_gb), --all empties it. Safe at any time: a removed run is trained "
+        "again when needed.",
     )
     s.add_argument("action", choices=["info", "clean"])
     s.add_argument("--max-gb", type=float, help="clean down to this many GB")

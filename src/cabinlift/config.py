@@ -296,8 +296,14 @@ class Train(Section):
 
 
 class Store(Section):
+    """Where finished runs and snapshots of runs in training are kept (absent: nowhere); never
+    a stage parameter, since it never changes a result."""
+
     dir: Path_(nullable=True) = None
     max_gb: Num(0, lo_open=True, nullable=True) = None
+    snapshot_every_epochs: Annotated[int | None, *_leaf(
+        "an integer >= 1 or null", lambda v: v is None or (_is_int(v) and v >= 1))] = None
+    snapshot_minutes: Num(0, lo_open=True, nullable=True) = None
 
 
 class Qualitative(Section):

@@ -128,10 +128,12 @@ def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
         log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
     else:
         (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                      tensors["val"], recipe, desc=f"pretrain {model}")
+                                      tensors["val"], recipe, desc=f"pretrain {model}",
+                                      store=store, keys=[key], log=log)
         run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
         if key:
             store.put(key, run, {"stage": "pretrain", "model": model})
+            store.remove_snapshot([key])
         log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
     summary = {
         "model": model,
@@ -254,7 +256,8 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
         return found
     res, stack = train_runs(plan.model, plan.hparams, group.specs, data.pool, data.val,
                             plan.recipe, progress=plan.workers == 1,
-                            desc=f"{name} ({len(group.specs)} runs)")
+                            desc=f"{name} ({len(group.specs)} runs)", store=store,
+                            keys=group.keys, log=log)
     pred_mm = to_mm(stack.predict(data.test.x, plan.recipe.eval_batch_size),
                     plan.recipe.target_unit_mm)
     runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
@@ -263,6 +266,7 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
             store.put(k, r, {"stage": "finetune", "model": plan.model, "init": plan.init,
                              "setting": group.setting, "repetition": rep})
         log(f"{name} run {rep:02d}: trained in {r.wall_time_s:.1f} s")
+    store.remove_snapshot(group.keys)
     return runs
 
 

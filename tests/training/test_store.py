@@ -65,6 +65,33 @@ def test_clean_removes_least_recently_used_first(tmp_path):
     assert store.clean(0)[0] == 2 and store.entries() == []
 
 
+def test_snapshots_are_not_entries_but_take_space_like_them(tmp_path):
+    store = RunStore(tmp_path)
+    store.put("old", _run(0), {})
+    os.utime(store.path("old"), ns=(10**18,) * 2)
+    snap = store.snapshot_path(["k1", "k2"])
+    assert snap.parent == tmp_path and snap.name.endswith(".snapshot.pt")
+    assert store.snapshot_path(["k2", "k1"]) != snap  # named by the stack: keys in order
+    snap.write_bytes(b"x" * 5000)
+    assert store.entries() == [store.path("old")] and store.snapshots() == [snap]
+    assert store.size() == store.path("old").stat().st_size + 5000
+    assert store.clean(max_bytes=6000) == (1, 5000)  # least recently used first: the entry
+    store.remove_snapshot(["k1", "k2"])
+    assert store.snapshots() == [] and store.size() == 0
+    assert RunStore(None).snapshot_path(["k1"]) is None
+    assert store.snapshot_path(["k1", None]) is None  # a run without a key: no snapshot
+
+
+def test_snapshot_settings_come_from_the_store_section():
+    from cabinlift.config import Store
+
+    store = RunStore.from_config(Store(dir="x", snapshot_every_epochs=5, snapshot_minutes=30))
+    assert (store.snapshot_every_epochs, store.snapshot_minutes) == (5, 30.0)
+    store = RunStore.from_config(Store(dir="x"))
+    assert (store.snapshot_every_epochs, store.snapshot_minutes) == (None, None)
+    assert not RunStore.from_config(None).enabled
+
+
 def test_digest_tells_arrays_and_values_apart():
     a = np.arange(5, dtype=np.int64)
     assert digest([a, 1]) == digest([a.copy(), 1])
@@ -89,7 +116,8 @@ def test_store_command_reports_and_cleans(tmp_path, capsys):
     argv = ["--params", str(params), "store"]
     assert cli.main(argv + ["info"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info == {"dir": str(store.root), "entries": 3, "bytes": size, "max_bytes": 10**9}
+    assert info == {"dir": str(store.root), "entries": 3, "snapshots": 0, "bytes": size,
+                    "max_bytes": 10**9}
     assert cli.main(argv + ["clean"]) == 0  # under the bound: nothing removed
     assert json.loads(capsys.readouterr().out)["removed"] == 0
     assert cli.main(argv + ["clean", "--max-gb", str(size * 0.7 / 1e9)]) == 0
