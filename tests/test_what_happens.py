@@ -92,6 +92,28 @@ def several_param_problems() -> str:
     return _error(["subsets"])
 
 
+def _check() -> str:
+    """The ``check`` stage, which ``dvc repro`` runs before any other stage."""
+    return _error(["check", "--out", "data/inputs"])
+
+
+def unknown_top_level_key() -> str:
+    p = _params()
+    p["evaluat"] = {"alpha": 0.1}
+    _write(p)
+    return _check()
+
+
+def models_names_an_unknown_lifter() -> str:
+    _write(_params(models=["simplebl", "semgcm"]))
+    return _check()
+
+
+def bad_value_under_dvc_repro() -> str:
+    _write(_params(**{"train.lr": -0.001}))
+    return _check()
+
+
 def graformer_heads_do_not_divide_width() -> str:
     _write(_params(**{"lifters.graformer.dim_model": 100, "lifters.graformer.n_head": 8}))
     return _error(["pretrain", "--model", "graformer"])
@@ -333,6 +355,17 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
     "several_param_problems": (
         "params.yaml has several mistakes (a typo'd key, a negative learning rate, an unknown "
         "model, a fraction above 1)", several_param_problems),
+    "unknown_section": (
+        "params.yaml has a key that no stage reads (`evaluat:` for `evaluate:`), under `dvc "
+        "repro` (its first stage, `check`, reads the whole file every time)",
+        unknown_top_level_key),
+    "unknown_model": (
+        "`models` names a lifter that does not exist (`semgcm`), under `dvc repro`",
+        models_names_an_unknown_lifter),
+    "bad_value_protects_outputs": (
+        "`train.lr: -0.001` after the grid has run, under `dvc repro`: `check` fails before DVC "
+        "deletes any stage's outputs, so every checkpoint and metric stays",
+        bad_value_under_dvc_repro),
     "graformer_heads": (
         "a GraFormer width that its number of heads does not divide",
         graformer_heads_do_not_divide_width),
