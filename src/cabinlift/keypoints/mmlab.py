@@ -30,7 +30,7 @@ from cabinlift.keypoints.driver import pick_driver
 from cabinlift.keypoints.interim import Detections, Keypoints2D, empty_detections
 from cabinlift.keypoints.video import read_frames
 
-_INSTALL_HINT = "run `make install-mmlab` (README, 'Using the real data sets')"
+_INSTALL_HINT = "run `make install-mmlab` (docs/real-data.md)"
 
 
 def _require_stack() -> None:
@@ -74,7 +74,7 @@ def checkpoint_path(value: str, key: str, what: str) -> Path:
     if not path.is_file():
         raise CabinliftError(
             f"params.yaml: key '{key}': checkpoint file {path} not found; download the {what} "
-            f"checkpoint (README, 'Using the real data sets') or point '{key}' at your copy"
+            f"checkpoint (docs/real-data.md) or point '{key}' at your copy"
         )
     return path
 
