@@ -389,29 +389,19 @@ def _write_no_real_data(model: str, hparams: Params, state: dict[str, torch.Tens
     atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 
-def run_finetune(params: Params, model: str, setting: str, init: str, processed: Path,
-                 subset_path: Path, out_dir: Path, pretrained: Path | None = None,
-                 timings_dir: Path | None = None, store: RunStore | None = None) -> list[dict]:
-    """Every run of one setting: each on its subset (from scratch or from the pre-trained
-    weights), keeping its best-val checkpoint, then predicting the test set.
-
-    Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
-    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
-    times to ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. Returns the records with
-    wall times.
-    """
-    return _finetune(params, model, init, processed, [(setting, subset_path, out_dir)],
-                     pretrained, timings_dir, store)[setting]
-
-
 def run_finetune_all(params: Params, model: str, init: str, processed: Path,
                      subsets_dir: Path, out_root: Path, pretrained: Path | None = None,
                      timings_dir: Path | None = None, settings: list[str] | None = None,
                      store: RunStore | None = None) -> dict[str, list[dict]]:
-    """:func:`run_finetune` for every setting (default: all of params' ``settings``), each into
-    ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
-    dominates a grid of small runs. From pre-trained weights, ``out_root/none`` also receives
-    those weights evaluated before any fine-tuning. Returns the records per setting."""
+    """Every run of every setting (default: all of params' ``settings``), each on its subset
+    (from scratch or from the pre-trained weights), keeping its best-val checkpoint, then
+    predicting the test set: ``out_root/<setting>/`` receives ``run<r>.pt``, ``runs.json`` (one
+    record per run) and ``predictions.npz`` (``pred`` (R, N_test, 13, 3) float32 mm,
+    ``repetition`` (R,)); the runs' wall times go to
+    ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. From pre-trained weights,
+    ``out_root/none`` also receives those weights evaluated before any fine-tuning. One stage
+    per (model, init) saves the per-stage start-up cost that dominates a grid of small runs.
+    Returns the records per setting, with wall times."""
     names = list(params.settings) if settings is None else settings
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
     return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store,
