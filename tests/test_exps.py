@@ -3,6 +3,8 @@ grid and long paths stay within the line width. (Through the real DVC: test_dvc_
 
 from __future__ import annotations
 
+import json
+
 from cabinlift.exps import render
 
 MODELS = ("simplebl", "semgcn", "graformer", "graphmlp", "jointformer")
@@ -62,3 +64,28 @@ def test_cells_as_differences_and_wide_tables_in_blocks():
     headers = [line.split() for line in lines[start:] if line.startswith(" " * 10)]
     assert sum(headers, []) == settings and max(map(len, headers)) == (60 - 24) // 6  # "-1.2" + 2
     assert sum(_rows(lines[start:], "semgcn pretrained"), []) == ["-1.2"] * 12  # 98.75 - 100
+
+
+def test_no_real_data_column_first_and_mean_pose_row():
+    """table1.json as evaluate writes it: pre-trained rows start with ``none`` (no real data)
+    and a flat top-level ``mean_pose`` row; both shown, and diffed against the baseline's."""
+    settings = ["pct5", "subj1"]
+    base_table = _table(settings, 0.0)
+    for inits in base_table.values():
+        inits["pretrained"] = {"none": 90.0, **inits["pretrained"]}
+    base_table["mean_pose"] = {"pct5": 105.6, "subj1": 104.0}
+    exp_table = json.loads(json.dumps(base_table))
+    exp_table["mean_pose"]["pct5"] = 100.1
+    exp_table["semgcn"]["pretrained"]["none"] = 88.5
+    show = _show(settings)
+    show[1]["data"]["metrics"]["metrics/table1.json"]["data"] = base_table
+    show[1]["experiments"][0]["revs"][0]["data"]["metrics"]["metrics/table1.json"]["data"] = exp_table
+    lines = render(show, width=100).splitlines()
+    assert [line.split() for line in lines if line.startswith(" " * 10)][0] == ["none", *settings]
+    assert _rows(lines, "mean_pose")[0] == ["-", "105.6", "104.0"]
+    assert _rows(lines, "simplebl scratch")[0] == ["-", "100.0", "101.0"]
+    assert _rows(lines, "simplebl pretrained")[0] == ["90.0", "110.0", "111.0"]
+    diff = render(show, width=100, diff=True).splitlines()
+    start = diff.index("paper bbbbbbb (2026-11-30 05:49), from main")
+    assert _rows(diff[start:], "mean_pose") == [["-", "-5.5", "+0.0"]]
+    assert _rows(diff[start:], "semgcn pretrained") == [["-1.5", "+0.0", "+0.0"]]

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from cabinlift.config import NO_REAL_DATA
 from cabinlift.errors import CabinliftError
 
 PARAMS_FILE = "params.yaml"
@@ -106,22 +107,37 @@ def changed_params(base: dict[str, Any], exp: dict[str, Any]) -> list[tuple[str,
             for k in keys if base.get(k, missing) != exp.get(k, missing)]
 
 
+def _rows(table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, {setting: mm})`` per Table-1 row: ``<model> <init>`` for the models' rows, the
+    key alone for a row stored flat at the top level (the mean-training-pose reference)."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for key, value in table.items():
+        if not isinstance(value, dict):
+            continue
+        if all(isinstance(v, dict) for v in value.values()):
+            rows += [(f"{key} {init}", cells) for init, cells in value.items()]
+        else:
+            rows.append((key, value))
+    return rows
+
+
 def _table_lines(table: dict[str, Any], base: dict[str, Any] | None, width: int) -> list[str]:
-    """Table 1 as rows ``<model> <init>`` x columns ``<setting>``; with ``base``, each cell is
-    the difference from the baseline's. Columns beyond ``width`` continue in another block."""
-    rows = [(f"{model} {init}", cells) for model, inits in table.items()
-            for init, cells in (inits or {}).items()]
+    """Table 1 as rows ``<model> <init>`` x columns ``<setting>`` (no real data first); with
+    ``base``, each cell is the difference from the baseline's. Columns beyond ``width``
+    continue in another block."""
+    rows = _rows(table)
     settings = list(dict.fromkeys(s for _, cells in rows for s in cells))
+    settings.sort(key=lambda s: s != NO_REAL_DATA)  # stable: the rest keep their order
     title = "Table 1, test MPJPE [mm]" + (", minus the baseline's" if base is not None else "")
     label = max([len(r) + 2 for r, _ in rows] + [2])
+    base_rows = dict(_rows(base)) if base is not None else {}
 
-    def cell(model_init: str, setting: str, value: Any) -> str:
+    def cell(row: str, setting: str, value: Any) -> str:
         if not isinstance(value, int | float):
             return "-"
         if base is None:
             return _CELL.format(value)
-        model, init = model_init.split(" ", 1)
-        ref = ((base.get(model) or {}).get(init) or {}).get(setting)
+        ref = (base_rows.get(row) or {}).get(setting)
         return _DIFF.format(value - ref) if isinstance(ref, int | float) else "-"
 
     text = {(r, s): cell(r, s, cells.get(s)) for r, cells in rows for s in settings}
