@@ -60,3 +60,17 @@ def test_unknown_loss_reduction_is_named():
 
     with pytest.raises(ValueError, match="unknown loss reduction 'sum'"):
         masked_mse(torch.zeros(1, 1, 3), torch.zeros(1, 1, 3), torch.ones(1, 1), "sum")
+
+
+def test_procrustes_leaves_poses_with_fewer_than_three_valid_joints_unchanged():
+    # the target is the prediction scaled by 2, rotated 90 degrees about z and shifted: from 3
+    # valid (non-collinear) joints the similarity is recovered exactly; with 2 (or 0) valid
+    # joints it is not determined and the prediction comes back as it was
+    pred = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]] * 3)
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    target = 2.0 * pred @ rot.T + np.array([5.0, 6.0, 7.0])
+    mask = np.array([[True, True, True, False], [True, True, False, False], [False] * 4])
+    aligned = procrustes_align(pred, target, mask)
+    np.testing.assert_allclose(aligned[0], target[0], atol=1e-9)  # the masked joint too
+    np.testing.assert_array_equal(aligned[1], pred[1])
+    np.testing.assert_array_equal(aligned[2], pred[2])

@@ -1,4 +1,5 @@
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -50,6 +51,36 @@ def test_seeded_and_seed_sensitive():
     d = {"subjects": 1, "fraction": 0.25, "repetitions": 8}
     assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
     assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
+
+
+def test_subject_combinations_are_drawn_without_replacement():
+    # four subjects give six pairs: six repetitions must use each pair exactly once, whatever
+    # the seed or setting (drawn with replacement, all six would be distinct in 6!/6**6 = 1.5 %
+    # of draws); and no draw of 8 of the 28 pairs of eight subjects repeats a pair
+    four = SUBJECTS[SUBJECTS <= 4]
+    every_pair = sorted(itertools.combinations(range(1, 5), 2))
+    for seed in range(5):
+        for index in range(3):
+            runs = make_runs(four, {"subjects": 2, "fraction": 1.0, "repetitions": 6}, seed,
+                             index, 2)
+            assert sorted(tuple(r["subjects"]) for r in runs) == every_pair
+            runs = make_runs(SUBJECTS, {"subjects": 2, "fraction": 1.0, "repetitions": 8},
+                             seed, index, 2)
+            assert len({tuple(r["subjects"]) for r in runs}) == 8
+
+
+def test_min_frames_is_the_floor_of_a_fraction():
+    # subject 1 has 40 frames: 5 % is 2 frames, 25 % is 10; a floor of 5 frames lifts the
+    # first to 5 and leaves the second; a floor above the subject's frames takes all 40
+    def sizes(fraction, min_frames):
+        d = {"subjects": 1, "fraction": fraction, "repetitions": 1}
+        return len(make_runs(SUBJECTS, d, 0, 0, min_frames)[0]["indices"])
+
+    assert [sizes(0.05, 2), sizes(0.05, 5), sizes(0.25, 5), sizes(0.05, 100)] == [2, 5, 10, 40]
+    # the floor keeps the nesting: the 5 frames of 5 % are among the 10 of 25 %
+    small, large = (set(make_runs(SUBJECTS, {"subjects": 1, "fraction": f, "repetitions": 1},
+                                  0, 0, 5)[0]["indices"]) for f in (0.05, 0.25))
+    assert small < large
 
 
 def test_too_many_subjects_or_repetitions():
