@@ -80,6 +80,8 @@ def test_loss_denominator_counts_every_stacked_copy():
     assert loss_denominator(mask, "coordinate_mean", copies=3) == 36
     assert loss_denominator(mask, "xyz_sum_joint_mean", copies=3) == 24
     assert loss_denominator(mask, "coordinate_mean") == 12
+    # a floating mask keeps its precision
+    assert loss_denominator(mask.double(), "xyz_sum_joint_mean").dtype == torch.float64
 
 
 def test_authors_reduction_sums_xyz_and_averages_over_all_joints():

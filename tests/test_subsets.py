@@ -30,6 +30,21 @@ def test_protocol_counts(tmp_path):
         assert len(combos) == 8 and all(len(c) == k for c in combos)
     assert docs["subj8"]["runs"][0]["subjects"] == list(range(1, 9))
     assert len(docs["subj8"]["runs"][0]["indices"]) == len(SUBJECTS)
+    for name, definition in config.settings(PARAMS).items():
+        assert docs[name]["setting"] == name and docs[name]["definition"] == definition
+
+
+def test_subsets_are_written_into_a_new_nested_folder(tmp_path):
+    out = tmp_path / "data" / "subsets"
+    write_subsets(SUBJECTS, {"subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 3}}, 0, 2,
+                  out)
+    assert len(read_subset(out / "subj2.json")["runs"]) == 3
+
+
+def test_a_setting_the_pool_cannot_hold_is_named(tmp_path):
+    settings = {"subj9": {"subjects": 9, "fraction": 1.0, "repetitions": 1}}
+    with pytest.raises(CabinliftError, match=r"^subsets\.settings\.subj9: setting needs 9"):
+        write_subsets(SUBJECTS, settings, 0, 2, tmp_path)
 
 
 def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
@@ -51,6 +66,11 @@ def test_seeded_and_seed_sensitive():
     d = {"subjects": 1, "fraction": 0.25, "repetitions": 8}
     assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
     assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
+    # combinations of subjects: the same seed and setting draw the same ones; another
+    # setting (index) draws from its own stream
+    pairs = {"subjects": 2, "fraction": 1.0, "repetitions": 8}
+    combos = [[r["subjects"] for r in make_runs(SUBJECTS, pairs, 0, i, 2)] for i in (5, 5, 6)]
+    assert combos[0] == combos[1] != combos[2]
 
 
 def test_subject_combinations_are_drawn_without_replacement():
@@ -84,7 +104,8 @@ def test_min_frames_is_the_floor_of_a_fraction():
 
 
 def test_too_many_subjects_or_repetitions():
-    with pytest.raises(CabinliftError, match="9 training subjects"):
+    with pytest.raises(CabinliftError, match=r"setting needs 9 training subjects but the "
+                                             r"training pool has 8 \(1, 2, 3, 4, 5, 6, 7, 8\)"):
         make_runs(SUBJECTS, {"subjects": 9, "fraction": 1.0, "repetitions": 1}, 0, 0, 2)
     with pytest.raises(CabinliftError, match="distinct combinations"):
         make_runs(SUBJECTS, {"subjects": 7, "fraction": 1.0, "repetitions": 9}, 0, 0, 2)
@@ -114,4 +135,10 @@ def test_read_subset_errors(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"setting": "pct5", "runs": [{"repetition": 0}]}')
     with pytest.raises(CabinliftError, match=r"runs\[0\].*subjects"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5"}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: missing key 'runs'"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5",\n "runs": [}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: line 2: not valid JSON"):
         read_subset(bad)
