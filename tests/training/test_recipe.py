@@ -127,6 +127,9 @@ def test_drop_last_drops_every_partial_batch():
     assert res.steps == 0 and all(h["train_loss"] is None for h in res.history)
     for k, v in initial.items():
         assert torch.equal(res.best_state[k], v), k
+    # 128 rows: two full batches, both step
+    res, _ = _train(_tensors(128, 0, r), _tensors(20, 1, r), r, seed=0)
+    assert res.steps == 2 * 2
     # without drop_last the same 40 rows are one batch a step
     res, _ = _train(_tensors(40, 0, RECIPE), _tensors(20, 1, RECIPE),
                     dataclasses.replace(RECIPE, max_epochs=2), seed=5)
@@ -248,3 +251,71 @@ def test_demo_sized_largest_setting_beats_the_mean_pose():
     assert _mpjpe_mm(pred_mm, test) == pytest.approx(
         validation_mpjpe(stack, tensors(test), recipe)[0], rel=1e-5)
     assert _mpjpe_mm(pred_mm, test) < 0.85 * _mean_pose_mm(train, test)
+
+
+def test_the_configured_loss_reduction_is_the_one_trained_on():
+    # weights that cannot change (lr 1e-30), every joint valid, the same seed (same batches,
+    # same dropout): the squared errors summed over x, y, z and averaged over joints are
+    # 3 times their mean over coordinates, so the recorded training losses differ by 3x
+    r = dataclasses.replace(RECIPE, lr=1e-30, max_epochs=1, val_every=1)
+    arrays = _data(128, 0)
+    arrays["mask"][:] = True
+    pool = PoseTensors.from_arrays(arrays, r.target_unit_mm, CPU)
+    val = _tensors(20, 1, r)
+    losses = {}
+    for reduction in ("coordinate_mean", "xyz_sum_joint_mean"):
+        res, _ = _train(pool, val, dataclasses.replace(r, loss_reduction=reduction), seed=2)
+        losses[reduction] = res.history[0]["train_loss"]
+    assert losses["xyz_sum_joint_mean"] == pytest.approx(3 * losses["coordinate_mean"], rel=1e-5)
+
+
+def test_a_validation_error_that_is_not_finite_names_the_run():
+    val = _tensors(20, 1)
+    val.y[3, val.mask[3].nonzero()[0, 0]] = float("nan")
+    with pytest.raises(CabinliftError, match=r"^train: run 0 \(seed 4\): validation MPJPE is "
+                                             r"not finite at epoch 5$"):
+        _train(_tensors(130, 0), val, RECIPE, seed=4)
+
+
+# -- the recipe from params.yaml ------------------------------------------------------------
+
+
+def _train_params(**changes) -> dict:
+    params = config.load_params(REPO_PARAMS)
+    params["train"].update(changes)
+    return params
+
+
+def test_recipe_from_params_reads_every_key():
+    r = Recipe.from_params(_train_params(drop_last=True, validate_start=True, batch_size=1,
+                                         loss_reduction="xyz_sum_joint_mean"))
+    # the demo values of params.yaml, and the changed ones
+    assert (r.lr, r.lr_decay, r.grad_clip, r.target_unit_mm) == (0.001, 0.96, 1.0, 50.0)
+    assert (r.max_epochs, r.val_every, r.patience, r.eval_batch_size) == (5, 5, 3, 4096)
+    assert (r.batch_size, r.loss_reduction, r.drop_last, r.validate_start) == (
+        1, "xyz_sum_joint_mean", True, True)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lr", "fast", r"key 'train\.lr' must be int or float, got 'fast'"),
+    ("lr_decay", None, r"key 'train\.lr_decay' must be int or float"),
+    ("grad_clip", "1", r"key 'train\.grad_clip' must be int or float"),
+    ("target_unit_mm", [50], r"key 'train\.target_unit_mm' must be int or float"),
+    ("batch_size", 64.0, r"key 'train\.batch_size' must be int, got 64\.0"),
+    ("max_epochs", "5", r"key 'train\.max_epochs' must be int"),
+    ("val_every", 5.0, r"key 'train\.val_every' must be int"),
+    ("patience", True, r"key 'train\.patience' must be int"),
+    ("eval_batch_size", 4096.0, r"key 'train\.eval_batch_size' must be int"),
+    ("loss_reduction", 1, r"key 'train\.loss_reduction' must be str"),
+    ("drop_last", "no", r"key 'train\.drop_last' must be bool"),
+    ("validate_start", 0, r"key 'train\.validate_start' must be bool"),
+    ("batch_size", 0, r"key 'train\.batch_size' must be >= 1$"),
+    ("patience", -1, r"key 'train\.patience' must be >= 1$"),
+    ("lr", 0, r"key 'train\.lr' must be > 0$"),
+    ("target_unit_mm", -50.0, r"key 'train\.target_unit_mm' must be > 0$"),
+    ("loss_reduction", "sum", r"key 'train\.loss_reduction' must be one of coordinate_mean, "
+                              r"xyz_sum_joint_mean, got 'sum'$"),
+])
+def test_a_bad_recipe_value_is_named(key, value, message):
+    with pytest.raises(CabinliftError, match=message):
+        Recipe.from_params(_train_params(**{key: value}))
