@@ -1,4 +1,5 @@
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -30,6 +31,21 @@ def test_protocol_counts(tmp_path):
         assert len(combos) == 8 and all(len(c) == k for c in combos)
     assert docs["subj8"]["runs"][0]["subjects"] == list(range(1, 9))
     assert len(docs["subj8"]["runs"][0]["indices"]) == len(SUBJECTS)
+    for name, definition in PARAMS["subsets"]["settings"].items():
+        assert docs[name]["setting"] == name and docs[name]["definition"] == definition
+
+
+def test_subsets_are_written_into_a_new_nested_folder(tmp_path):
+    out = tmp_path / "data" / "subsets"
+    write_subsets(SUBJECTS, {"subj2": SettingDef(subjects=2, fraction=1.0, repetitions=3)}, 0, 2,
+                  out)
+    assert len(read_subset(out / "subj2.json")["runs"]) == 3
+
+
+def test_a_setting_the_pool_cannot_hold_is_named(tmp_path):
+    settings = {"subj9": SettingDef(subjects=9, fraction=1.0, repetitions=1)}
+    with pytest.raises(CabinliftError, match=r"^subsets\.settings\.subj9: setting needs 9"):
+        write_subsets(SUBJECTS, settings, 0, 2, tmp_path)
 
 
 def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
@@ -51,10 +67,46 @@ def test_seeded_and_seed_sensitive():
     d = SettingDef(subjects=1, fraction=0.25, repetitions=8)
     assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
     assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
+    # combinations of subjects: the same seed and setting draw the same ones; another
+    # setting (index) draws from its own stream
+    pairs = SettingDef(subjects=2, fraction=1.0, repetitions=8)
+    combos = [[r["subjects"] for r in make_runs(SUBJECTS, pairs, 0, i, 2)] for i in (5, 5, 6)]
+    assert combos[0] == combos[1] != combos[2]
+
+
+def test_subject_combinations_are_drawn_without_replacement():
+    # four subjects give six pairs: six repetitions must use each pair exactly once, whatever
+    # the seed or setting (drawn with replacement, all six would be distinct in 6!/6**6 = 1.5 %
+    # of draws); and no draw of 8 of the 28 pairs of eight subjects repeats a pair
+    four = SUBJECTS[SUBJECTS <= 4]
+    every_pair = sorted(itertools.combinations(range(1, 5), 2))
+    for seed in range(5):
+        for index in range(3):
+            runs = make_runs(four, SettingDef(subjects=2, fraction=1.0, repetitions=6), seed,
+                             index, 2)
+            assert sorted(tuple(r["subjects"]) for r in runs) == every_pair
+            runs = make_runs(SUBJECTS, SettingDef(subjects=2, fraction=1.0, repetitions=8),
+                             seed, index, 2)
+            assert len({tuple(r["subjects"]) for r in runs}) == 8
+
+
+def test_min_frames_is_the_floor_of_a_fraction():
+    # subject 1 has 40 frames: 5 % is 2 frames, 25 % is 10; a floor of 5 frames lifts the
+    # first to 5 and leaves the second; a floor above the subject's frames takes all 40
+    def sizes(fraction, min_frames):
+        d = SettingDef(subjects=1, fraction=fraction, repetitions=1)
+        return len(make_runs(SUBJECTS, d, 0, 0, min_frames)[0]["indices"])
+
+    assert [sizes(0.05, 2), sizes(0.05, 5), sizes(0.25, 5), sizes(0.05, 100)] == [2, 5, 10, 40]
+    # the floor keeps the nesting: the 5 frames of 5 % are among the 10 of 25 %
+    small, large = (set(make_runs(SUBJECTS, SettingDef(subjects=1, fraction=f, repetitions=1),
+                                  0, 0, 5)[0]["indices"]) for f in (0.05, 0.25))
+    assert small < large
 
 
 def test_too_many_subjects_or_repetitions():
-    with pytest.raises(CabinliftError, match="9 training subjects"):
+    with pytest.raises(CabinliftError, match=r"setting needs 9 training subjects but the "
+                                             r"training pool has 8 \(1, 2, 3, 4, 5, 6, 7, 8\)"):
         make_runs(SUBJECTS, SettingDef(subjects=9, fraction=1.0, repetitions=1), 0, 0, 2)
     with pytest.raises(CabinliftError, match="distinct combinations"):
         make_runs(SUBJECTS, SettingDef(subjects=7, fraction=1.0, repetitions=9), 0, 0, 2)
@@ -84,4 +136,10 @@ def test_read_subset_errors(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"setting": "pct5", "runs": [{"repetition": 0}]}')
     with pytest.raises(CabinliftError, match=r"runs\[0\].*subjects"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5"}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: missing key 'runs'"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5",\n "runs": [}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: line 2: not valid JSON"):
         read_subset(bad)

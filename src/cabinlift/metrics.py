@@ -33,8 +33,9 @@ def loss_denominator(mask: torch.Tensor, reduction: str, copies: int = 1) -> tor
       denominator (what the paper's authors' code computes)."""
     if reduction == "coordinate_mean":
         return (mask.sum() * 3 * copies).clamp_min(1.0)
-    if reduction == "xyz_sum_joint_mean":
-        return torch.full((), float(mask.numel() * copies), dtype=mask.dtype, device=mask.device)
+    if reduction == "xyz_sum_joint_mean":  # a bool mask's own dtype would hold only True
+        dtype = mask.dtype if mask.is_floating_point() else torch.get_default_dtype()
+        return torch.full((), float(mask.numel() * copies), dtype=dtype, device=mask.device)
     raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {LOSS_REDUCTIONS}")
 
 
