@@ -87,11 +87,11 @@ def infer_throughput(name: str, hparams: dict, batch: int = 1024, seconds: float
 
 def configurations(models: list[str], params_path: Path) -> list[tuple[str, str, dict]]:
     """(label, model, hparams): the official defaults, plus params.yaml's where they differ."""
-    params = config.load_params(params_path) if params_path.is_file() else {}
+    params = config.load_config(params_path) if params_path.is_file() else None
     out = []
     for name in models:
         out.append((name, name, {}))
-        custom = params.get("lifters", {}).get(name) or {}
+        custom = params.hparams(name) if params is not None else {}
         sig = inspect.signature(lifter_class(name).__init__).parameters
         changed = {k: v for k, v in custom.items() if k not in sig or sig[k].default != v}
         if changed:

@@ -89,12 +89,12 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    params = config.load_params(args.params)
+    params = config.load_config(args.params)
     rows = []
     print(f"{'model':<14}{'ops x1':>9}{'ops x8':>9}{'GFLOP x1':>10}{'GFLOP x8':>10}"
           f"{'host ms x1':>12}{'host ms x8':>12}")
     for name in available():
-        hp = params["lifters"].get(name) or {}
+        hp = params.hparams(name)
         a, b = one_step_profile(name, hp, 1), one_step_profile(name, hp, 8)
         narrow = {**hp, **NARROW[name]}
         ta = one_step_profile(name, narrow, 1, batch=2, timed_steps=30)

@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    params = config.load_params(args.params)
+    params = config.load_config(args.params)
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {load:.2f} at start; samples/s at batch {BATCH}")
@@ -131,7 +131,7 @@ def main() -> None:
           f"{'x8/plain':>10}")
     rows = []
     for name in args.models:
-        hparams = params["lifters"].get(name) or {}
+        hparams = params.hparams(name)
         row = measure(name, hparams, args.steps, args.epochs, args.repeats)
         s = row["samples_per_s"]
         print(f"{name:<14}{s['plain']:>10,.0f}{s['engine_1']:>11,.0f}{s['engine_8']:>11,.0f}"

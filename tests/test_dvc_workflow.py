@@ -179,17 +179,23 @@ def test_exps_shows_changed_params_and_table1_at_100_columns(repo):
     assert max(len(line) for line in (text + diff).splitlines()) <= WIDTH, text
     baseline = _section(text, run(["git", "branch", "--show-current"], repo).stdout.strip())
     assert baseline[0].endswith("baseline, 2 experiment(s)")
+    columns = ("none", "pct50", "subj2")  # no real data first: pre-trained rows only
+
+    def shown(cells: dict, fmt: str, ref: dict | None = None) -> list[str]:
+        return [fmt.format(cells[s] - (ref[s] if ref else 0.0)) if s in cells else "-"
+                for s in columns]
+
     for init in ("scratch", "pretrained"):
-        assert _row(baseline, init) == [f"{base['simplebl'][init][s]:.1f}" for s in ("pct50", "subj2")]
+        assert _row(baseline, init) == shown(base["simplebl"][init], "{:.1f}")
+    assert _row(baseline, "pretrained")[0] != "-" and _row(baseline, "scratch")[0] == "-"
     for name, (_, changed) in exps.items():
         lines = _section(text, name)
         assert [line for line in lines if " -> " in line] == [changed], lines
         diffs = _section(diff, name)
         for init in ("scratch", "pretrained"):
             cells = tables[name]["simplebl"][init]
-            assert _row(lines, init) == [f"{cells[s]:.1f}" for s in ("pct50", "subj2")], lines
-            assert _row(diffs, init) == [f"{cells[s] - base['simplebl'][init][s]:+.1f}"
-                                         for s in ("pct50", "subj2")], diffs
+            assert _row(lines, init) == shown(cells, "{:.1f}"), lines
+            assert _row(diffs, init) == shown(cells, "{:+.1f}", base["simplebl"][init]), diffs
 
 
 @pytest.fixture()
