@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from tqdm import tqdm
 from cabinlift import atomic, config
 from cabinlift.arrays import load_arrays
 from cabinlift.errors import CabinliftError
+from cabinlift.executors import ExecutorConfig, Unit, open_executor
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import NO_REAL_DATA, read_subset
@@ -36,11 +37,25 @@ def run_seed(base: int, *parts: object) -> int:
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def _setup(params: dict[str, Any], model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
+def _setup(params: dict[str, Any], model: str, executor: ExecutorConfig | None = None
+           ) -> tuple[dict[str, Any], Recipe, torch.device]:
     hparams = config.check_model(params, model)
     recipe = Recipe.from_params(params)
-    device = resolve_device(config.get(params, "train.device", str))
-    return hparams, recipe, device
+    return hparams, recipe, training_device(params, executor or ExecutorConfig())
+
+
+def training_device(params: dict[str, Any], executor: ExecutorConfig) -> torch.device:
+    """The device every run of a stage trains on (``train.device``). Locally, ``auto`` is CUDA
+    when this machine has it. On Ray it is the tasks' device, decided before any task starts
+    (it is part of every run's store key) and independent of the machine the stage runs on:
+    ``auto`` is CUDA when a task reserves GPUs (``executor.gpus_per_task``), else the CPU; a
+    task sees its own GPUs as ``cuda:0``, ...."""
+    name = config.get(params, "train.device", str)
+    if not executor.remote:
+        return resolve_device(name)
+    if name == "auto":
+        return torch.device("cuda" if executor.gpus_per_task > 0 else "cpu")
+    return torch.device(name)
 
 
 def _auto_or_count(params: dict[str, Any], key: str) -> int | None:
@@ -120,39 +135,104 @@ def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torc
     }
 
 
-def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
-                 summary_path: Path, timings_dir: Path | None = None,
-                 store: RunStore | None = None) -> dict[str, Any]:
-    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
-    (reused from ``store`` when an identical run finished before)."""
-    hparams, recipe, device = _setup(params, model)
+def _on_cpu(run: StoredRun) -> StoredRun:
+    """A run's tensors on the CPU: what a Ray task sends back (the stage's machine may have no
+    GPU); checkpoints and store entries hold CPU tensors either way."""
+    return dataclasses.replace(run, best_state={k: v.detach().cpu()
+                                                for k, v in run.best_state.items()})
+
+
+def _absolute(store: RunStore) -> RunStore:
+    """The store as a task sees it: a Ray worker does not run in the project folder, so a
+    relative ``store.dir`` is made absolute (on a cluster it must name a shared filesystem)."""
+    return RunStore(None if store.root is None else store.root.resolve(), store.max_bytes)
+
+
+def _pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
+                   key: str | None, tensors: dict[str, PoseTensors], store: RunStore
+                   ) -> StoredRun:
+    """One pre-training (a unit of the ``pretrain`` stage): taken from ``store`` when an
+    identical run finished before, else trained, tested on the synthetic test split and kept
+    in the store."""
+    run = store.get(key) if key else None
+    if run is not None:
+        log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
+        return run
+    (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
+                                  tensors["val"], recipe, desc=f"pretrain {model}")
+    run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
+    if key:
+        store.put(key, run, {"stage": "pretrain", "model": model})
+    log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
+    return run
+
+
+def _remote_pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
+                          key: str | None, arrays: dict[str, dict[str, np.ndarray]],
+                          device: str, store: RunStore) -> StoredRun:
+    """:func:`_pretrain_unit` as a Ray task: the shared arrays become tensors on the task's
+    device."""
+    dev = torch.device(device)
+    tensors = {s: PoseTensors.from_arrays({k: np.array(v) for k, v in a.items()},
+                                          recipe.target_unit_mm, dev)
+               for s, a in arrays.items()}
+    return _on_cpu(_pretrain_unit(model, hparams, recipe, seed, key, tensors, store))
+
+
+def run_pretrain_all(params: dict[str, Any], jobs: list[tuple[str, Path, Path]],
+                     processed: Path, timings_dir: Path | None = None,
+                     store: RunStore | None = None) -> dict[str, dict[str, Any]]:
+    """Pre-train every ``(model, checkpoint_path, summary_path)`` of ``jobs`` on the synthetic
+    training split, keeping the best synthetic-val weights (each reused from ``store`` when an
+    identical run finished before). The pre-trainings are the units of one stage: on Ray they
+    run at the same time; locally one after another, each on the stage's whole thread budget.
+    Outputs are written in the order of ``jobs``. Returns each model's summary with its wall
+    time."""
+    cfg = ExecutorConfig.from_params(params)
     store = store or RunStore(None)
     base_seed = config.get(params, "train.seed", int)
     files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
-    data = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
-    tensors = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
-               for s, a in data.items()}
-    seed = run_seed(base_seed, model, "pretrain")
-    key = None
-    if store.enabled:
-        key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
-            model, hparams, recipe, device, torch.get_num_threads(), files)})
-    run = store.get(key) if key else None
-    reused = run is not None
-    if reused:
-        log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
-    else:
-        (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                      tensors["val"], recipe, desc=f"pretrain {model}")
-        run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
-        if key:
-            store.put(key, run, {"stage": "pretrain", "model": model})
-        log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
+    arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
+    record = None if timings_dir is None else timings_dir / "units" / "pretrain.jsonl"
+    setups = {model: _setup(params, model, cfg) for model, _, _ in jobs}
+    with open_executor(cfg, record=record) as executor:
+        units = []
+        shared = executor.share(arrays) if executor.remote else None
+        tensors: dict[torch.device, dict[str, PoseTensors]] = {}
+        for model, _, _ in jobs:
+            hparams, recipe, device = setups[model]
+            seed = run_seed(base_seed, model, "pretrain")
+            key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
+                model, hparams, recipe, device, executor.threads, files)}
+                ) if store.enabled else None
+            if executor.remote:
+                units.append(Unit(f"pretrain {model}", _remote_pretrain_unit, (
+                    model, hparams, recipe, seed, key, shared, str(device), _absolute(store))))
+                continue
+            if device not in tensors:
+                tensors[device] = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
+                                   for s, a in arrays.items()}
+            units.append(Unit(f"pretrain {model}", _pretrain_unit,
+                              (model, hparams, recipe, seed, key, tensors[device], store)))
+        out = {}
+        with contextlib.closing(executor.map(units, "pretrain")) as results:
+            for (model, ckpt_path, summary_path), run in zip(jobs, results, strict=True):
+                out[model] = _write_pretrain(model, setups[model], run, arrays, ckpt_path,
+                                             summary_path, timings_dir)
+    store.clean()
+    return out
+
+
+def _write_pretrain(model: str, setup: tuple[dict[str, Any], Recipe, torch.device],
+                    run: StoredRun, arrays: dict[str, dict[str, np.ndarray]], ckpt_path: Path,
+                    summary_path: Path, timings_dir: Path | None) -> dict[str, Any]:
+    """A pre-training's checkpoint, its summary JSON and its wall-time log."""
+    hparams, recipe, _ = setup
     summary = {
         "model": model,
-        "train_frames": len(tensors["train"]),
-        "val_frames": len(tensors["val"]),
-        "test_frames": len(tensors["test"]),
+        "train_frames": len(arrays["train"]["x2d"]),
+        "val_frames": len(arrays["val"]["x2d"]),
+        "test_frames": len(arrays["test"]["x2d"]),
         "epochs_run": run.epochs_run,
         "best_epoch": run.best_epoch,
         "steps": run.steps,
@@ -167,9 +247,18 @@ def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path:
     wall = round(run.wall_time_s, 2)
     if timings_dir is not None:
         write_timings(timings_dir / "pretrain" / f"{model}.json",
-                      [{"wall_time_s": wall, "reused": reused}])
-    store.clean()
+                      [{"wall_time_s": wall, "reused": run.reused}])
     return {**summary, "wall_time_s": wall}
+
+
+def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
+                 summary_path: Path, timings_dir: Path | None = None,
+                 store: RunStore | None = None) -> dict[str, Any]:
+    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
+    (reused from ``store`` when an identical run finished before): :func:`run_pretrain_all`
+    for one model."""
+    return run_pretrain_all(params, [(model, ckpt_path, summary_path)], processed, timings_dir,
+                            store)[model]
 
 
 @dataclass
@@ -201,8 +290,9 @@ class _FinetunePlan:
     init: str
     hparams: dict[str, Any]
     recipe: Recipe
-    workers: int
+    workers: int  # stacks trained at once (local executor)
     settings: list[_Setting]
+    threads: int = 1  # intra-op threads of every run (part of its store key)
 
 
 @dataclass
@@ -215,12 +305,14 @@ class _RealData:
 def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Path,
                    jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
                    store: RunStore, n_train: int, start_state: dict[str, torch.Tensor] | None,
-                   setup: tuple[dict[str, Any], Recipe, torch.device]) -> _FinetunePlan:
+                   setup: tuple[dict[str, Any], Recipe, torch.device],
+                   executor: ExecutorConfig | None = None) -> _FinetunePlan:
     """The runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: their seeds, training
     rows and starting weights, cut into stacks of ``train.runs_per_group``, with their store
     keys. The worker count (hence each run's threads, hence its rounding) depends on the whole
     stage, never on how many stacks the store already holds: reused and retrained runs match.
-    ``setup`` is :func:`_setup`'s (hyper-parameters, recipe, device)."""
+    On Ray every run computes on ``executor.cpus_per_task`` threads. ``setup`` is
+    :func:`_setup`'s (hyper-parameters, recipe, device)."""
     hparams, recipe, device = setup
     base_seed = config.get(params, "train.seed", int)
     size = runs_per_group(params, device)
@@ -241,8 +333,12 @@ def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Pat
         groups = [_Group(name, reps[i: i + size], specs[i: i + size], [])
                   for i in range(0, len(specs), size)]
         settings.append(_Setting(name, out, subset["runs"], groups))
-    workers = min(training_workers(params, device), sum(len(s.groups) for s in settings))
-    threads = _threads_per_run(workers)
+    n_groups = sum(len(s.groups) for s in settings)
+    if executor is not None and executor.remote:
+        workers, threads = n_groups, executor.cpus_per_task
+    else:
+        workers = min(training_workers(params, device), n_groups)
+        threads = _threads_per_run(workers)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
     shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
         model, hparams, recipe, device, threads, files,
@@ -254,7 +350,7 @@ def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Pat
                 continue
             ids = [digest([shared, s.seed, s.indices]) for s in group.specs]
             group.keys = [digest({"run": i, "stack": ids}) for i in ids]
-    return _FinetunePlan(model, init, hparams, recipe, workers, settings)
+    return _FinetunePlan(model, init, hparams, recipe, workers, settings, threads)
 
 
 def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: RunStore
@@ -281,56 +377,99 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
     return runs
 
 
+def _group_name(plan: _FinetunePlan, group: _Group) -> str:
+    reps = group.repetitions
+    runs = f"run {reps[0]:02d}" if len(reps) == 1 else f"runs {reps[0]:02d}-{reps[-1]:02d}"
+    return f"finetune {plan.init} {plan.model} {group.setting} {runs}"
+
+
+def _remote_group(plan: _FinetunePlan, group: _Group, arrays: dict[str, dict[str, np.ndarray]],
+                  start_state: dict[str, torch.Tensor] | None, device: str, store: RunStore
+                  ) -> list[StoredRun]:
+    """:func:`_train_group` as a Ray task: the shared arrays become tensors on the task's
+    device, and the shared starting weights go back into the runs (sent once, not per run)."""
+    dev = torch.device(device)
+    unit = plan.recipe.target_unit_mm
+    data = _RealData(*(PoseTensors.from_arrays({k: np.array(v) for k, v in arrays[s].items()},
+                                               unit, dev) for s in ("train", "val", "test")))
+    group = dataclasses.replace(group, specs=[  # arrays from the object store are read-only
+        dataclasses.replace(s, indices=None if s.indices is None else np.array(s.indices),
+                            init_state=start_state) for s in group.specs])
+    return [_on_cpu(r) for r in _train_group(plan, group, data, store)]
+
+
+def _remote_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+                         pretrained: Path, arrays: dict[str, dict[str, np.ndarray]],
+                         recipe: Recipe, device: str) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`_no_real_data` as a Ray task, on the device the runs train on."""
+    dev = torch.device(device)
+    val, test = (PoseTensors.from_arrays({k: np.array(v) for k, v in arrays[s].items()},
+                                         recipe.target_unit_mm, dev) for s in ("val", "test"))
+    return _no_real_data(model, hparams, state, pretrained, val, test, recipe)
+
+
 def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
               timings_dir: Path | None, store: RunStore | None = None,
               zero_dir: Path | None = None) -> dict[str, list[dict]]:
     """Plan the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``, train their
-    stacks on one pool of ``train.workers`` threads (so no core idles at the end of a setting),
-    and write each setting's outputs, in order, as soon as its runs are done. Every finished
-    stack is kept in ``store`` at once; stacks already there are reused. With pre-trained
-    weights and ``zero_dir``, the weights as they start are evaluated there first (see
-    :func:`_write_no_real_data`)."""
+    stacks on the executor of params.yaml (locally: one pool of ``train.workers`` threads, so no
+    core idles at the end of a setting; on Ray: every stack a task), and write each setting's
+    outputs, in order, as soon as its runs are done. Every finished stack is kept in ``store``
+    at once; stacks already there are reused. With pre-trained weights and ``zero_dir``, the
+    weights as they start are evaluated there first (see :func:`_no_real_data`)."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
-    setup = hparams, recipe, device = _setup(params, model)
+    cfg = ExecutorConfig.from_params(params)
+    setup = hparams, recipe, device = _setup(params, model, cfg)
     store = store or RunStore(None)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
-    train_arrays = load_arrays(files[0])
-    unit = recipe.target_unit_mm
-    val = PoseTensors.from_arrays(load_arrays(files[1]), unit, device)
-    test = PoseTensors.from_arrays(load_arrays(files[2]), unit, device)
+    arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
-    if zero_dir is not None and start_state is not None:
-        _write_no_real_data(model, hparams, start_state, pretrained, zero_dir, val, test, recipe)
-    data = _RealData(PoseTensors.from_arrays(train_arrays, unit, device), val, test)
+    zero = zero_dir is not None and start_state is not None
     plan = _plan_finetune(params, model, init, processed, jobs, pretrained, store,
-                          len(data.pool), start_state, setup)
-
-    def write(setting: _Setting, done: list[list[StoredRun]]) -> list[dict]:
-        return _write_setting(plan, setting, [r for rs in done for r in rs], test, timings_dir)
-
-    out: dict[str, list[dict]] = {}
-    bar = tqdm(plan.settings, desc=f"{init} {model}", unit="setting")
-    if plan.workers == 1:
-        for setting in bar:
-            out[setting.name] = write(setting, [_train_group(plan, g, data, store)
-                                                for g in setting.groups])
-    else:
-        saved = torch.get_num_threads()
-        torch.set_num_threads(_threads_per_run(plan.workers))
-        try:
-            with ThreadPoolExecutor(plan.workers) as ex:
-                futures = [[ex.submit(_train_group, plan, g, data, store) for g in s.groups]
-                           for s in plan.settings]
-                for setting, fs in zip(bar, futures, strict=True):
-                    out[setting.name] = write(setting, [f.result() for f in fs])
-        finally:
-            torch.set_num_threads(saved)
+                          len(arrays["train"]["x2d"]), start_state, setup, cfg)
+    groups = [g for s in plan.settings for g in s.groups]
+    unit_mm = recipe.target_unit_mm
+    record = (None if timings_dir is None
+              else timings_dir / "units" / f"finetune_{init}_{model}.jsonl")
+    with open_executor(cfg, plan.workers, plan.threads, record) as executor:
+        if executor.remote:
+            test = PoseTensors.from_arrays(arrays["test"], unit_mm, torch.device("cpu"))
+            shared, state = executor.share(arrays), executor.share(start_state)
+            light = dataclasses.replace(plan, settings=[])  # what a stack needs of the plan
+            units = [Unit(f"finetune pretrained {model} {NO_REAL_DATA}", _remote_no_real_data,
+                          (model, hparams, state, pretrained, shared, recipe, str(device)))
+                     ] if zero else []
+            units += [Unit(_group_name(plan, g), _remote_group, (
+                light, _without_init(g), shared, state, str(device), _absolute(store)))
+                for g in groups]
+        else:
+            val, test = (PoseTensors.from_arrays(arrays[s], unit_mm, device)
+                         for s in ("val", "test"))
+            if zero:
+                _write_no_real_data(zero_dir, *_no_real_data(
+                    model, hparams, start_state, pretrained, val, test, recipe))
+            data = _RealData(PoseTensors.from_arrays(arrays["train"], unit_mm, device), val, test)
+            units = [Unit(_group_name(plan, g), _train_group, (plan, g, data, store))
+                     for g in groups]
+        out: dict[str, list[dict]] = {}
+        with contextlib.closing(executor.map(units, f"{init} {model}")) as results:
+            if zero and executor.remote:
+                _write_no_real_data(zero_dir, *next(results))
+            for setting in plan.settings:
+                runs = [r for _ in setting.groups for r in next(results)]
+                out[setting.name] = _write_setting(plan, setting, runs, test, timings_dir)
     store.clean()
     return out
+
+
+def _without_init(group: _Group) -> _Group:
+    """The stack without its runs' starting weights (they travel once, shared by all stacks)."""
+    return dataclasses.replace(group, specs=[dataclasses.replace(s, init_state=None)
+                                             for s in group.specs])
 
 
 def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
@@ -374,12 +513,12 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
             for r, t in zip(records, times, strict=True)]
 
 
-def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
-                        pretrained: Path, out_dir: Path, val: PoseTensors, test: PoseTensors,
-                        recipe: Recipe) -> None:
-    """The pre-trained weights evaluated on the real data before any fine-tuning: the
-    ``runs.json`` (one run, no training frames, no steps) and ``predictions.npz`` of the
-    pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA`, in the layout of a setting."""
+def _no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+                  pretrained: Path, val: PoseTensors, test: PoseTensors, recipe: Recipe
+                  ) -> tuple[dict[str, Any], np.ndarray]:
+    """The pre-trained weights evaluated on the real data before any fine-tuning: the record
+    of the pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA` (one run, no training frames,
+    no steps) and its test predictions (float32 mm)."""
     net = build_with_weights(pretrained, model, hparams, state, "re-run the pretrain stage")
     net = net.to(test.x.device)
     unit = recipe.target_unit_mm
@@ -394,9 +533,14 @@ def _write_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, to
         "test_mpjpe": round(float(mpjpe(pred_mm, target_mm, test.mask.cpu())), 4),
         "history": [],
     }
+    return record, pred_mm.numpy().astype(np.float32)
+
+
+def _write_no_real_data(out_dir: Path, record: dict[str, Any], pred: np.ndarray) -> None:
+    """``runs.json`` and ``predictions.npz`` of :func:`_no_real_data` in the layout of a
+    setting."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.save_npz(out_dir / "predictions.npz",
-                    {"pred": pred_mm.numpy().astype(np.float32)[None], "repetition": np.asarray([0])})
+    atomic.save_npz(out_dir / "predictions.npz", {"pred": pred[None], "repetition": np.asarray([0])})
     atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 

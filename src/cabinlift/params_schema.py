@@ -409,6 +409,26 @@ _STORE = Section({
 })
 
 
+_EXECUTOR = Section({
+    "kind": _choice(("local", "ray")),
+    "address": Leaf("null (a private Ray instance), 'auto', 'host:port' or 'ray://host:port'",
+                    lambda v: v is None or _is_path(v), required=False),
+    "cpus_per_task": Leaf("an integer >= 1 (the CPUs, and intra-op threads, of every task)",
+                          lambda v: _is_int(v) and v >= 1, required=False),
+    "gpus_per_task": Leaf("a number >= 0, a whole number above 1 (Ray shares a GPU only as a "
+                          "fraction below 1)",
+                          lambda v: _is_num(v) and v >= 0 and (v <= 1 or float(v).is_integer()),
+                          required=False),
+    "max_retries": _integer(0, required=False),
+})
+
+
+def _check_executor(value: Any, path: str, out: Problems) -> None:
+    """Where units of work run: optional, null (or no section) is the local executor."""
+    if value is not None:
+        _section(value, _EXECUTOR.fields, path, out)
+
+
 def _check_store(value: Any, path: str, out: Problems) -> None:
     """The store of finished training runs: optional, null (or no dir) disables it."""
     if value is not None:
@@ -546,6 +566,8 @@ def _schema() -> Section:
         }),
         "threads": _auto_or_count(),
         "store": Custom(_check_store, "a mapping with dir, max_gb, or null", required=False),
+        "executor": Custom(_check_executor, "a mapping with kind, address, cpus_per_task, "
+                           "gpus_per_task, max_retries, or null", required=False),
     })
 
 
@@ -677,10 +699,31 @@ def _check_evaluate(params: dict[str, Any], out: Problems) -> None:
                    f"'settings' ({', '.join(order)})")
 
 
+def _check_ray_devices(params: dict[str, Any], out: Problems) -> None:
+    """On Ray, the devices the units compute on agree with what every task reserves: a task
+    sees only the GPUs it reserved, as cuda:0, ..."""
+    ex = params.get("executor")
+    if not isinstance(ex, dict) or ex.get("kind") != "ray":
+        return
+    gpus = ex.get("gpus_per_task", 0)
+    gpus = gpus if _is_num(gpus) else 0
+    for key in ("train.device", "detect.mmpose.device", "keypoints2d.mmpose.device"):
+        device = _at(params, key)
+        if not isinstance(device, str) or _DEVICE_RE.fullmatch(device) is None:
+            continue
+        if device.startswith("cuda") and gpus == 0:
+            out.append(f"key '{key}' is {device!r}, but a Ray task reserves no GPU "
+                       f"('executor.gpus_per_task' is 0); reserve GPUs or use 'auto'")
+        elif device.startswith("cuda:") and int(device[5:]) >= max(1, math.ceil(gpus)):
+            out.append(f"key '{key}' is {device!r}, but a Ray task sees only the "
+                       f"{max(1, math.ceil(gpus))} GPU(s) it reserves ('executor.gpus_per_task'"
+                       f" {gpus:g}), as cuda:0, ...; use 'auto' or 'cuda'")
+
+
 _CROSS_RULES: tuple[Callable[[dict[str, Any], Problems], None], ...] = (
     _check_backends, _check_model_sections, _check_lifter_rules, _check_settings,
     _check_reserved_setting, _check_splits,
-    _check_evaluate,
+    _check_evaluate, _check_ray_devices,
 )
 
 
