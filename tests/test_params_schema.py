@@ -233,6 +233,54 @@ def test_paths_are_non_empty_strings(key, value):
     assert "must be a path (non-empty string)" in problem, problem
 
 
+# --------------------------------------------------------------------------- executor
+
+
+@pytest.mark.parametrize("executor", [_DELETE, None, {"kind": "local"},
+                                      {"kind": "ray", "address": "auto", "gpus_per_task": 0.25},
+                                      {"kind": "ray", "address": "10.0.0.5:6379"},
+                                      {"kind": "ray", "address": "ray://head:10001",
+                                       "cpus_per_task": 4, "gpus_per_task": 2, "max_retries": 0}])
+def test_executor_section_is_optional_and_takes_its_documented_values(executor):
+    assert params_schema.problems(_with(executor=executor)) == []
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("executor.kind", "dask", "key 'executor.kind' must be one of 'local', 'ray', got 'dask'"),
+    ("executor.address", "", "key 'executor.address' must be null (a private Ray instance), "
+                             "'auto', 'host:port' or 'ray://host:port', got ''"),
+    ("executor.address", "head", "key 'executor.address' must be null"),
+    ("executor.address", "ray://head", "key 'executor.address' must be null"),
+    ("executor.cpus_per_task", 0, "key 'executor.cpus_per_task' must be an integer >= 1"),
+    ("executor.cpus_per_task", 1.5, "key 'executor.cpus_per_task' must be an integer >= 1"),
+    ("executor.gpus_per_task", -0.5, "key 'executor.gpus_per_task' must be a number >= 0"),
+    ("executor.gpus_per_task", 1.5, "key 'executor.gpus_per_task' must be a number >= 0, a "
+                                    "whole number above 1"),
+    ("executor.max_retries", -1, "key 'executor.max_retries' must be an integer >= 0, got -1"),
+    ("executor.workers", 2, "unknown key 'executor.workers'"),
+])
+def test_bad_executor_values(key, value, expected):
+    assert _one(_with(**{key: value})).startswith(expected)
+
+
+def _on_ray(gpus: float, **changes: Any) -> dict[str, Any]:
+    return _with(executor={"kind": "ray", "address": None, "cpus_per_task": 1,
+                           "gpus_per_task": gpus, "max_retries": 3}, **changes)
+
+
+@pytest.mark.parametrize("key", ["train.device", "keypoints2d.mmpose.device"])
+def test_a_ray_task_computes_only_on_the_gpus_it_reserves(key):
+    assert _one(_on_ray(0, **{key: "cuda"})) == (
+        f"key '{key}' is 'cuda', but a Ray task reserves no GPU ('executor.gpus_per_task' is "
+        f"0); reserve GPUs or use 'auto'")
+    assert _one(_on_ray(1, **{key: "cuda:1"})) == (
+        f"key '{key}' is 'cuda:1', but a Ray task sees only the 1 GPU(s) it reserves "
+        f"('executor.gpus_per_task' 1), as cuda:0, ...; use 'auto' or 'cuda'")
+    assert params_schema.problems(_on_ray(0.5, **{key: "cuda:0"})) == []
+    assert params_schema.problems(_on_ray(2, **{key: "cuda:1"})) == []
+    assert params_schema.problems(_with(**{key: "cuda:1"})) == []  # the local executor
+
+
 # --------------------------------------------------------------------------- unknown and missing keys
 
 

@@ -170,6 +170,71 @@ def test_mmpose_keypoints_of_a_recording_are_a_task(tmp_path, cluster):
     assert again["resumed_recordings"] == 2, again
 
 
+def _sleep_then(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def _after_file(path: str, value: int) -> int:
+    """Finishes only once ``path`` exists (another unit makes it)."""
+    deadline = time.time() + 120
+    while not Path(path).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def _make_file(path: str, value: int) -> int:
+    Path(path).touch()
+    return value
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _fail(message: str) -> None:
+    from cabinlift.errors import CabinliftError
+
+    raise CabinliftError(message)
+
+
+def _defect() -> None:
+    {}["missing"]  # noqa: B018 - a KeyError, as a defect raises it
+
+
+def test_ray_executor_yields_in_order_and_names_a_failed_unit(cluster, monkeypatch, tmp_path):
+    for key, value in cluster.env().items():  # the cluster's token, read when Ray is imported
+        if key.startswith("RAY_"):
+            monkeypatch.setenv(key, value)
+    from ray import cloudpickle
+
+    from cabinlift.errors import CabinliftError
+    from cabinlift.executors import ExecutorConfig, Unit, open_executor
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        config = ExecutorConfig("ray", cluster.address, cpus_per_task=1, gpus_per_task=0)
+        with open_executor(config, record=tmp_path / "units.jsonl") as ex:
+            flag = str(tmp_path / "flag")  # u0 ends after u2, on the other node
+            last_first = [Unit("u0", _after_file, (flag, 0)), Unit("u1", _sleep_then, (0, 1)),
+                          Unit("u2", _make_file, (flag, 2))]
+            assert list(ex.map(last_first, "order")) == [0, 1, 2]
+            assert list(ex.map([Unit("threads", _threads)], "threads")) == [1]
+            with pytest.raises(CabinliftError) as err:
+                list(ex.map([Unit("u0", _sleep_then, (0, 0)),
+                             Unit("pretrain semgcn", _fail, ("a.npz: bad row 4",))], "fail"))
+            assert str(err.value) == "pretrain semgcn: a.npz: bad row 4"
+            with pytest.raises(CabinliftError) as err:
+                list(ex.map([Unit("keypoints2d vp1/run1", _defect)], "defect"))
+            assert str(err.value) == "keypoints2d vp1/run1: KeyError: 'missing'"
+        record = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
+        assert [r["unit"] for r in record][:4] == ["u1", "u2", "u0", "threads"]  # as finished
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def test_a_node_killed_mid_stage_costs_only_time(repo, cluster):
     """The worker node's raylet is killed while it trains a stack: Ray runs that task again on
     the head node, and the stage writes the same bytes."""

@@ -201,6 +201,24 @@ class LocalExecutor(Executor):
             torch.set_num_threads(saved)
 
 
+def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """Fail at once, in one line, when a cluster address names a port nobody listens on (Ray
+    itself retries such an address for many minutes)."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise CabinliftError(f"params.yaml: key 'executor.address' must be null, 'auto', "
+                             f"'host:port' or 'ray://host:port', got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise CabinliftError(
+            f"params.yaml: key 'executor.address': nothing answers at {address!r} "
+            f"({exc.strerror or exc}); start the cluster first (README, 'Running on a "
+            f"cluster')") from None
+
+
 def _remote_call(fn: Callable[..., Any], threads: int, *args: Any) -> tuple[Any, str, dict]:
     """What a Ray worker runs for one unit: ``fn(*args)`` on ``threads`` intra-op threads, its
     stderr (the unit's log lines) captured and returned with the result, so that the stage
@@ -259,6 +277,7 @@ class RayExecutor(Executor):
             "env_vars": {"TQDM_DISABLE": "1"},  # no progress bars inside tasks
         }
         address = self.config.address
+        _check_reachable(address)
         kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False,
                                   "logging_level": logging.WARNING}
         if address is None:

@@ -412,7 +412,8 @@ _STORE = Section({
 _EXECUTOR = Section({
     "kind": _choice(("local", "ray")),
     "address": Leaf("null (a private Ray instance), 'auto', 'host:port' or 'ray://host:port'",
-                    lambda v: v is None or _is_path(v), required=False),
+                    lambda v: v is None or isinstance(v, str)
+                    and re.fullmatch(r"auto|(ray://)?\S+:\d+", v) is not None, required=False),
     "cpus_per_task": Leaf("an integer >= 1 (the CPUs, and intra-op threads, of every task)",
                           lambda v: _is_int(v) and v >= 1, required=False),
     "gpus_per_task": Leaf("a number >= 0, a whole number above 1 (Ray shares a GPU only as a "
