@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MMLAB_STAMP := $(VENV)/.mmlab-installed
+DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: install install-mmlab demo test test-fast lint bench clean-venv
+.PHONY: install install-mmlab demo test test-fast lint bench mutation clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,23 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/lifter_throughput.py
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+## Mutation testing, not part of `make test` (docs/mutation.md): mutmut mutates the
+## protocol-critical modules listed under [tool.mutmut] in pyproject.toml and runs against each
+## mutant the fast tests that reach the mutated function, then prints the score per module and
+## the surviving mutants (`$(BIN)/mutmut show NAME` shows one). Results are kept in mutants/ and
+## only mutants of changed functions run again. MUTANTS narrows the run to some modules, e.g.
+## `make mutation MUTANTS='cabinlift.metrics.* cabinlift.subsets.*'`; MUTATION_JOBS sets the
+## parallel test processes (default: one per core).
+MUTANTS ?=
+MUTATION_JOBS ?= $(shell nproc)
+mutation: $(DEV_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	$(BIN)/python scripts/mutation_summary.py mutants
 
 clean-venv:
 	rm -rf $(VENV)

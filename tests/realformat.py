@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cliutil import demo_section
 
 from cabinlift.demo.generate import generate
 from cabinlift.formats.drive_act import discover_recordings, read_calibration
@@ -30,13 +31,12 @@ EARLY_CHUNKS = [(0, 5, "sitting_still"), (5, 10, "fastening_seat_belt")]
 def build(root: Path, *, seconds: float = SECONDS, videos: bool = True, humans: int = 4,
           poses_per_human: int = 6) -> tuple[Path, Path]:
     """Write ``root/drive_and_act`` and ``root/synthetic_cabin``; return both roots."""
-    cfg = {
-        "seed": 7,
-        "real": {"subjects": REAL_SUBJECTS, "runs_per_subject": 2,
-                 "single_run_subjects": SINGLE_RUN, "seconds_per_run": 20.0, "fps": FPS},
-        "synthetic": {"humans": humans, "poses_per_human": poses_per_human},
-    }
-    generate(root, cfg, workers=1)
+    demo = demo_section(**{
+        "seed": 7, "real.subjects": REAL_SUBJECTS, "real.runs_per_subject": 2,
+        "real.single_run_subjects": list(SINGLE_RUN), "real.seconds_per_run": 20.0,
+        "real.fps": FPS, "synthetic.humans": humans, "synthetic.poses_per_human": poses_per_human,
+    })
+    generate(root, demo, workers=1)
     real = root / "drive_and_act"
     recordings = discover_recordings(real)
     rng = np.random.default_rng(0)

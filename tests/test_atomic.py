@@ -17,7 +17,7 @@ from tinydata import write_processed
 from cabinlift import atomic, config
 from cabinlift.errors import CabinliftError
 
-PARAMS = config.load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+PARAMS = config.read_yaml(Path(__file__).resolve().parents[1] / "params.yaml")
 
 
 def test_success_replaces_and_leaves_no_temporary(tmp_path):

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from cliutil import one_line_error, write_params
+from cliutil import one_line_error, typed, write_params
 
 from cabinlift import config
 from cabinlift.demo.generate import generate
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 
 
 def _params(tmp_path: Path, **changes) -> Path:
@@ -25,12 +25,9 @@ _one_line_error = one_line_error
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
-    cfg = copy.deepcopy(PARAMS["demo"])
-    cfg["real"]["seconds_per_run"] = 20
-    cfg["real"]["subjects"] = 2
-    cfg["synthetic"]["humans"] = 2
-    cfg["synthetic"]["poses_per_human"] = 2
-    generate(root, cfg, workers=1)
+    demo = typed(PARAMS, **{"demo.real.seconds_per_run": 20, "demo.real.subjects": 2,
+                            "demo.synthetic.humans": 2, "demo.synthetic.poses_per_human": 2}).demo
+    generate(root, demo, workers=1)
     return root
 
 
@@ -76,7 +73,7 @@ def test_json_missing_field_names_file_and_key(tmp_path, capsys, demo_root):
     from cabinlift.normalize import build_synthetic
 
     with pytest.raises(CabinliftError) as info:
-        build_synthetic(config.load_params(params))
+        build_synthetic(config.load_config(params))
     assert victim.name in str(info.value) and "keypoints3D[5].z" in str(info.value)
 
 
@@ -98,7 +95,7 @@ def _helps() -> dict[str, str]:
 def test_help_is_plain_text():
     """Help texts come from docstrings; their reStructuredText markup must not show."""
     helps = _helps()
-    assert len(helps) == 12  # the top level and its 11 commands
+    assert len(helps) == 14  # the top level and its 13 commands
     for command, text in helps.items():
         for markup in ("``", ":class:`", ":func:`", ":mod:`", ":data:`"):
             assert markup not in text, f"{command} --help shows {markup!r}:\n{text}"

@@ -1,7 +1,7 @@
 """The executor interface: results come back in submission order whatever order the units
-finish in, a failed unit stops the rest and surfaces as one line naming it, and params.yaml's
-``executor`` section is read as documented. (The Ray executor on a real cluster:
-tests/test_ray_cluster.py.)"""
+finish in, a failed unit stops the rest and surfaces as one line naming it, and an unreachable
+cluster is one line at once. (The ``executor`` section's values: tests/test_config.py; the Ray
+executor on a real cluster: tests/test_ray_cluster.py.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import time
 import pytest
 import torch
 
+from cabinlift import config
 from cabinlift.errors import CabinliftError
-from cabinlift.executors import ExecutorConfig, LocalExecutor, Unit, open_executor
+from cabinlift.executors import LocalExecutor, Unit, open_executor
 
 
 def _after(seconds: float, value: int, log: list[int]) -> int:
@@ -98,16 +99,6 @@ def test_map_is_lazy_in_a_single_worker():
     results.close()
 
 
-def test_executor_config_defaults_and_params():
-    assert ExecutorConfig.from_params({}) == ExecutorConfig("local", None, 1, 0.0, 3)
-    cfg = ExecutorConfig.from_params({"executor": {"kind": "ray", "address": "auto",
-                                                   "cpus_per_task": 2, "gpus_per_task": 0.25,
-                                                   "max_retries": 5}})
-    assert cfg == ExecutorConfig("ray", "auto", 2, 0.25, 5) and cfg.remote
-    with pytest.raises(CabinliftError, match="key 'executor.kind' must be one of local, ray"):
-        ExecutorConfig.from_params({"executor": {"kind": "dask"}})
-
-
 def test_an_address_nobody_answers_at_is_one_line(tmp_path, capsys):
     """Ray itself retries such an address for many minutes; the stage says at once."""
     import socket
@@ -115,12 +106,10 @@ def test_an_address_nobody_answers_at_is_one_line(tmp_path, capsys):
     from cliutil import one_line_error, write_params
     from tinydata import write_processed
 
-    from cabinlift import config
-
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = config.load_params("params.yaml")
+    p = config.read_yaml("params.yaml")
     processed = write_processed(tmp_path / "processed", p)
     params = write_params(tmp_path / "params.yaml", p, **{
         "executor.kind": "ray", "executor.address": f"127.0.0.1:{port}", "store.dir": None})
@@ -128,13 +117,15 @@ def test_an_address_nobody_answers_at_is_one_line(tmp_path, capsys):
         "--timings", str(tmp_path / "logs"), "--params", str(params), "pretrain", "--model",
         "simplebl", "--processed", str(processed), "--out", str(tmp_path / "m"),
         "--summary", str(tmp_path / "s")])
-    assert err == (f"cabinlift pretrain: error: params.yaml: key 'executor.address': nothing "
+    assert err == (f"cabinlift pretrain: error: {params}: key 'executor.address': nothing "
                    f"answers at '127.0.0.1:{port}' (Connection refused); start the cluster "
-                   f"first (README, 'Running on a cluster')")
+                   f"first (docs/cluster.md)")
     assert not (tmp_path / "m").exists()
 
 
-def test_the_local_config_opens_a_local_executor():
-    ex = open_executor(ExecutorConfig(), workers=3, threads=1)
+@pytest.mark.parametrize("section", [None, config.Executor(
+    kind="local", address=None, cpus_per_task=4, gpus_per_task=1, max_retries=3)])
+def test_the_local_config_opens_a_local_executor(section):
+    ex = open_executor(section, workers=3, threads=1)
     assert isinstance(ex, LocalExecutor) and (ex.workers, ex.threads) == (3, 1)
     assert not ex.remote and ex.share(threading) is threading

@@ -11,7 +11,7 @@ from tinydata import write_processed
 from cabinlift import config
 from cabinlift.experiments import run_finetune_all, run_pretrain, run_seed
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 
 
 def _params():
@@ -30,8 +30,8 @@ def _processed(tmp_path):
 def run_finetune(p, model, setting, init, processed, subset, out_root, pretrained=None,
                  timings_dir=None, store=None):
     """One setting of a fine-tuning stage; its outputs go to ``out_root/<setting>``."""
-    return run_finetune_all(p, model, init, processed, subset.parent, out_root, pretrained,
-                            timings_dir, [setting], store)[setting]
+    return run_finetune_all(config.build(p), model, init, processed, subset.parent, out_root,
+                            pretrained, timings_dir, [setting], store)[setting]
 
 
 def _strip(records):
@@ -58,7 +58,8 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
     assert [t["repetition"] for t in log] == list(range(8))
     assert [t["wall_time_s"] for t in log] == [r["wall_time_s"] for r in a]
 
-    summary = run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json")
+    summary = run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
+                           tmp_path / "pt.json")
     assert "wall_time_s" not in json.loads((tmp_path / "pt.json").read_text())
     assert summary["epochs_run"] == 3
     c = run_finetune(p, "simplebl", "pct25", "pretrained", processed,
@@ -160,17 +161,38 @@ def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
     p = _params()
     subset = processed / "subsets" / "subj8.json"
     store = RunStore(tmp_path / "store")
-    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
+                 tmp_path / "pt.json", store=store)
     first_pt = (tmp_path / "pt.pt").read_bytes()
     run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "a",
                  tmp_path / "pt.pt", store=store)
-    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
+                 tmp_path / "pt.json", store=store)
     assert (tmp_path / "pt.pt").read_bytes() == first_pt
     capsys.readouterr()
     p["train"]["seed"] = 1  # a new pre-training: the fine-tuning runs starting from it retrain
-    run_pretrain(p, "simplebl", processed, tmp_path / "pt.pt", tmp_path / "pt.json", store=store)
+    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
+                 tmp_path / "pt.json", store=store)
     p["train"]["seed"] = 0
     run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "b",
                  tmp_path / "pt.pt", store=store)
     log = capsys.readouterr().err
     assert "pretrain simplebl: trained" in log and log.count(": trained ") == 2
+
+
+def test_snapshots_change_no_output_and_are_removed_once_runs_are_stored(tmp_path, capsys):
+    """Fine-tuning stacks that snapshot every epoch write the bytes of stacks that do not, and
+    leave only their finished runs in the store."""
+    from cabinlift.training.store import RunStore
+
+    processed = _processed(tmp_path)
+    p = _params()
+    p["train"]["runs_per_group"] = 4
+    subset = processed / "subsets" / "pct25.json"
+    run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "plain")
+    store = RunStore(tmp_path / "store", snapshot_every_epochs=1)
+    run_finetune(p, "simplebl", "pct25", "scratch", processed, subset, tmp_path / "a",
+                 store=store)
+    assert _files(tmp_path / "a" / "pct25") == _files(tmp_path / "plain" / "pct25")
+    assert len(store.entries()) == 8 and store.snapshots() == []
+    assert "snapshot" not in capsys.readouterr().err

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cabinlift import config, params_schema, profiles
+from cabinlift import config, profiles
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"
-PARAMS = config.load_params(ROOT / "params.yaml")
+PARAMS = config.read_yaml(ROOT / "params.yaml")
 
 
 def _count(model: str, hparams: dict) -> int:
@@ -28,7 +28,7 @@ def test_every_profile_sets_the_same_keys_and_is_valid():
     keys = [list(profiles.load_profile(n, PROFILES).values) for n in names]
     assert all(k == keys[0] for k in keys)
     for name in names:
-        params_schema.validate(profiles.with_profile(PARAMS, profiles.load_profile(name, PROFILES)))
+        config.build(profiles.with_profile(PARAMS, profiles.load_profile(name, PROFILES)))
 
 
 def test_demo_profile_is_params_as_shipped():
@@ -70,6 +70,15 @@ def test_set_param_args_are_read_back_with_their_types(tmp_path):
         for part in key.split("."):
             got = got[part]
         assert got == value and type(got) is type(value), key
+
+
+def test_apply_then_demo_restores_params_byte_for_byte(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    profiles.apply_profile(path, profiles.load_profile("authors", PROFILES))
+    assert path.read_text() != (ROOT / "params.yaml").read_text()
+    profiles.apply_profile(path, profiles.load_profile("demo", PROFILES))
+    assert path.read_text() == (ROOT / "params.yaml").read_text()
 
 
 def test_bad_profiles_are_named(tmp_path):

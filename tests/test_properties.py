@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cabinlift.config import Pck
 from cabinlift.evaluation.aggregate import ActivityIndex, evaluate_run
 from cabinlift.evaluation.loading import TestSet
 from cabinlift.metrics import pck, pck_auc, procrustes_align
@@ -98,8 +99,10 @@ def test_metrics_never_see_unannotated_joints(seed: int) -> None:
     other = pred.copy()
     other[~mask] = rng.normal(0, 1e6, size=(int((~mask).sum()), 3))  # change only masked joints
     err = np.linalg.norm(pred - y, axis=-1)[mask].mean()
-    a = evaluate_run(pred, test, ActivityIndex(test), {"repetition": 0, "test_mpjpe": err}, "d")
-    b = evaluate_run(other, test, ActivityIndex(test), {"repetition": 0, "test_mpjpe": err}, "d")
+    a = evaluate_run(pred, test, ActivityIndex(test), {"repetition": 0, "test_mpjpe": err}, "d",
+                     Pck(threshold_mm=150.0, auc_max_mm=150.0, auc_steps=31))
+    b = evaluate_run(other, test, ActivityIndex(test), {"repetition": 0, "test_mpjpe": err}, "d",
+                     Pck(threshold_mm=150.0, auc_max_mm=150.0, auc_steps=31))
     assert (a.mpjpe, a.p_mpjpe, a.pck, a.auc) == (b.mpjpe, b.p_mpjpe, b.pck, b.auc)
     np.testing.assert_array_equal(a.per_joint, b.per_joint)
     assert a.per_activity == b.per_activity

@@ -154,7 +154,8 @@ def test_mmpose_keypoints_of_a_recording_are_a_task(tmp_path, cluster):
     out = {}
     for kind in ("local", "ray"):
         p["keypoints2d"]["mmpose"]["cache_dir"] = f"{kind}/cache"
-        p["executor"] = {"kind": kind, "address": cluster.address}
+        p["executor"] = {"kind": kind, "address": cluster.address, "cpus_per_task": 1,
+                         "gpus_per_task": 0, "max_retries": 3}
         (tmp_path / f"{kind}.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
         cmd = ["cabinlift", "--params", f"{kind}.yaml", "--timings", f"{kind}/logs",
                "keypoints2d", "--detections", "det", "--out", f"{kind}/kp"]
@@ -210,12 +211,14 @@ def test_ray_executor_yields_in_order_and_names_a_failed_unit(cluster, monkeypat
             monkeypatch.setenv(key, value)
     from ray import cloudpickle
 
+    from cabinlift.config import Executor
     from cabinlift.errors import CabinliftError
-    from cabinlift.executors import ExecutorConfig, Unit, open_executor
+    from cabinlift.executors import Unit, open_executor
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
-        config = ExecutorConfig("ray", cluster.address, cpus_per_task=1, gpus_per_task=0)
+        config = Executor(kind="ray", address=cluster.address, cpus_per_task=1, gpus_per_task=0,
+                          max_retries=3)
         with open_executor(config, record=tmp_path / "units.jsonl") as ex:
             flag = str(tmp_path / "flag")  # u0 ends after u2, on the other node
             last_first = [Unit("u0", _after_file, (flag, 0)), Unit("u1", _sleep_then, (0, 1)),

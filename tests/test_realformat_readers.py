@@ -12,6 +12,7 @@ import pytest
 from dvcrepo import base_params
 from realformat import build
 
+from cabinlift import config
 from cabinlift.arrays import load_arrays
 from cabinlift.formats.drive_act import activity_at, discover_recordings, read_activities
 from cabinlift.keypoints.stages import run_detect, run_keypoints2d
@@ -34,6 +35,10 @@ def processed(tmp_path_factory) -> tuple[Path, Path, Path, dict]:
     params["normalize"]["real_splits"] = {"train": [1, 2], "val": [3], "test": [4]}
     params["normalize"]["synthetic_splits"] = {
         "train": ["human_01", "human_02"], "val": ["human_03"], "test": ["human_04"]}
+    # two training subjects: only settings they can fill
+    params["settings"] = ["subj1"]
+    params["subsets"]["settings"]["subj1"]["repetitions"] = 2
+    params = config.build(params)
     run_detect(params, tmp / "det")
     run_keypoints2d(params, tmp / "det", tmp / "kp")
     report = run_normalize(params, tmp / "kp", tmp / "processed")

@@ -12,7 +12,7 @@ from cabinlift import cli, config
 from cabinlift.experiments import training_workers
 from cabinlift.resources import available_cores, resolve_threads
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 
 
 def test_auto_is_the_cores_of_the_affinity_mask():
@@ -36,7 +36,7 @@ def test_a_stage_computes_on_the_configured_threads(tmp_path, threads, restore_t
                      "--out", str(tmp_path / "s")]) == 1
     assert torch.get_num_threads() == threads
     # training splits that budget: one worker per thread, each on one thread
-    assert training_workers(PARAMS, torch.device("cpu")) == threads
+    assert training_workers(config.build(PARAMS), torch.device("cpu")) == threads
 
 
 def test_bad_threads_is_named(tmp_path, capsys):

@@ -1,19 +1,21 @@
 import copy
+import itertools
 
 import numpy as np
 import pytest
 
 from cabinlift import config
+from cabinlift.config import SettingDef
 from cabinlift.errors import CabinliftError
 from cabinlift.subsets import make_runs, read_subset, write_subsets
 
-PARAMS = config.load_params("params.yaml")
+PARAMS = config.read_yaml("params.yaml")
 # Eight training subjects with unequal frame counts, like the real pool.
 SUBJECTS = np.repeat(np.arange(1, 9), [40, 41, 39, 50, 45, 44, 38, 60])
 
 
 def _write(tmp_path, params=PARAMS):
-    counts = write_subsets(SUBJECTS, config.settings(params), 0, 2, tmp_path)
+    counts = write_subsets(SUBJECTS, config.build(params).setting_defs(), 0, 2, tmp_path)
     return counts, {name: read_subset(tmp_path / f"{name}.json") for name in counts}
 
 
@@ -29,6 +31,21 @@ def test_protocol_counts(tmp_path):
         assert len(combos) == 8 and all(len(c) == k for c in combos)
     assert docs["subj8"]["runs"][0]["subjects"] == list(range(1, 9))
     assert len(docs["subj8"]["runs"][0]["indices"]) == len(SUBJECTS)
+    for name, definition in PARAMS["subsets"]["settings"].items():
+        assert docs[name]["setting"] == name and docs[name]["definition"] == definition
+
+
+def test_subsets_are_written_into_a_new_nested_folder(tmp_path):
+    out = tmp_path / "data" / "subsets"
+    write_subsets(SUBJECTS, {"subj2": SettingDef(subjects=2, fraction=1.0, repetitions=3)}, 0, 2,
+                  out)
+    assert len(read_subset(out / "subj2.json")["runs"]) == 3
+
+
+def test_a_setting_the_pool_cannot_hold_is_named(tmp_path):
+    settings = {"subj9": SettingDef(subjects=9, fraction=1.0, repetitions=1)}
+    with pytest.raises(CabinliftError, match=r"^subsets\.settings\.subj9: setting needs 9"):
+        write_subsets(SUBJECTS, settings, 0, 2, tmp_path)
 
 
 def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
@@ -47,34 +64,70 @@ def test_fraction_sizes_nesting_and_subject_purity(tmp_path):
 
 
 def test_seeded_and_seed_sensitive():
-    d = {"subjects": 1, "fraction": 0.25, "repetitions": 8}
+    d = SettingDef(subjects=1, fraction=0.25, repetitions=8)
     assert make_runs(SUBJECTS, d, 0, 0, 2) == make_runs(SUBJECTS, d, 0, 0, 2)
     assert make_runs(SUBJECTS, d, 0, 0, 2) != make_runs(SUBJECTS, d, 1, 0, 2)
+    # combinations of subjects: the same seed and setting draw the same ones; another
+    # setting (index) draws from its own stream
+    pairs = SettingDef(subjects=2, fraction=1.0, repetitions=8)
+    combos = [[r["subjects"] for r in make_runs(SUBJECTS, pairs, 0, i, 2)] for i in (5, 5, 6)]
+    assert combos[0] == combos[1] != combos[2]
+
+
+def test_subject_combinations_are_drawn_without_replacement():
+    # four subjects give six pairs: six repetitions must use each pair exactly once, whatever
+    # the seed or setting (drawn with replacement, all six would be distinct in 6!/6**6 = 1.5 %
+    # of draws); and no draw of 8 of the 28 pairs of eight subjects repeats a pair
+    four = SUBJECTS[SUBJECTS <= 4]
+    every_pair = sorted(itertools.combinations(range(1, 5), 2))
+    for seed in range(5):
+        for index in range(3):
+            runs = make_runs(four, SettingDef(subjects=2, fraction=1.0, repetitions=6), seed,
+                             index, 2)
+            assert sorted(tuple(r["subjects"]) for r in runs) == every_pair
+            runs = make_runs(SUBJECTS, SettingDef(subjects=2, fraction=1.0, repetitions=8),
+                             seed, index, 2)
+            assert len({tuple(r["subjects"]) for r in runs}) == 8
+
+
+def test_min_frames_is_the_floor_of_a_fraction():
+    # subject 1 has 40 frames: 5 % is 2 frames, 25 % is 10; a floor of 5 frames lifts the
+    # first to 5 and leaves the second; a floor above the subject's frames takes all 40
+    def sizes(fraction, min_frames):
+        d = SettingDef(subjects=1, fraction=fraction, repetitions=1)
+        return len(make_runs(SUBJECTS, d, 0, 0, min_frames)[0]["indices"])
+
+    assert [sizes(0.05, 2), sizes(0.05, 5), sizes(0.25, 5), sizes(0.05, 100)] == [2, 5, 10, 40]
+    # the floor keeps the nesting: the 5 frames of 5 % are among the 10 of 25 %
+    small, large = (set(make_runs(SUBJECTS, SettingDef(subjects=1, fraction=f, repetitions=1),
+                                  0, 0, 5)[0]["indices"]) for f in (0.05, 0.25))
+    assert small < large
 
 
 def test_too_many_subjects_or_repetitions():
-    with pytest.raises(CabinliftError, match="9 training subjects"):
-        make_runs(SUBJECTS, {"subjects": 9, "fraction": 1.0, "repetitions": 1}, 0, 0, 2)
+    with pytest.raises(CabinliftError, match=r"setting needs 9 training subjects but the "
+                                             r"training pool has 8 \(1, 2, 3, 4, 5, 6, 7, 8\)"):
+        make_runs(SUBJECTS, SettingDef(subjects=9, fraction=1.0, repetitions=1), 0, 0, 2)
     with pytest.raises(CabinliftError, match="distinct combinations"):
-        make_runs(SUBJECTS, {"subjects": 7, "fraction": 1.0, "repetitions": 9}, 0, 0, 2)
+        make_runs(SUBJECTS, SettingDef(subjects=7, fraction=1.0, repetitions=9), 0, 0, 2)
 
 
 def test_single_subject_runs_never_share_a_subject():
     """Five subjects: five runs use each once (in sorted order); eight runs are refused instead
     of training subjects 1, 5 and 6 twice."""
     five = SUBJECTS[np.isin(SUBJECTS, [1, 5, 6, 7, 8])]
-    runs = make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 5}, 0, 0, 2)
+    runs = make_runs(five, SettingDef(subjects=1, fraction=0.05, repetitions=5), 0, 0, 2)
     assert [r["subjects"] for r in runs] == [[1], [5], [6], [7], [8]]
     with pytest.raises(CabinliftError, match=r"8 repetitions of a single-subject setting, but the "
                                              r"training pool has 5 subjects \(1, 5, 6, 7, 8\)"):
-        make_runs(five, {"subjects": 1, "fraction": 0.05, "repetitions": 8}, 0, 0, 2)
+        make_runs(five, SettingDef(subjects=1, fraction=0.05, repetitions=8), 0, 0, 2)
 
 
 def test_zero_fraction_rejected_before_any_output(tmp_path):
     p = copy.deepcopy(PARAMS)
     p["subsets"]["settings"]["pct5"]["fraction"] = 0
     with pytest.raises(CabinliftError, match=r"pct5\.fraction.*\(0, 1\]"):
-        config.settings(p)
+        config.build(p)
 
 
 def test_read_subset_errors(tmp_path):
@@ -83,4 +136,10 @@ def test_read_subset_errors(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"setting": "pct5", "runs": [{"repetition": 0}]}')
     with pytest.raises(CabinliftError, match=r"runs\[0\].*subjects"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5"}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: missing key 'runs'"):
+        read_subset(bad)
+    bad.write_text('{"setting": "pct5",\n "runs": [}')
+    with pytest.raises(CabinliftError, match=r"bad\.json: line 2: not valid JSON"):
         read_subset(bad)

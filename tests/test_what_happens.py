@@ -1,7 +1,7 @@
-"""The README's "What happens when..." table, produced here: every row is a bad input (params,
+"""The "What happens when..." table of docs/operations.md, produced here: every row is a bad input (params,
 raw files, processed arrays, checkpoints, interrupted runs) given to the real command, and the
 row's message is what that command printed (paths relative to the project folder, run-store
-keys and wall times masked). The test fails when a message and its README row differ;
+keys and wall times masked). The test fails when a message and its table row differ;
 ``python tests/test_what_happens.py`` prints the table as the code produces it now.
 """
 
@@ -31,8 +31,8 @@ from cabinlift import cli
 from cabinlift.formats.drive_act import discover_recordings
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
-HEADING = "### What happens when…"
+README = ROOT / "docs" / "operations.md"
+HEADING = "## What happens when…"
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 TINY_SIMPLEBL = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
 TINY_GRAFORMER = {"dim_model": 16, "n_layers": 1, "n_head": 4, "dropout": 0.0,
@@ -90,6 +90,28 @@ def several_param_problems() -> str:
     p["train"]["learning_rate"] = 0.001
     _write(p)
     return _error(["subsets"])
+
+
+def _check() -> str:
+    """The ``check`` stage, which ``dvc repro`` runs before any other stage."""
+    return _error(["check", "--out", "data/inputs"])
+
+
+def unknown_top_level_key() -> str:
+    p = _params()
+    p["evaluat"] = {"alpha": 0.1}
+    _write(p)
+    return _check()
+
+
+def models_names_an_unknown_lifter() -> str:
+    _write(_params(models=["simplebl", "semgcm"]))
+    return _check()
+
+
+def bad_value_under_dvc_repro() -> str:
+    _write(_params(**{"train.lr": -0.001}))
+    return _check()
 
 
 def graformer_heads_do_not_divide_width() -> str:
@@ -333,6 +355,17 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
     "several_param_problems": (
         "params.yaml has several mistakes (a typo'd key, a negative learning rate, an unknown "
         "model, a fraction above 1)", several_param_problems),
+    "unknown_section": (
+        "params.yaml has a key that no stage reads (`evaluat:` for `evaluate:`), under `dvc "
+        "repro` (its first stage, `check`, reads the whole file every time)",
+        unknown_top_level_key),
+    "unknown_model": (
+        "`models` names a lifter that does not exist (`semgcm`), under `dvc repro`",
+        models_names_an_unknown_lifter),
+    "bad_value_protects_outputs": (
+        "`train.lr: -0.001` after the grid has run, under `dvc repro`: `check` fails before DVC "
+        "deletes any stage's outputs, so every checkpoint and metric stays",
+        bad_value_under_dvc_repro),
     "graformer_heads": (
         "a GraFormer width that its number of heads does not divide",
         graformer_heads_do_not_divide_width),
@@ -408,7 +441,7 @@ def table(messages: dict[str, str]) -> str:
 
 def readme_rows() -> dict[str, str]:
     text = README.read_text()
-    assert HEADING in text, f"README.md has no section {HEADING!r}"
+    assert HEADING in text, f"docs/operations.md has no section {HEADING!r}"
     section = text.split(HEADING, 1)[1]
     rows = {}
     for line in section.splitlines():
@@ -430,7 +463,7 @@ def test_readme_row_is_what_the_command_prints(name, raw, tmp_path):
     message = produce(name, raw, tmp_path)
     assert ": error: " in message or ": reused " in message
     assert readme_rows().get(CASES[name][0]) == _cell(message), (
-        f"README row for {name!r} should read:\n| {CASES[name][0]} | {_cell(message)} |")
+        f"docs/operations.md row for {name!r} should read:\n| {CASES[name][0]} | {_cell(message)} |")
 
 
 if __name__ == "__main__":

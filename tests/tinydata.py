@@ -31,6 +31,6 @@ def write_processed(folder: Path, params: dict, subsets: Path | None = None) -> 
     save_arrays(folder / "real_test.npz", _split(rng, 60, np.full(60, 11)))
     for split in ("train", "val", "test"):
         save_arrays(folder / f"synthetic_{split}.npz", _split(rng, 100, np.zeros(100)))
-    write_subsets(train_subjects, config.settings(params), 0, 2,
+    write_subsets(train_subjects, config.build(params).setting_defs(), 0, 2,
                   folder / "subsets" if subsets is None else subsets)
     return folder

@@ -12,35 +12,42 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
-from cabinlift import config, params_schema
+from cabinlift import config
 from cabinlift.atomic import write_atomic
+from cabinlift.config import Params
 from cabinlift.errors import CabinliftError
 from cabinlift.resources import resolve_threads, use_threads
 
 
-def _demo(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _check(args: argparse.Namespace, params: Params) -> None:
+    """params.yaml was checked as a whole by :func:`main`; write the input manifests."""
+    from cabinlift.inputs import write_manifests
+
+    print(json.dumps({"params": "valid", "files": write_manifests(params, Path(args.out))}))
+
+
+def _demo(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.demo.generate import generate
 
-    summary = generate(Path(args.out), config.get(params, "demo", dict))
+    summary = generate(Path(args.out), params.demo)
     print(json.dumps(summary, sort_keys=True))
 
 
-def _detect(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _detect(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_detect
 
     print(json.dumps(run_detect(params, Path(args.out), Path(args.timings))))
 
 
-def _keypoints2d(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _keypoints2d(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_keypoints2d
 
     print(json.dumps(run_keypoints2d(params, Path(args.detections), Path(args.out),
                                      Path(args.timings))))
 
 
-def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _normalize(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.normalize import run_normalize
 
     report = run_normalize(params, Path(args.keypoints), Path(args.out))
@@ -48,50 +55,44 @@ def _normalize(args: argparse.Namespace, params: dict[str, Any]) -> None:
     print(json.dumps({k: v["kept"] for k, v in report.items()}))
 
 
-def _subsets(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _subsets(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.arrays import load_arrays
     from cabinlift.subsets import write_subsets
 
-    settings = config.settings(params)
     train = load_arrays(Path(args.processed) / "real_train.npz")
-    counts = write_subsets(
-        train["subject"], settings, config.get(params, "subsets.seed", int),
-        config.get(params, "subsets.min_frames", int), Path(args.out),
-    )
+    counts = write_subsets(train["subject"], params.setting_defs(), params.subsets.seed,
+                           params.subsets.min_frames, Path(args.out))
     print(json.dumps({"runs": counts, "total": sum(counts.values())}))
 
 
-def _pretrain(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _pretrain(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.experiments import run_pretrain_all
     from cabinlift.training.store import RunStore
 
-    known = config.models(params)
-    names = args.model or known
+    names = args.model or list(params.models)
     for name in names:
-        if name not in known:
+        if name not in params.models:
             raise CabinliftError(f"model {name!r} is not listed under key 'models'")
     out, summaries = Path(args.out), Path(args.summary)
     jobs = [(name, out / f"{name}.pt", summaries / f"{name}.json") for name in names]
     done = run_pretrain_all(params, jobs, Path(args.processed), Path(args.timings),
-                            RunStore.from_params(params))
+                            RunStore.from_config(params.store))
     keys = ("epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
     print(json.dumps({m: {k: s[k] for k in keys} for m, s in done.items()}))
 
 
-def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _finetune(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.experiments import run_finetune_all
     from cabinlift.training.store import RunStore
 
-    config.models(params)
-    known = config.settings(params)
-    names = args.setting or list(known)
+    names = args.setting or list(params.settings)
     for name in names:
-        if name not in known:
+        if name not in params.settings:
             raise CabinliftError(f"setting {name!r} is not listed under key 'settings'")
     by_setting = run_finetune_all(
         params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),
         Path(args.pretrained) if args.pretrained else None, Path(args.timings), names,
-        RunStore.from_params(params),
+        RunStore.from_config(params.store),
     )
     print(json.dumps({
         s: {"runs": len(r), "reused": sum(x["reused"] for x in r),
@@ -100,13 +101,13 @@ def _finetune(args: argparse.Namespace, params: dict[str, Any]) -> None:
     }))
 
 
-def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _store(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
         raise CabinliftError(f"--max-gb must be a finite number of GB >= 0 (0 empties the "
                              f"store, as --all does), got {args.max_gb:g}")
-    store = RunStore.from_params(params)
+    store = RunStore.from_config(params.store)
     if not store.enabled:
         print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
         return
@@ -117,45 +118,57 @@ def _store(args: argparse.Namespace, params: dict[str, Any]) -> None:
                                  "(params.yaml has no 'store.max_gb')")
         removed, kept = store.clean(limit)
         print(json.dumps({"dir": str(store.root), "removed": removed,
-                          "entries": len(store.entries()), "bytes": kept}))
+                          "entries": len(store.entries()),
+                          "snapshots": len(store.snapshots()), "bytes": kept}))
         return
     print(json.dumps({"dir": str(store.root), "entries": len(store.entries()),
-                      "bytes": store.size(),
+                      "snapshots": len(store.snapshots()), "bytes": store.size(),
                       "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
 
 
-def _evaluate(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _evaluate(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.evaluation import run_evaluation
 
     run_evaluation(
         finetuned_root=Path(args.finetuned),
         test_npz=Path(args.processed) / "real_test.npz",
-        models=config.models(params),
-        settings=config.settings(params),
+        models=list(params.models),
+        settings=params.setting_defs(),
         metrics_dir=Path(args.metrics),
         plots_dir=Path(args.plots),
+        options=params.evaluate,
         pretrain_dir=Path(args.metrics) / "pretrain",
-        qualitative=config.get(params, "evaluate.qualitative", dict),
         timings_root=Path(args.timings) / "finetune",
         wall_times=Path(args.timings) / "wall_times.csv",
-        pck=config.get(params, "evaluate.pck", dict),
-        alpha=config.get(params, "evaluate.alpha", (int, float)),
-        per_joint_setting=config.get(params, "evaluate.per_joint_setting", (str, type(None))),
         train_npz=Path(args.processed) / "real_train.npz",
         subsets_dir=Path(args.subsets),
     )
 
 
-def _lift(args: argparse.Namespace, params: dict[str, Any] | None) -> None:
+def _exps(args: argparse.Namespace) -> None:
+    from cabinlift.exps import render, run_dvc_exp_show
+
+    extra = (["--all-commits"] if args.all_commits else []) + [f"--rev={r}" for r in args.rev or []]
+    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff), end="")
+
+
+def _lift_params(path: Path) -> Params | None:
+    """params.yaml for ``lift``, which reads only the unit of checkpoints too old to record
+    theirs: None where there is no valid file (a checkpoint then needs its own unit)."""
+    try:
+        return config.load_config(path) if path.is_file() else None
+    except CabinliftError:
+        return None
+
+
+def _lift(args: argparse.Namespace, params: Params | None) -> None:
     from cabinlift.lift import run_lift
 
-    fallback = None
-    if params is not None and isinstance(params.get("train"), dict):
-        fallback = params["train"].get("target_unit_mm")
+    fallback = None if params is None else params.train.target_unit_mm
     print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, fallback)))
 
 
-def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
+def _profile(args: argparse.Namespace, params: Params) -> None:
     import shlex
     import subprocess
 
@@ -169,9 +182,10 @@ def _profile(args: argparse.Namespace, params: dict[str, Any]) -> None:
     if args.name is None:
         raise CabinliftError(f"'cabinlift profile {args.action}' needs a profile name")
     profile = profiles.load_profile(args.name, root)
-    changed = profiles.changes(params, profile)
-    params_schema.validate(profiles.with_profile(params, profile))
-    set_args = profiles.set_param_args(profile, params)
+    raw = config.read_yaml(args.params)  # profiles set keys of the file as it is written
+    changed = profiles.changes(raw, profile)
+    config.build(profiles.with_profile(raw, profile), f"{args.params} with profile {profile.name}")
+    set_args = profiles.set_param_args(profile, raw)
     if args.action == "show":
         print(f"{profile.name}: {profile.description}")
         for key, old, new in changed:
@@ -207,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timings", default="logs",
                    help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "check", help="check all of params.yaml; hash the files it names (the first stage)",
+        description="Every problem of params.yaml in one message (exit status 1), before any "
+        "stage runs; then, per stage, a manifest of the files params.yaml names that the stage "
+        "reads (precomputed keypoints, mmpose configs and checkpoints) with their MD5, so DVC "
+        "re-runs exactly the stages whose files changed.",
+    )
+    s.add_argument("--out", default="data/inputs", help="manifest folder (default: data/inputs)")
+    s.set_defaults(func=_check)
 
     s = sub.add_parser("demo", help="write the embedded procedural demo data set")
     s.add_argument("--out", default="data/raw/demo")
@@ -255,10 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "store", help="the store of finished training runs (resume): size, or clean it up",
-        description="Finished training runs are kept in store.dir (params.yaml) so an "
-        "interrupted pretrain/finetune stage resumes; 'info' prints its size, 'clean' removes "
-        "the least recently used entries down to --max-gb (default: store.max_gb), --all "
-        "empties it. Safe at any time: a removed run is trained again when needed.",
+        description="Finished training runs, and snapshots of runs in training, are kept in "
+        "store.dir (params.yaml) so an interrupted pretrain/finetune stage resumes; 'info' "
+        "prints its size, 'clean' removes the least recently used files down to --max-gb "
+        "(default: store.max_gb), --all empties it. Safe at any time: a removed run is trained "
+        "again when needed.",
     )
     s.add_argument("action", choices=["info", "clean"])
     s.add_argument("--max-gb", type=float, help="clean down to this many GB")
@@ -274,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", default="metrics")
     s.add_argument("--plots", default="plots")
     s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser(
+        "exps", help="DVC experiments: changed params and Table 1, legible at 100 columns",
+        description="Reads `dvc exp show --json` and prints, per baseline commit, its Table 1 "
+        "(a row per model and init, a column per setting, test MPJPE in mm), then per "
+        "experiment the params that differ from the baseline and its Table 1.",
+    )
+    s.add_argument("--diff", action="store_true",
+                   help="experiments' cells as differences from the baseline's")
+    s.add_argument("--width", type=int, default=100, help="line width (default: 100)")
+    s.add_argument("-A", "--all-commits", action="store_true",
+                   help="experiments of every commit (dvc exp show -A)")
+    s.add_argument("--rev", action="append", help="experiments of this commit (repeatable)")
+    s.set_defaults(func=_exps)
 
     s = sub.add_parser(
         "lift", help="apply a trained lifter to 2D keypoints (COCO JSON or interim CSVs)",
@@ -309,14 +348,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
+    if args.command == "exps":  # DVC's records of experiments: params.yaml is not read
+        try:
+            args.func(args)
+        except CabinliftError as exc:
+            print(f"cabinlift exps: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         if args.command == "lift":  # usable outside a pipeline checkout: params are optional
-            params = config.load_params(args.params) if Path(args.params).is_file() else None
-        else:
-            params = config.load_params(args.params)
-            params_schema.validate(params)  # every problem of the file at once, before any work
+            params = _lift_params(Path(args.params))
+        else:  # every problem of the file at once, before any work
+            params = config.load_config(args.params)
         if args.command not in ("store", "profile"):  # every computing stage: one thread rule
-            use_threads(resolve_threads((params or {}).get("threads", "auto")))
+            use_threads(resolve_threads("auto" if params is None else params.threads))
         args.func(args, params)
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)

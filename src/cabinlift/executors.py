@@ -40,39 +40,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from cabinlift.config import Executor as ExecutorSection
 from cabinlift.errors import CabinliftError, first_sentence
 
-KINDS = ("local", "ray")
 
-
-@dataclass(frozen=True)
-class ExecutorConfig:
-    """The ``executor`` section of params.yaml (none: the local executor)."""
-
-    kind: str = "local"
-    address: str | None = None  # ray: None starts a private instance on this machine
-    cpus_per_task: int = 1
-    gpus_per_task: float = 0.0
-    max_retries: int = 3
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ExecutorConfig:
-        section = params.get("executor") or {}
-        source = params.get("_source", "params.yaml")
-        if not isinstance(section, dict):
-            raise CabinliftError(f"{source}: key 'executor' must be a mapping, got {section!r}")
-        kind = section.get("kind", "local")
-        if kind not in KINDS:
-            raise CabinliftError(f"{source}: key 'executor.kind' must be one of "
-                                 f"{', '.join(KINDS)}, got {kind!r}")
-        return cls(kind, section.get("address"), int(section.get("cpus_per_task", 1)),
-                   float(section.get("gpus_per_task", 0) or 0),
-                   int(section.get("max_retries", 3)))
-
-    @property
-    def remote(self) -> bool:
-        """Units run in other processes (possibly other machines), not in this one."""
-        return self.kind == "ray"
+def is_remote(config: ExecutorSection | None) -> bool:
+    """Units run in other processes (possibly other machines): ``executor.kind`` is ``ray``.
+    No ``executor`` section is the local executor."""
+    return config is not None and config.kind == "ray"
 
 
 @dataclass(frozen=True)
@@ -201,22 +176,19 @@ class LocalExecutor(Executor):
             torch.set_num_threads(saved)
 
 
-def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+def _check_reachable(address: str | None, source: str, timeout_s: float = 10.0) -> None:
     """Fail at once, in one line, when a cluster address names a port nobody listens on (Ray
-    itself retries such an address for many minutes)."""
-    if address is None or address in ("auto", "local"):
+    itself retries such an address for many minutes). The address's form was checked with
+    params.yaml."""
+    if address is None or address == "auto":
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise CabinliftError(f"params.yaml: key 'executor.address' must be null, 'auto', "
-                             f"'host:port' or 'ray://host:port', got {address!r}")
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise CabinliftError(
-            f"params.yaml: key 'executor.address': nothing answers at {address!r} "
-            f"({exc.strerror or exc}); start the cluster first (README, 'Running on a "
-            f"cluster')") from None
+            f"{source}: key 'executor.address': nothing answers at {address!r} "
+            f"({exc.strerror or exc}); start the cluster first (docs/cluster.md)") from None
 
 
 def _remote_call(fn: Callable[..., Any], threads: int, *args: Any) -> tuple[Any, str, dict]:
@@ -244,16 +216,17 @@ class RayExecutor(Executor):
 
     remote = True
 
-    def __init__(self, config: ExecutorConfig, local_cpus: int, record: Path | None = None
-                 ) -> None:
+    def __init__(self, config: ExecutorSection, local_cpus: int, record: Path | None = None,
+                 source: str = "params.yaml") -> None:
         try:
             import ray
         except ImportError as exc:
             raise CabinliftError(
-                "params.yaml: key 'executor.kind' is 'ray', but Ray is not installed "
+                f"{source}: key 'executor.kind' is 'ray', but Ray is not installed "
                 "(pip install -r requirements.txt)") from exc
         super().__init__(config.cpus_per_task, record)
         self.config = config
+        self.source = source
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
@@ -277,7 +250,7 @@ class RayExecutor(Executor):
             "env_vars": {"TQDM_DISABLE": "1"},  # no progress bars inside tasks
         }
         address = self.config.address
-        _check_reachable(address)
+        _check_reachable(address, self.source)
         kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False,
                                   "logging_level": logging.WARNING}
         if address is None:
@@ -289,16 +262,15 @@ class RayExecutor(Executor):
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = "a local Ray instance" if address is None else f"Ray at {address!r}"
             raise CabinliftError(
-                f"params.yaml: key 'executor.address': cannot start or reach {where} "
-                f"({first_sentence(exc)}); start the cluster first (README, 'Running on a "
-                f"cluster')") from None
+                f"{self.source}: key 'executor.address': cannot start or reach {where} "
+                f"({first_sentence(exc)}); start the cluster first (docs/cluster.md)") from None
         total = self._ray.cluster_resources()
         need = {"CPU": self.config.cpus_per_task, "GPU": self.config.gpus_per_task}
         for resource, amount in need.items():
             if amount > 0 and total.get(resource, 0) < amount:
                 self.close()
                 raise CabinliftError(
-                    f"params.yaml: key 'executor.{resource.lower()}s_per_task' asks for "
+                    f"{self.source}: key 'executor.{resource.lower()}s_per_task' asks for "
                     f"{amount:g} {resource}s per task, but the Ray cluster has "
                     f"{total.get(resource, 0):g}")
 
@@ -351,12 +323,13 @@ class RayExecutor(Executor):
         self._started = False
 
 
-def open_executor(config: ExecutorConfig, workers: int = 1, threads: int | None = None,
-                  record: Path | None = None) -> Executor:
-    """The executor ``config`` names. ``workers`` and ``threads`` are the local executor's
-    threads and the intra-op threads of each (the remote one's units use ``cpus_per_task``)."""
-    if config.remote:
+def open_executor(config: ExecutorSection | None, workers: int = 1, threads: int | None = None,
+                  record: Path | None = None, source: str = "params.yaml") -> Executor:
+    """The executor ``config`` (params.yaml's ``executor`` section) names. ``workers`` and
+    ``threads`` are the local executor's threads and the intra-op threads of each (the remote
+    one's units use ``cpus_per_task``); ``source`` names params.yaml in errors."""
+    if config is not None and is_remote(config):
         import torch
 
-        return RayExecutor(config, torch.get_num_threads(), record)
+        return RayExecutor(config, torch.get_num_threads(), record, source)
     return LocalExecutor(workers, threads, record)

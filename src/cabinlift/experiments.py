@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import sys
@@ -15,19 +16,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift import atomic, config
+from cabinlift import atomic
 from cabinlift.arrays import load_arrays
+from cabinlift.config import INITS, NO_REAL_DATA, Params
+from cabinlift.config import Executor as ExecutorSection
 from cabinlift.errors import CabinliftError
-from cabinlift.executors import ExecutorConfig, Unit, open_executor
+from cabinlift.executors import Unit, is_remote, open_executor
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.skeleton import COCO13
-from cabinlift.subsets import NO_REAL_DATA, read_subset
+from cabinlift.subsets import read_subset
 from cabinlift.training.checkpoints import build_with_weights, load_checkpoint, save_checkpoint
 from cabinlift.training.data import PoseTensors, predict, resolve_device
 from cabinlift.training.recipe import Recipe, RunSpec, TrainResult, train_runs, validation_mpjpe
 from cabinlift.training.store import RunStore, StoredRun, code_version, digest, file_digest
-
-INITS = ("scratch", "pretrained")
 
 
 def run_seed(base: int, *parts: object) -> int:
@@ -37,59 +38,44 @@ def run_seed(base: int, *parts: object) -> int:
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def _setup(params: dict[str, Any], model: str, executor: ExecutorConfig | None = None
-           ) -> tuple[dict[str, Any], Recipe, torch.device]:
-    hparams = config.check_model(params, model)
-    recipe = Recipe.from_params(params)
-    return hparams, recipe, training_device(params, executor or ExecutorConfig())
+def _setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
+    return (params.hparams(model), Recipe.from_config(params.train),
+            training_device(params.train.device, params.executor))
 
 
-def training_device(params: dict[str, Any], executor: ExecutorConfig) -> torch.device:
-    """The device every run of a stage trains on (``train.device``). Locally, ``auto`` is CUDA
-    when this machine has it. On Ray it is the tasks' device, decided before any task starts
-    (it is part of every run's store key) and independent of the machine the stage runs on:
-    ``auto`` is CUDA when a task reserves GPUs (``executor.gpus_per_task``), else the CPU; a
-    task sees its own GPUs as ``cuda:0``, ...."""
-    name = config.get(params, "train.device", str)
-    if not executor.remote:
+def training_device(name: str, executor: ExecutorSection | None) -> torch.device:
+    """The device every run of a stage trains on (``train.device`` ``name``). Locally, ``auto``
+    is CUDA when this machine has it. On Ray it is the tasks' device, decided before any task
+    starts (it is part of every run's store key) and independent of the machine the stage runs
+    on: ``auto`` is CUDA when a task reserves GPUs (``executor.gpus_per_task``), else the CPU;
+    a task sees its own GPUs as ``cuda:0``, ...."""
+    if not is_remote(executor):
         return resolve_device(name)
     if name == "auto":
         return torch.device("cuda" if executor.gpus_per_task > 0 else "cpu")
     return torch.device(name)
 
 
-def _auto_or_count(params: dict[str, Any], key: str) -> int | None:
-    """``params[key]``: None for ``auto``, else an integer >= 1 (anything else is an error)."""
-    value = config.get(params, key, (int, str))
-    if value == "auto":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CabinliftError(
-            f"params.yaml: key '{key}' must be 'auto' or an integer >= 1, got {value!r}"
-        )
-    return value
-
-
-def runs_per_group(params: dict[str, Any], device: torch.device) -> int:
+def runs_per_group(params: Params, device: torch.device) -> int:
     """How many runs :func:`train_runs` trains together (``train.runs_per_group``). ``auto``:
     8 on a GPU, where a step of these small networks is bound by kernel launches that a stack
     of runs shares; 1 on a CPU, where a step is bound by arithmetic and weight traffic, which
     grow with the number of runs (benchmarks/training_engine.py). Results do not depend on it
     beyond floating-point reassociation."""
-    value = _auto_or_count(params, "train.runs_per_group")
-    if value is None:
+    value = params.train.runs_per_group
+    if value == "auto":
         return 8 if device.type == "cuda" else 1
     return value
 
 
-def training_workers(params: dict[str, Any], device: torch.device) -> int:
+def training_workers(params: Params, device: torch.device) -> int:
     """How many groups of runs train at once, in threads sharing the stage's thread budget
     (``train.workers``). ``auto``: one per thread of the budget on a CPU (each with one intra-op
     thread: these small networks use one core better than they split an operation over two),
     1 on a GPU. Results depend on it only through floating-point reassociation (a run trained on
     one thread rounds differently than on two), and never on which worker trains which run."""
-    value = _auto_or_count(params, "train.workers")
-    if value is None:
+    value = params.train.workers
+    if value == "auto":
         return 1 if device.type != "cpu" else torch.get_num_threads()
     return value
 
@@ -124,7 +110,7 @@ def _threads_per_run(workers: int) -> int:
     return threads if workers == 1 else max(1, threads // workers)
 
 
-def _stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: torch.device,
+def _stage_key(model: str, hparams: Params, recipe: Recipe, device: torch.device,
                threads: int, data: list[Path], init: Path | None = None) -> dict[str, Any]:
     """What every run of a stage shares in its store key (see :mod:`cabinlift.training.store`)."""
     return {
@@ -144,25 +130,38 @@ def _on_cpu(run: StoredRun) -> StoredRun:
 
 def _absolute(store: RunStore) -> RunStore:
     """The store as a task sees it: a Ray worker does not run in the project folder, so a
-    relative ``store.dir`` is made absolute (on a cluster it must name a shared filesystem)."""
-    return RunStore(None if store.root is None else store.root.resolve(), store.max_bytes)
+    relative ``store.dir`` is made absolute (on a cluster it must name a shared filesystem);
+    snapshots of runs in training go there too."""
+    out = copy.copy(store)
+    out.root = None if store.root is None else store.root.resolve()
+    return out
+
+
+def _tensors(arrays: dict[str, dict[str, np.ndarray]], unit_mm: float, device: torch.device
+             ) -> dict[str, PoseTensors]:
+    """Arrays as a unit computes on them; arrays from Ray's object store are read-only, so
+    they are copied first."""
+    return {s: PoseTensors.from_arrays({k: np.array(v) for k, v in a.items()}, unit_mm, device)
+            for s, a in arrays.items()}
 
 
 def _pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
                    key: str | None, tensors: dict[str, PoseTensors], store: RunStore
                    ) -> StoredRun:
     """One pre-training (a unit of the ``pretrain`` stage): taken from ``store`` when an
-    identical run finished before, else trained, tested on the synthetic test split and kept
-    in the store."""
+    identical run finished before, else trained (continuing from its snapshot when one is
+    there), tested on the synthetic test split and kept in the store."""
     run = store.get(key) if key else None
     if run is not None:
         log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
         return run
     (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                  tensors["val"], recipe, desc=f"pretrain {model}")
+                                  tensors["val"], recipe, desc=f"pretrain {model}",
+                                  store=store, keys=[key], log=log)
     run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
     if key:
         store.put(key, run, {"stage": "pretrain", "model": model})
+        store.remove_snapshot([key])
     log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
     return run
 
@@ -172,36 +171,32 @@ def _remote_pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, s
                           device: str, store: RunStore) -> StoredRun:
     """:func:`_pretrain_unit` as a Ray task: the shared arrays become tensors on the task's
     device."""
-    dev = torch.device(device)
-    tensors = {s: PoseTensors.from_arrays({k: np.array(v) for k, v in a.items()},
-                                          recipe.target_unit_mm, dev)
-               for s, a in arrays.items()}
+    tensors = _tensors(arrays, recipe.target_unit_mm, torch.device(device))
     return _on_cpu(_pretrain_unit(model, hparams, recipe, seed, key, tensors, store))
 
 
-def run_pretrain_all(params: dict[str, Any], jobs: list[tuple[str, Path, Path]],
-                     processed: Path, timings_dir: Path | None = None,
-                     store: RunStore | None = None) -> dict[str, dict[str, Any]]:
+def run_pretrain_all(params: Params, jobs: list[tuple[str, Path, Path]], processed: Path,
+                     timings_dir: Path | None = None, store: RunStore | None = None
+                     ) -> dict[str, dict[str, Any]]:
     """Pre-train every ``(model, checkpoint_path, summary_path)`` of ``jobs`` on the synthetic
     training split, keeping the best synthetic-val weights (each reused from ``store`` when an
     identical run finished before). The pre-trainings are the units of one stage: on Ray they
     run at the same time; locally one after another, each on the stage's whole thread budget.
     Outputs are written in the order of ``jobs``. Returns each model's summary with its wall
     time."""
-    cfg = ExecutorConfig.from_params(params)
     store = store or RunStore(None)
-    base_seed = config.get(params, "train.seed", int)
     files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
     arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     record = None if timings_dir is None else timings_dir / "units" / "pretrain.jsonl"
-    setups = {model: _setup(params, model, cfg) for model, _, _ in jobs}
-    with open_executor(cfg, record=record) as executor:
+    setups = {model: _setup(params, model) for model, _, _ in jobs}
+    out = {}
+    with open_executor(params.executor, record=record, source=params.source) as executor:
         units = []
         shared = executor.share(arrays) if executor.remote else None
         tensors: dict[torch.device, dict[str, PoseTensors]] = {}
         for model, _, _ in jobs:
             hparams, recipe, device = setups[model]
-            seed = run_seed(base_seed, model, "pretrain")
+            seed = run_seed(params.train.seed, model, "pretrain")
             key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
                 model, hparams, recipe, device, executor.threads, files)}
                 ) if store.enabled else None
@@ -214,20 +209,19 @@ def run_pretrain_all(params: dict[str, Any], jobs: list[tuple[str, Path, Path]],
                                    for s, a in arrays.items()}
             units.append(Unit(f"pretrain {model}", _pretrain_unit,
                               (model, hparams, recipe, seed, key, tensors[device], store)))
-        out = {}
         with contextlib.closing(executor.map(units, "pretrain")) as results:
             for (model, ckpt_path, summary_path), run in zip(jobs, results, strict=True):
-                out[model] = _write_pretrain(model, setups[model], run, arrays, ckpt_path,
+                hparams, recipe, _ = setups[model]
+                out[model] = _write_pretrain(model, hparams, recipe, run, arrays, ckpt_path,
                                              summary_path, timings_dir)
     store.clean()
     return out
 
 
-def _write_pretrain(model: str, setup: tuple[dict[str, Any], Recipe, torch.device],
-                    run: StoredRun, arrays: dict[str, dict[str, np.ndarray]], ckpt_path: Path,
+def _write_pretrain(model: str, hparams: dict[str, Any], recipe: Recipe, run: StoredRun,
+                    arrays: dict[str, dict[str, np.ndarray]], ckpt_path: Path,
                     summary_path: Path, timings_dir: Path | None) -> dict[str, Any]:
     """A pre-training's checkpoint, its summary JSON and its wall-time log."""
-    hparams, recipe, _ = setup
     summary = {
         "model": model,
         "train_frames": len(arrays["train"]["x2d"]),
@@ -251,7 +245,7 @@ def _write_pretrain(model: str, setup: tuple[dict[str, Any], Recipe, torch.devic
     return {**summary, "wall_time_s": wall}
 
 
-def run_pretrain(params: dict[str, Any], model: str, processed: Path, ckpt_path: Path,
+def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
                  summary_path: Path, timings_dir: Path | None = None,
                  store: RunStore | None = None) -> dict[str, Any]:
     """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
@@ -288,11 +282,11 @@ class _FinetunePlan:
 
     model: str
     init: str
-    hparams: dict[str, Any]
+    hparams: Params
     recipe: Recipe
     workers: int  # stacks trained at once (local executor)
     settings: list[_Setting]
-    threads: int = 1  # intra-op threads of every run (part of its store key)
+    threads: int  # intra-op threads of every run (part of its store key)
 
 
 @dataclass
@@ -302,11 +296,10 @@ class _RealData:
     test: PoseTensors
 
 
-def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+def _plan_finetune(params: Params, model: str, init: str, processed: Path,
                    jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
                    store: RunStore, n_train: int, start_state: dict[str, torch.Tensor] | None,
-                   setup: tuple[dict[str, Any], Recipe, torch.device],
-                   executor: ExecutorConfig | None = None) -> _FinetunePlan:
+                   setup: tuple[dict[str, Any], Recipe, torch.device]) -> _FinetunePlan:
     """The runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: their seeds, training
     rows and starting weights, cut into stacks of ``train.runs_per_group``, with their store
     keys. The worker count (hence each run's threads, hence its rounding) depends on the whole
@@ -314,7 +307,7 @@ def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Pat
     On Ray every run computes on ``executor.cpus_per_task`` threads. ``setup`` is
     :func:`_setup`'s (hyper-parameters, recipe, device)."""
     hparams, recipe, device = setup
-    base_seed = config.get(params, "train.seed", int)
+    base_seed = params.train.seed
     size = runs_per_group(params, device)
     settings = []
     for name, path, out in jobs:
@@ -334,8 +327,8 @@ def _plan_finetune(params: dict[str, Any], model: str, init: str, processed: Pat
                   for i in range(0, len(specs), size)]
         settings.append(_Setting(name, out, subset["runs"], groups))
     n_groups = sum(len(s.groups) for s in settings)
-    if executor is not None and executor.remote:
-        workers, threads = n_groups, executor.cpus_per_task
+    if is_remote(params.executor):
+        workers, threads = n_groups, params.executor.cpus_per_task
     else:
         workers = min(training_workers(params, device), n_groups)
         threads = _threads_per_run(workers)
@@ -365,7 +358,8 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
         return found
     res, stack = train_runs(plan.model, plan.hparams, group.specs, data.pool, data.val,
                             plan.recipe, progress=plan.workers == 1,
-                            desc=f"{name} ({len(group.specs)} runs)")
+                            desc=f"{name} ({len(group.specs)} runs)", store=store,
+                            keys=group.keys, log=log)
     pred_mm = to_mm(stack.predict(data.test.x, plan.recipe.eval_batch_size),
                     plan.recipe.target_unit_mm)
     runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
@@ -374,6 +368,7 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
             store.put(k, r, {"stage": "finetune", "model": plan.model, "init": plan.init,
                              "setting": group.setting, "repetition": rep})
         log(f"{name} run {rep:02d}: trained in {r.wall_time_s:.1f} s")
+    store.remove_snapshot(group.keys)
     return runs
 
 
@@ -383,32 +378,35 @@ def _group_name(plan: _FinetunePlan, group: _Group) -> str:
     return f"finetune {plan.init} {plan.model} {group.setting} {runs}"
 
 
+def _without_init(group: _Group) -> _Group:
+    """The stack without its runs' starting weights (they travel once, shared by all stacks)."""
+    return dataclasses.replace(group, specs=[dataclasses.replace(s, init_state=None)
+                                             for s in group.specs])
+
+
 def _remote_group(plan: _FinetunePlan, group: _Group, arrays: dict[str, dict[str, np.ndarray]],
                   start_state: dict[str, torch.Tensor] | None, device: str, store: RunStore
                   ) -> list[StoredRun]:
     """:func:`_train_group` as a Ray task: the shared arrays become tensors on the task's
     device, and the shared starting weights go back into the runs (sent once, not per run)."""
-    dev = torch.device(device)
-    unit = plan.recipe.target_unit_mm
-    data = _RealData(*(PoseTensors.from_arrays({k: np.array(v) for k, v in arrays[s].items()},
-                                               unit, dev) for s in ("train", "val", "test")))
+    t = _tensors(arrays, plan.recipe.target_unit_mm, torch.device(device))
     group = dataclasses.replace(group, specs=[  # arrays from the object store are read-only
         dataclasses.replace(s, indices=None if s.indices is None else np.array(s.indices),
                             init_state=start_state) for s in group.specs])
-    return [_on_cpu(r) for r in _train_group(plan, group, data, store)]
+    runs = _train_group(plan, group, _RealData(t["train"], t["val"], t["test"]), store)
+    return [_on_cpu(r) for r in runs]
 
 
 def _remote_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
                          pretrained: Path, arrays: dict[str, dict[str, np.ndarray]],
                          recipe: Recipe, device: str) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`_no_real_data` as a Ray task, on the device the runs train on."""
-    dev = torch.device(device)
-    val, test = (PoseTensors.from_arrays({k: np.array(v) for k, v in arrays[s].items()},
-                                         recipe.target_unit_mm, dev) for s in ("val", "test"))
-    return _no_real_data(model, hparams, state, pretrained, val, test, recipe)
+    t = _tensors({s: arrays[s] for s in ("val", "test")}, recipe.target_unit_mm,
+                 torch.device(device))
+    return _no_real_data(model, hparams, state, pretrained, t["val"], t["test"], recipe)
 
 
-def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
+def _finetune(params: Params, model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
               timings_dir: Path | None, store: RunStore | None = None,
               zero_dir: Path | None = None) -> dict[str, list[dict]]:
@@ -422,20 +420,20 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
-    cfg = ExecutorConfig.from_params(params)
-    setup = hparams, recipe, device = _setup(params, model, cfg)
+    setup = hparams, recipe, device = _setup(params, model)
     store = store or RunStore(None)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
     arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
     zero = zero_dir is not None and start_state is not None
     plan = _plan_finetune(params, model, init, processed, jobs, pretrained, store,
-                          len(arrays["train"]["x2d"]), start_state, setup, cfg)
+                          len(arrays["train"]["x2d"]), start_state, setup)
     groups = [g for s in plan.settings for g in s.groups]
     unit_mm = recipe.target_unit_mm
     record = (None if timings_dir is None
               else timings_dir / "units" / f"finetune_{init}_{model}.jsonl")
-    with open_executor(cfg, plan.workers, plan.threads, record) as executor:
+    with open_executor(params.executor, plan.workers, plan.threads, record,
+                       params.source) as executor:
         if executor.remote:
             test = PoseTensors.from_arrays(arrays["test"], unit_mm, torch.device("cpu"))
             shared, state = executor.share(arrays), executor.share(start_state)
@@ -464,12 +462,6 @@ def _finetune(params: dict[str, Any], model: str, init: str, processed: Path,
                 out[setting.name] = _write_setting(plan, setting, runs, test, timings_dir)
     store.clean()
     return out
-
-
-def _without_init(group: _Group) -> _Group:
-    """The stack without its runs' starting weights (they travel once, shared by all stacks)."""
-    return dataclasses.replace(group, specs=[dataclasses.replace(s, init_state=None)
-                                             for s in group.specs])
 
 
 def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
@@ -544,30 +536,20 @@ def _write_no_real_data(out_dir: Path, record: dict[str, Any], pred: np.ndarray)
     atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 
-def run_finetune(params: dict[str, Any], model: str, setting: str, init: str, processed: Path,
-                 subset_path: Path, out_dir: Path, pretrained: Path | None = None,
-                 timings_dir: Path | None = None, store: RunStore | None = None) -> list[dict]:
-    """Every run of one setting: each on its subset (from scratch or from the pre-trained
-    weights), keeping its best-val checkpoint, then predicting the test set.
-
-    Writes ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred``
-    (R, N_test, 13, 3) float32 mm, ``repetition`` (R,)) into ``out_dir``, and the runs' wall
-    times to ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. Returns the records with
-    wall times.
-    """
-    return _finetune(params, model, init, processed, [(setting, subset_path, out_dir)],
-                     pretrained, timings_dir, store)[setting]
-
-
-def run_finetune_all(params: dict[str, Any], model: str, init: str, processed: Path,
+def run_finetune_all(params: Params, model: str, init: str, processed: Path,
                      subsets_dir: Path, out_root: Path, pretrained: Path | None = None,
                      timings_dir: Path | None = None, settings: list[str] | None = None,
                      store: RunStore | None = None) -> dict[str, list[dict]]:
-    """:func:`run_finetune` for every setting (default: all of params' ``settings``), each into
-    ``out_root/<setting>``; one stage per (model, init) saves the per-stage start-up cost that
-    dominates a grid of small runs. From pre-trained weights, ``out_root/none`` also receives
-    those weights evaluated before any fine-tuning. Returns the records per setting."""
-    names = list(config.settings(params)) if settings is None else settings
+    """Every run of every setting (default: all of params' ``settings``), each on its subset
+    (from scratch or from the pre-trained weights), keeping its best-val checkpoint, then
+    predicting the test set: ``out_root/<setting>/`` receives ``run<r>.pt``, ``runs.json`` (one
+    record per run) and ``predictions.npz`` (``pred`` (R, N_test, 13, 3) float32 mm,
+    ``repetition`` (R,)); the runs' wall times go to
+    ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. From pre-trained weights,
+    ``out_root/none`` also receives those weights evaluated before any fine-tuning. One stage
+    per (model, init) saves the per-stage start-up cost that dominates a grid of small runs.
+    Returns the records per setting, with wall times."""
+    names = list(params.settings) if settings is None else settings
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
     return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store,
                      zero_dir=out_root / NO_REAL_DATA)

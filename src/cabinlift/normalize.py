@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cabinlift.arrays import save_arrays
-from cabinlift.config import get
+from cabinlift.config import SPLITS, Params, Section
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
     activity_at,
@@ -34,7 +34,6 @@ from cabinlift.formats.synthetic_cabin import load_synthetic
 from cabinlift.keypoints import interim
 from cabinlift.skeleton import COCO13, COCO17_TO_BODY25, L_SHOULDER, NUM_JOINTS, R_SHOULDER
 
-SPLITS = ("train", "val", "test")
 ACTIVITIES_FILE = Path("activities_3s") / "inner_mirror" / "midlevel.chunks_90.csv"
 
 
@@ -82,24 +81,16 @@ def _finish(parts: dict[str, list]) -> dict[str, np.ndarray]:
     }
 
 
-def _split_of(params: dict[str, Any], key: str) -> dict[Any, str]:
-    lookup: dict[Any, str] = {}
-    for split in SPLITS:
-        for member in get(params, f"{key}.{split}", list):
-            if member in lookup:
-                raise CabinliftError(
-                    f"{params.get('_source', 'params.yaml')}: {member!r} is listed in both "
-                    f"'{key}.{lookup[member]}' and '{key}.{split}'"
-                )
-            lookup[member] = split
-    return lookup
+def _split_of(splits: Section) -> dict[Any, str]:
+    """Split of every subject or virtual human (params.yaml keeps the splits disjoint)."""
+    return {member: split for split in SPLITS for member in getattr(splits, split)}
 
 
-def build_real(params: dict[str, Any], kp_dir: Path) -> tuple[dict[str, dict], dict[str, Any]]:
+def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str, Any]]:
     """Join the 2D keypoints with the 3D ground truth of every recording, normalise, split."""
-    root = Path(get(params, "data.real.root", str))
-    min_valid = get(params, "normalize.min_valid_joints", int)
-    split_of = _split_of(params, "normalize.real_splits")
+    root = Path(params.data.real.root)
+    min_valid = params.normalize.min_valid_joints
+    split_of = _split_of(params.normalize.real_splits)
     act_path = root / ACTIVITIES_FILE
     chunks = read_activities(act_path) if act_path.is_file() else None
     parts = {s: _empty() for s in SPLITS}
@@ -156,13 +147,11 @@ def build_real(params: dict[str, Any], kp_dir: Path) -> tuple[dict[str, dict], d
     return {s: _finish(parts[s]) for s in SPLITS}, counts
 
 
-def build_synthetic(params: dict[str, Any]) -> tuple[dict[str, dict], dict[str, Any]]:
+def build_synthetic(params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
     """Exact 2D projections and 3D of the pre-training views, normalised like the real data."""
-    root = Path(get(params, "data.synthetic.root", str))
-    views = get(params, "data.synthetic.views", list)
-    workers = get(params, "data.synthetic.workers", int)
-    cache_dir = get(params, "data.synthetic.cache_dir", (str, type(None)))
-    split_of = _split_of(params, "normalize.synthetic_splits")
+    syn = params.data.synthetic
+    root, views, workers, cache_dir = Path(syn.root), list(syn.views), syn.workers, syn.cache_dir
+    split_of = _split_of(params.normalize.synthetic_splits)
     data = load_synthetic(root, views, workers=workers, cache_dir=cache_dir)
     humans = np.asarray(data["human"]).astype(str)
     names = sorted(set(humans.tolist()))
@@ -192,14 +181,14 @@ def build_synthetic(params: dict[str, Any]) -> tuple[dict[str, dict], dict[str, 
     return out, counts
 
 
-def run_normalize(params: dict[str, Any], kp_dir: Path, out_dir: Path) -> dict[str, Any]:
+def run_normalize(params: Params, kp_dir: Path, out_dir: Path) -> dict[str, Any]:
     real, real_counts = build_real(params, kp_dir)
     synth, synth_counts = build_synthetic(params)
     for split in SPLITS:
         if len(real[split]["x2d"]) == 0:
             raise CabinliftError(
                 f"no real frames left in split {split!r}: check 'normalize.real_splits.{split}' "
-                f"against the subjects under {get(params, 'data.real.root')}"
+                f"against the subjects under {params.data.real.root}"
             )
         if len(synth[split]["x2d"]) == 0:
             raise CabinliftError(

@@ -109,9 +109,9 @@ def apply_profile(params_path: Path, profile: Profile) -> list[tuple[str, Any, A
     keeps the file's layout; return the changes made."""
     from dvc.utils.hydra import apply_overrides
 
-    from cabinlift.config import load_params
+    from cabinlift.config import read_yaml
 
-    params = load_params(params_path)
+    params = read_yaml(params_path)
     made = changes(params, profile)
     if made:
         args = set_param_args(profile, params)

@@ -60,3 +60,10 @@ COCO17_OKS_SIGMAS: tuple[float, ...] = (
 
 L_SHOULDER: int = COCO17.index("l_shoulder")
 R_SHOULDER: int = COCO17.index("r_shoulder")
+
+#: SyntheticCabin's ten camera views (the demo renders all of them; the paper pre-trains on
+#: OMS_01, Dashboard and Front).
+SYNTHETIC_VIEWS: tuple[str, ...] = (
+    "A_Pillar_Codriver", "A_Pillar_Driver", "Dashboard", "Front", "Front_Left", "Front_Right",
+    "Front_TopLeft", "Front_TopRight", "OMS_01", "Rear_Mirror",
+)

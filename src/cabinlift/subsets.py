@@ -24,12 +24,8 @@ from typing import Any
 import numpy as np
 
 from cabinlift.atomic import write_atomic
+from cabinlift.config import SettingDef
 from cabinlift.errors import CabinliftError
-
-#: The pseudo-setting of no real training data: the pre-trained weights evaluated on the real
-#: test set before any fine-tuning (the zero point of every pre-trained curve). A reserved name,
-#: never a configured setting.
-NO_REAL_DATA = "none"
 
 
 def _subject_order(subjects: np.ndarray, seed: int) -> dict[int, np.ndarray]:
@@ -42,13 +38,14 @@ def _subject_order(subjects: np.ndarray, seed: int) -> dict[int, np.ndarray]:
 
 
 def make_runs(
-    subjects: np.ndarray, definition: dict[str, Any], seed: int, setting_index: int,
+    subjects: np.ndarray, definition: SettingDef, seed: int, setting_index: int,
     min_frames: int,
 ) -> list[dict[str, Any]]:
-    """Runs of one setting: ``[{repetition, subjects, indices}]`` (indices sorted ascending)."""
+    """Runs of one setting: ``[{repetition, subjects, indices}]`` (indices sorted ascending).
+    The training subjects present in ``subjects`` must be enough for the definition."""
     order = _subject_order(np.asarray(subjects), seed)
     pool = sorted(order)
-    k, fraction, reps = definition["subjects"], definition["fraction"], definition["repetitions"]
+    k, fraction, reps = definition.subjects, definition.fraction, definition.repetitions
     if k > len(pool):
         raise CabinliftError(
             f"setting needs {k} training subjects but the training pool has {len(pool)} "
@@ -94,7 +91,7 @@ def make_runs(
 
 
 def write_subsets(
-    subjects: np.ndarray, settings: dict[str, dict[str, Any]], seed: int, min_frames: int,
+    subjects: np.ndarray, settings: dict[str, SettingDef], seed: int, min_frames: int,
     out_dir: Path,
 ) -> dict[str, int]:
     """Write ``<out_dir>/<setting>.json`` for every setting; returns runs per setting."""
@@ -105,7 +102,7 @@ def write_subsets(
             runs = make_runs(subjects, definition, seed, i, min_frames)
         except CabinliftError as exc:
             raise CabinliftError(f"subsets.settings.{name}: {exc}") from exc
-        doc = {"setting": name, "definition": definition, "runs": runs}
+        doc = {"setting": name, "definition": definition.model_dump(), "runs": runs}
         write_atomic(out_dir / f"{name}.json", json.dumps(doc) + "\n")
         counts[name] = len(runs)
     return counts

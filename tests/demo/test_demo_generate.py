@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cliutil import demo_section
 
 from cabinlift.camera import INNER_MIRROR
-from cabinlift.demo import DEFAULT_DEMO_PARAMS, resolve_params
 from cabinlift.demo.generate import generate
 from cabinlift.errors import CabinliftError
 from cabinlift.formats import (
-    SYNTHETIC_VIEWS,
     activity_at,
     discover_recordings,
     load_synthetic,
@@ -24,12 +23,11 @@ from cabinlift.formats import (
     read_calibration,
     read_openpose3d,
 )
+from cabinlift.skeleton import SYNTHETIC_VIEWS
 
-TINY = {
-    "seed": 7,
-    "real": {"subjects": 3, "single_run_subjects": [2], "seconds_per_run": 40.0},
-    "synthetic": {"humans": 2, "poses_per_human": 6},
-}
+TINY = demo_section(**{"seed": 7, "real.subjects": 3, "real.single_run_subjects": [2],
+                        "real.seconds_per_run": 40.0, "synthetic.humans": 2,
+                        "synthetic.poses_per_human": 6})
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -48,7 +46,7 @@ def test_deterministic_and_worker_independent(demo, tmp_path: Path) -> None:
     again = generate(tmp_path, TINY, workers=2)
     assert again == summary
     assert _digest(out) == _digest(tmp_path)
-    other = generate(tmp_path / "other", {**TINY, "seed": 8}, workers=1)
+    other = generate(tmp_path / "other", TINY.model_copy(update={"seed": 8}), workers=1)
     assert other["real"]["frames"] == summary["real"]["frames"]
     assert _digest(tmp_path / "other") != _digest(out)
 
@@ -133,18 +131,6 @@ def test_synthetic_loads_and_differs_from_real_view(demo) -> None:
     assert np.isfinite(d["kp3d"]).all() and (d["kp3d"][:, :13, 2] > 0.1).all()
     shoulders = np.linalg.norm(d["kp3d"][:, 5] - d["kp3d"][:, 6], axis=-1)
     assert (shoulders > 0.2).all() and (shoulders < 0.55).all()
-
-
-def test_params_validation() -> None:
-    assert resolve_params(None) == DEFAULT_DEMO_PARAMS
-    p = resolve_params({"real": {"subjects": 4}})
-    assert p["real"]["subjects"] == 4 and p["synthetic"] == DEFAULT_DEMO_PARAMS["synthetic"]
-    with pytest.raises(CabinliftError, match="unknown key 'demo.real.subject'"):
-        resolve_params({"real": {"subject": 4}})
-    with pytest.raises(CabinliftError, match="demo.synthetic.views"):
-        resolve_params({"synthetic": {"views": ["Front", "Roof"]}})
-    with pytest.raises(CabinliftError, match="demo.real.fps"):
-        resolve_params({"real": {"fps": 0}})
 
 
 def test_refuses_foreign_folder(tmp_path: Path) -> None:

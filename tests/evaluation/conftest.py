@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from evalgrid import MODELS, SETTINGS, make_grid
+
+from cabinlift.config import Evaluate, Pck, Qualitative, SettingDef
+
+
+def options(qualitative: dict[str, Any] | None = None, pck: dict[str, Any] | None = None,
+            alpha: float = 0.05, per_joint_setting: str | None = None) -> Evaluate:
+    """An ``evaluate`` section: the first model's typical frame, 3DPCK at 150 mm with 31 AUC
+    thresholds, alpha 0.05, the automatic per-joint setting, unless given."""
+    q = {"model": None, "inits": ["scratch", "pretrained"], "file_id": None, "frame_id": None,
+         **(qualitative or {})}
+    k = {"threshold_mm": 150.0, "auc_max_mm": 150.0, "auc_steps": 31, **(pck or {})}
+    return Evaluate(qualitative=Qualitative(**q), pck=Pck(**k), alpha=alpha,
+                    per_joint_setting=per_joint_setting)
+
+
+def typed_settings(settings: dict[str, dict[str, Any]]) -> dict[str, SettingDef]:
+    return {name: SettingDef(**{"repetitions": 1, **d}) for name, d in settings.items()}
 
 
 @pytest.fixture
@@ -23,8 +41,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("evaluated")
     root, test_npz = make_grid(tmp)
     return run_evaluation(
-        root, test_npz, MODELS, SETTINGS, tmp / "metrics", tmp / "plots",
-        pretrain_dir=tmp / "pretrain", train_npz=test_npz.with_name("real_train.npz"),
+        root, test_npz, MODELS, typed_settings(SETTINGS), tmp / "metrics", tmp / "plots",
+        options(), pretrain_dir=tmp / "pretrain", train_npz=test_npz.with_name("real_train.npz"),
         subsets_dir=test_npz.with_name("subsets"),
     )
 
@@ -38,9 +56,11 @@ def run_eval() -> Callable[..., dict[str, Path]]:
         given."""
         kw.setdefault("train_npz", test_npz.with_name("real_train.npz"))
         kw.setdefault("subsets_dir", test_npz.with_name("subsets"))
+        opts = options(**{k: kw.pop(k) for k in ("qualitative", "pck", "alpha",
+                                                  "per_joint_setting") if k in kw})
         return run_evaluation(
-            root, test_npz, kw.pop("models", MODELS), kw.pop("settings", SETTINGS),
-            out / "metrics", out / "plots", **kw,
+            root, test_npz, kw.pop("models", MODELS), typed_settings(kw.pop("settings", SETTINGS)),
+            out / "metrics", out / "plots", opts, **kw,
         )
 
     return _run

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cabinlift.config import Pck
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.aggregate import (
     UNKNOWN_ACTIVITY,
@@ -20,6 +21,7 @@ from cabinlift.evaluation.loading import TestSet
 from cabinlift.evaluation.qualitative import select_frame
 
 J = 13
+PCK = Pck(threshold_mm=150.0, auc_max_mm=150.0, auc_steps=31)
 
 
 def _test_set(y3d: np.ndarray, mask: np.ndarray, activity: list[str] | None = None) -> TestSet:
@@ -60,13 +62,13 @@ def _known_errors() -> tuple[TestSet, np.ndarray, np.ndarray]:
 def test_mpjpe_pools_valid_joints_and_ignores_masked_ones() -> None:
     test, pred, err = _known_errors()
     expected = err[test.mask].mean()
-    res = evaluate_run(pred, test, ActivityIndex(test), _record(expected), "dir")
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(expected), "dir", PCK)
     assert res.mpjpe == pytest.approx(expected, abs=1e-3)
 
 
 def test_per_joint_is_averaged_only_over_frames_where_the_joint_is_valid() -> None:
     test, pred, err = _known_errors()
-    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir")
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir", PCK)
     assert res.per_joint[0] == pytest.approx(np.mean([1, 2, 3]) * 1, abs=1e-3)  # frame 3 masked
     assert res.per_joint[5] == pytest.approx(np.mean([3, 4]) * 6, abs=1e-3)  # frames 0, 1 masked
     assert res.per_joint[12] == pytest.approx(np.mean([1, 2, 3, 4]) * 13, abs=1e-3)
@@ -74,7 +76,7 @@ def test_per_joint_is_averaged_only_over_frames_where_the_joint_is_valid() -> No
 
 def test_per_activity_pools_the_valid_joints_of_its_frames() -> None:
     test, pred, err = _known_errors()
-    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir")
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir", PCK)
     m = test.mask
     assert list(res.per_activity) == sorted(["eat", "drink", UNKNOWN_ACTIVITY])
     assert res.per_activity["eat"] == pytest.approx(err[:2][m[:2]].mean(), abs=1e-3)
@@ -87,7 +89,7 @@ def test_activity_without_valid_joints_is_left_out() -> None:
     mask = np.ones((2, J), dtype=bool)
     mask[1] = False
     test = _test_set(y, mask, ["eat", "sleep"])
-    res = evaluate_run(y.astype(np.float32), test, ActivityIndex(test), _record(0.0), "dir")
+    res = evaluate_run(y.astype(np.float32), test, ActivityIndex(test), _record(0.0), "dir", PCK)
     assert list(res.per_activity) == ["eat"]
 
 
@@ -95,14 +97,14 @@ def test_recorded_mpjpe_disagreeing_with_predictions_is_an_error() -> None:
     test, pred, err = _known_errors()
     with pytest.raises(CabinliftError, match="some/dir.*runs.json records test_mpjpe"):
         evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean() + 0.05),
-                     "some/dir")
+                     "some/dir", PCK)
 
 
 def test_non_finite_prediction_at_a_valid_joint_is_an_error() -> None:
     test, pred, _ = _known_errors()
     pred[1, 1, 0] = np.nan
     with pytest.raises(CabinliftError, match="non-finite"):
-        evaluate_run(pred, test, ActivityIndex(test), _record(0.0), "dir")
+        evaluate_run(pred, test, ActivityIndex(test), _record(0.0), "dir", PCK)
 
 
 def test_pmpjpe_of_a_similarity_transformed_ground_truth_is_zero() -> None:
@@ -117,7 +119,7 @@ def test_pmpjpe_of_a_similarity_transformed_ground_truth_is_zero() -> None:
     pred[2, 4] = 5e6  # the masked joint must not disturb the alignment
     test = _test_set(y, mask)
     mpjpe = float(np.linalg.norm(pred - test.y3d, axis=-1)[mask].mean())
-    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir")
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir", PCK)
     assert res.mpjpe > 100
     assert res.p_mpjpe == pytest.approx(0.0, abs=1e-6)
 
@@ -182,12 +184,12 @@ def test_joint_annotated_in_one_frame_only_averages_over_that_frame() -> None:
     mask = test.mask.copy()
     mask[[0, 1, 3], 7] = False  # l_elbow annotated in frame 2 only (error 3 * 8 = 24 mm)
     t1 = _test_set(np.where(mask[..., None], test.y3d, np.nan), mask)
-    res = evaluate_run(pred, t1, ActivityIndex(t1), _record(err[mask].mean()), "dir")
+    res = evaluate_run(pred, t1, ActivityIndex(t1), _record(err[mask].mean()), "dir", PCK)
     assert res.per_joint[7] == pytest.approx(24.0, abs=1e-3)
     # never valid anywhere: NaN, not 0 (an unannotated joint has no error, not a zero error)
     mask[:, 7] = False
     t2 = _test_set(np.where(mask[..., None], test.y3d, np.nan), mask)
-    res = evaluate_run(pred, t2, ActivityIndex(t2), _record(err[mask].mean()), "dir")
+    res = evaluate_run(pred, t2, ActivityIndex(t2), _record(err[mask].mean()), "dir", PCK)
     assert np.isnan(res.per_joint[7])
 
 
@@ -198,17 +200,15 @@ def test_pmpjpe_of_a_reflected_copy_is_positive() -> None:
     pred = y * np.array([-1.0, 1.0, 1.0])  # mirror image: no rotation can undo it
     test = _test_set(y, mask)
     mpjpe = float(np.linalg.norm(pred - y, axis=-1).mean())
-    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir")
+    res = evaluate_run(pred, test, ActivityIndex(test), _record(mpjpe), "dir", PCK)
     assert res.p_mpjpe > 10.0  # reflections are excluded from the alignment
     assert res.p_mpjpe < res.mpjpe
 
 
 def test_run_pck_auc_and_activity_macro_by_hand() -> None:
-    from cabinlift.evaluation.aggregate import MetricConfig
-
     test, pred, err = _known_errors()
     res = evaluate_run(pred, test, ActivityIndex(test), _record(err[test.mask].mean()), "dir",
-                       MetricConfig(threshold_mm=25.0, auc_max_mm=45.0, auc_steps=5))
+                       Pck(threshold_mm=25.0, auc_max_mm=45.0, auc_steps=5))
     # integer errors (f+1)(j+1) <= 4 x 13: none lies on 25 or on 0, 11.25, 22.5, 33.75, 45
     valid = err[test.mask]
     assert res.pck == pytest.approx(100 * np.mean(valid <= 25.0))

@@ -13,7 +13,6 @@ import pytest
 from evalgrid import MODELS, NO_REAL_DATA_MPJPE, SETTINGS, md_table
 
 from cabinlift.errors import CabinliftError
-from cabinlift.evaluation import parse_settings
 
 
 def test_no_real_data_column_in_table1(evaluated: dict[str, Path]) -> None:
@@ -89,5 +88,11 @@ def test_no_real_data_with_more_than_one_run_is_an_error(
 
 
 def test_none_is_not_a_setting_name() -> None:
+    from cliutil import typed
+
+    from cabinlift import config
+
+    raw = config.read_yaml("params.yaml")
+    raw["subsets"]["settings"]["none"] = {"subjects": 1, "fraction": 0.5, "repetitions": 1}
     with pytest.raises(CabinliftError, match="'none' is reserved"):
-        parse_settings({"none": {"subjects": 1, "fraction": 0.5}})
+        typed(raw, settings=["pct5", "none"])

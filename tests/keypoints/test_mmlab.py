@@ -91,7 +91,7 @@ def test_missing_checkpoint_names_the_param(tmp_path, capsys, real, checkpoints)
                      **{"detect.mmpose.checkpoint": str(tmp_path / "absent.pth")})
     err = _error(capsys, ["--params", str(params), "detect", "--out", str(tmp_path / "d")])
     assert "key 'detect.mmpose.checkpoint': checkpoint file" in err and "absent.pth" in err
-    assert "README, 'Using the real data sets'" in err
+    assert "docs/real-data.md" in err
 
 
 @pytest.mark.parametrize("damage, expected", [

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cabinlift.config import DetectPrecomputed, KeypointsPrecomputed
 from cabinlift.errors import CabinliftError
 from cabinlift.keypoints.interim import Detections
 from cabinlift.keypoints.precomputed import (
@@ -53,14 +54,15 @@ def _coco(tmp_path: Path) -> Path:
 def test_detector_applies_the_driver_rule_and_estimator_matches_it(tmp_path):
     path = _coco(tmp_path)
     frames = SimpleNamespace(frame_id=np.array([0, 30, 60, 90]))
-    det = precomputed_detector({"results": str(path), "images": None, "min_score": 0.0,
-                                "driver_region": REGION}, "detect.precomputed")(REC, CALIB, frames)
+    det = precomputed_detector(DetectPrecomputed(results=str(path), images=None, min_score=0.0,
+                                                 driver_region=list(REGION)),
+                               "detect.precomputed")(REC, CALIB, frames)
     assert det.detected.tolist() == [True, True, False, False]
     np.testing.assert_allclose(det.boxes[0], [680, 280, 980, 780])
     np.testing.assert_allclose(det.boxes[1], [720, 310, 880, 390])  # keypoint extent
     assert det.scores[:2].tolist() == [0.90, 0.80]
 
-    kp = precomputed_estimator({"results": str(path), "images": None, "min_iou": 0.5},
+    kp = precomputed_estimator(KeypointsPrecomputed(results=str(path), images=None, min_iou=0.5),
                                "keypoints2d.precomputed")(REC, CALIB, frames, det)
     assert kp.detected.tolist() == [True, True, False, False]
     np.testing.assert_allclose(kp.xy[0, 0], [700, 300])
@@ -74,7 +76,7 @@ def test_estimator_on_other_boxes_needs_overlap(tmp_path):
     det = Detections(frame_id=np.array([0, 30]), detected=np.array([True, True]),
                      boxes=np.array([[690, 290, 990, 790], [0, 0, 50, 50]], dtype=float),
                      scores=np.array([0.9, 0.9]), rejected=np.array(["", ""], dtype=object))
-    kp = precomputed_estimator({"results": str(path), "min_iou": 0.5},
+    kp = precomputed_estimator(KeypointsPrecomputed(results=str(path), images=None, min_iou=0.5),
                                "keypoints2d.precomputed")(REC, CALIB, SimpleNamespace(), det)
     assert kp.detected.tolist() == [True, False]
     np.testing.assert_allclose(kp.xy[0, 0], [700, 300])  # the driver, not the passenger

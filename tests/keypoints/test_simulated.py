@@ -1,3 +1,5 @@
+from types import SimpleNamespace as NS  # a backend section's attributes
+
 import numpy as np
 
 from cabinlift.camera import INNER_MIRROR
@@ -30,9 +32,9 @@ def test_noise_free_keypoints_are_the_distorted_projection():
     xyz = _poses()
     valid = np.ones((len(xyz), 17), bool)
     rng = np.random.default_rng(0)
-    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, CFG_DET, rng, np.arange(50) * 30)
+    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, NS(**CFG_DET), rng, np.arange(50) * 30)
     assert det.detected.all()
-    kp = simulated.simulate_keypoints(xyz, valid, det, INNER_MIRROR, CFG_KP, rng)
+    kp = simulated.simulate_keypoints(xyz, valid, det, INNER_MIRROR, NS(**CFG_KP), rng)
     truth = INNER_MIRROR.project(xyz)
     inside = (truth[..., 0] >= det.boxes[:, None, 0]) & (truth[..., 0] <= det.boxes[:, None, 2])
     inside &= (truth[..., 1] >= det.boxes[:, None, 1]) & (truth[..., 1] <= det.boxes[:, None, 3])
@@ -47,9 +49,9 @@ def test_noise_scales_with_oks_sigma_and_occlusion():
     valid = np.ones((4000, 17), bool)
     valid[:, COCO17.index("l_wrist")] = False
     rng = np.random.default_rng(1)
-    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, CFG_DET, rng, np.arange(4000))
+    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, NS(**CFG_DET), rng, np.arange(4000))
     kp = simulated.simulate_keypoints(xyz, valid, det, INNER_MIRROR,
-                                      {**CFG_KP, "noise_scale": 0.5}, rng)
+                                      NS(**{**CFG_KP, "noise_scale": 0.5}), rng)
     err = np.linalg.norm(kp.xy - INNER_MIRROR.project(xyz), axis=-1)
     eye, shoulder = COCO17.index("l_eye"), COCO17.index("r_shoulder")
     lw, rw = COCO17.index("l_wrist"), COCO17.index("r_wrist")
@@ -63,13 +65,13 @@ def test_misses_swaps_and_empty_frames():
     valid = np.ones((2000, 17), bool)
     valid[:100] = False  # nobody annotated: nothing to detect
     rng = np.random.default_rng(2)
-    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, {**CFG_DET, "miss_rate": 0.1},
+    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, NS(**{**CFG_DET, "miss_rate": 0.1}),
                                         rng, np.arange(2000))
     assert not det.detected[:100].any()
     assert 0.05 < 1 - det.detected[100:].mean() < 0.15
     assert np.isnan(det.boxes[~det.detected]).all()
     kp = simulated.simulate_keypoints(xyz, valid, det, INNER_MIRROR,
-                                      {**CFG_KP, "swap_rate": 0.5}, rng)
+                                      NS(**{**CFG_KP, "swap_rate": 0.5}), rng)
     truth = INNER_MIRROR.project(xyz)
     lw, rw = COCO17.index("l_wrist"), COCO17.index("r_wrist")
     swapped = np.abs(kp.xy[:, lw, 0] - truth[:, rw, 0]) < 1e-6

@@ -78,8 +78,30 @@ def test_laplacian_symmetric_normalisation_when_degrees_differ() -> None:
     assert torch.allclose(graph.cheb_laplacian(a), expected, atol=1e-6)
 
 
+def _tree_distances(parents: list[int], centre_neighbours: list[int]) -> list[int]:
+    """Hop distance of every joint of the tree ``parents`` to a virtual centre joint linked to
+    ``centre_neighbours`` (breadth-first)."""
+    nbrs: list[list[int]] = [[] for _ in parents]
+    for child, parent in enumerate(parents):
+        if parent >= 0:
+            nbrs[child].append(parent)
+            nbrs[parent].append(child)
+    dist = [-1] * len(parents)
+    queue = list(centre_neighbours)
+    for j in queue:
+        dist[j] = 1
+    for u in queue:  # the queue grows while it is walked: breadth-first order
+        for v in nbrs[u]:
+            if dist[v] < 0:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
 def test_coco13_dist_center_is_the_tree_distance_to_a_virtual_neck() -> None:
-    dist = graph.tree_dist_to_center(graph.COCO13_TREE_PARENTS, [0, L_SHOULDER, R_SHOULDER])
+    # the 12-edge COCO-13 tree: eyes on the nose, ears on the eyes, shoulders on the nose, ...
+    parents = [-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6]
+    dist = _tree_distances(parents, [0, L_SHOULDER, R_SHOULDER])
     assert tuple(dist) == graph.COCO13_DIST_CENTER == (1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 2, 2)
 
 

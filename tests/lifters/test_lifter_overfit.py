@@ -111,7 +111,7 @@ def _fit(name: str, budget: Budget, x: torch.Tensor, y: torch.Tensor) -> tuple[f
     ],
 )
 def test_overfits_a_fixed_batch(name: str, pose_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    unit_mm = config.get(config.load_params(REPO_PARAMS), "train.target_unit_mm", float)
+    unit_mm = config.load_config(REPO_PARAMS).train.target_unit_mm
     x, y_m = pose_batch
     y = y_m * 1000.0 / unit_mm
     budget = OVERFIT[name]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from driverposes import make_poses
 
 from cabinlift.training.data import PoseTensors
 from cabinlift.training.recipe import Recipe, RunSpec, train_runs, validation_mpjpe
@@ -53,13 +54,47 @@ def test_vectorised_runs_equal_runs_trained_alone(model: str, data) -> None:
         assert [h["epoch"] for h in together[r].history] == [h["epoch"] for h in alone.history]
 
 
-def test_each_run_follows_its_own_early_stopping(data) -> None:
-    pool, val, _, specs = data
-    res, _ = train_runs("semgcn", TINY["semgcn"], specs, pool, val, RECIPE)
+@pytest.fixture(scope="module")
+def one_run_learns_backwards() -> tuple[PoseTensors, PoseTensors, list[RunSpec]]:
+    """Driver poses; runs 0 and 2 train on 47 and 80 of 200 poses, run 1 on 33 poses whose 3D
+    targets are mirrored through the neck (``-y``), so every step takes it further from the
+    validation poses."""
+
+    def split(n: int, seed: int, mirrored: bool = False) -> PoseTensors:
+        x, y_m = make_poses(n, seed)
+        y_mm = y_m.numpy() * (-1000.0 if mirrored else 1000.0)
+        arrays = {"x2d": x.numpy(), "y3d": y_mm, "mask": np.ones((n, 13), bool)}
+        return PoseTensors.from_arrays(arrays, RECIPE.target_unit_mm, torch.device("cpu"))
+
+    clean, mirrored, val = split(200, 0), split(33, 1, mirrored=True), split(50, 2)
+    pool = PoseTensors(*(torch.cat([getattr(clean, k), getattr(mirrored, k)])
+                         for k in ("x", "y", "mask")))
+    rng = np.random.default_rng(0)
+    specs = [RunSpec(11, np.sort(rng.choice(200, size=47, replace=False))),
+             RunSpec(12, np.arange(200, 233)),
+             RunSpec(13, np.sort(rng.choice(200, size=80, replace=False)))]
+    return pool, val, specs
+
+
+def test_each_run_follows_its_own_early_stopping(one_run_learns_backwards) -> None:
+    # run 1's validation error rises from its first epoch on: patience 2 stops it after epoch
+    # 3 (best: epoch 1; 2 steps an epoch: 33 = 2x16 + a single sample that is dropped); the
+    # other two improve every epoch (measured: 256 -> 173 mm and 243 -> 139 mm) and train on
+    # to max_epochs in the same stack
+    pool, val, specs = one_run_learns_backwards
+    res, _ = train_runs("graphmlp", TINY["graphmlp"], specs, pool, val, RECIPE)
+    stopped = res[1]
+    assert stopped.stopped_early and stopped.epochs_run == 3 < RECIPE.max_epochs
+    assert stopped.best_epoch == 1 and stopped.steps == 3 * 2
+    assert [h["epoch"] for h in stopped.history] == [1, 2, 3]
+    for r, steps_per_epoch in ((res[0], 3), (res[2], 5)):
+        assert not r.stopped_early and r.epochs_run == RECIPE.max_epochs
+        assert r.best_epoch == RECIPE.max_epochs
+        assert r.steps == RECIPE.max_epochs * steps_per_epoch
     assert len({r.best_val_mpjpe for r in res}) == 3
     for r in res:
         vals = [h["val_mpjpe"] for h in r.history]
         assert r.epochs_run == r.history[-1]["epoch"]
         assert r.best_val_mpjpe == min(vals) and r.best_epoch == vals.index(min(vals)) + 1
-        if r.epochs_run < RECIPE.max_epochs:  # stopped: the last `patience` did not improve
+        if r.stopped_early:  # the last `patience` validations did not improve on the best
             assert min(vals[-RECIPE.patience:]) >= min(vals[:-RECIPE.patience])

@@ -9,7 +9,16 @@ from torch import nn
 
 from cabinlift.lifters import build_lifter
 from cabinlift.lifters.layers import DropPath
-from cabinlift.training.engine import NoiseDropout, NoiseDropPath, noise_from, with_run_noise
+from cabinlift.training.engine import (
+    NoiseDropout,
+    NoiseDropPath,
+    StackedLifters,
+    draw_noise,
+    keep_from_lanes,
+    noise_from,
+    noise_seed,
+    with_run_noise,
+)
 
 
 def _lanes(n: int, seed: int) -> torch.Tensor:
@@ -87,3 +96,60 @@ def test_with_run_noise_replaces_every_dropout_and_keeps_the_weights(name: str) 
     assert nn.Dropout in plain
     after = net.state_dict()
     assert list(after) == list(before) and all(torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_the_keep_rule_drops_exactly_k_of_the_65536_lane_values() -> None:
+    every = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    for k in (0, 1, 6554, 16384, 32768, 65535):
+        keep = keep_from_lanes(every, k, torch.float64)
+        assert int((keep == 0).sum()) == k
+        assert torch.all(keep[keep != 0] == 65536 / (65536 - k))
+
+
+def test_dropping_with_probability_one_zeroes_everything() -> None:
+    x = torch.ones(6, 5)
+    with noise_from(_lanes(30 + 6, 1)):
+        assert torch.equal(NoiseDropout(1.0).train()(x), torch.zeros(6, 5))
+        assert torch.equal(NoiseDropPath(1.0, batch_dim=0).train()(x), torch.zeros(6, 5))
+
+
+def test_draw_noise_takes_one_64_bit_number_per_four_lanes_of_each_drawing_run() -> None:
+    # runs 0 and 2 of 3 draw 10 lanes: 3 numbers from their own generators (the same lanes a
+    # generator seeded alike gives), run 1 is a stand-in of zeros and its generator is not used
+    gens = [torch.Generator().manual_seed(s) for s in (4, 5, 6)]
+    noise = draw_noise(gens, [0, 2], 3, 10, torch.device("cpu"))
+    assert noise.shape == (3, 10) and noise.dtype == torch.int16
+    assert torch.equal(noise[0], _lanes(10, 4)) and torch.equal(noise[2], _lanes(10, 6))
+    assert not noise[1].any()
+    for g, seed, used in zip(gens, (4, 5, 6), (3, 0, 3), strict=True):
+        ref = torch.Generator().manual_seed(seed)
+        torch.empty(used, dtype=torch.int64).random_(-(2**63), None, generator=ref)
+        assert torch.equal(g.get_state(), ref.get_state())
+    # the top 16 bits are uniform too: about half of them negative
+    wide = draw_noise([torch.Generator().manual_seed(0)], [0], 1, 40_000, torch.device("cpu"))
+    assert abs((wide[0, 3::4] < 0).float().mean().item() - 0.5) < 0.03
+
+
+def test_noise_seeds_of_different_runs_differ() -> None:
+    seeds = range(4096)
+    assert len({noise_seed(s) for s in seeds}) == 4096
+    assert all(0 <= noise_seed(s) < 2**63 for s in seeds)
+
+
+def test_a_stack_needs_a_run() -> None:
+    with pytest.raises(ValueError, match="at least one run"):
+        StackedLifters("simplebl", {}, [], torch.device("cpu"))
+
+
+def test_noise_lane_counts_are_kept_per_model() -> None:
+    # two models with the same (empty) hyper-parameters: each keeps its own count
+    counts = {}
+    for name in ("simplebl", "graphmlp"):
+        StackedLifters._LANES.clear()
+        counts[name] = StackedLifters(name, {}, [build_lifter(name).state_dict()],
+                                      torch.device("cpu")).noise_lanes(4)
+    assert counts["simplebl"] != counts["graphmlp"]
+    StackedLifters._LANES.clear()
+    stacks = {name: StackedLifters(name, {}, [build_lifter(name).state_dict()],
+                                   torch.device("cpu")) for name in counts}
+    assert {name: stack.noise_lanes(4) for name, stack in stacks.items()} == counts

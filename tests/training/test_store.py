@@ -65,6 +65,33 @@ def test_clean_removes_least_recently_used_first(tmp_path):
     assert store.clean(0)[0] == 2 and store.entries() == []
 
 
+def test_snapshots_are_not_entries_but_take_space_like_them(tmp_path):
+    store = RunStore(tmp_path)
+    store.put("old", _run(0), {})
+    os.utime(store.path("old"), ns=(10**18,) * 2)
+    snap = store.snapshot_path(["k1", "k2"])
+    assert snap.parent == tmp_path and snap.name.endswith(".snapshot.pt")
+    assert store.snapshot_path(["k2", "k1"]) != snap  # named by the stack: keys in order
+    snap.write_bytes(b"x" * 5000)
+    assert store.entries() == [store.path("old")] and store.snapshots() == [snap]
+    assert store.size() == store.path("old").stat().st_size + 5000
+    assert store.clean(max_bytes=6000) == (1, 5000)  # least recently used first: the entry
+    store.remove_snapshot(["k1", "k2"])
+    assert store.snapshots() == [] and store.size() == 0
+    assert RunStore(None).snapshot_path(["k1"]) is None
+    assert store.snapshot_path(["k1", None]) is None  # a run without a key: no snapshot
+
+
+def test_snapshot_settings_come_from_the_store_section():
+    from cabinlift.config import Store
+
+    store = RunStore.from_config(Store(dir="x", snapshot_every_epochs=5, snapshot_minutes=30))
+    assert (store.snapshot_every_epochs, store.snapshot_minutes) == (5, 30.0)
+    store = RunStore.from_config(Store(dir="x"))
+    assert (store.snapshot_every_epochs, store.snapshot_minutes) == (None, None)
+    assert not RunStore.from_config(None).enabled
+
+
 def test_digest_tells_arrays_and_values_apart():
     a = np.arange(5, dtype=np.int64)
     assert digest([a, 1]) == digest([a.copy(), 1])
@@ -84,12 +111,13 @@ def test_store_command_reports_and_cleans(tmp_path, capsys):
     for i in range(3):
         store.put(f"k{i}", _run(i), {})
     size = store.size()
-    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+    params = write_params(tmp_path / "params.yaml", config.read_yaml("params.yaml"),
                           **{"store.dir": str(store.root), "store.max_gb": 1})
     argv = ["--params", str(params), "store"]
     assert cli.main(argv + ["info"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info == {"dir": str(store.root), "entries": 3, "bytes": size, "max_bytes": 10**9}
+    assert info == {"dir": str(store.root), "entries": 3, "snapshots": 0, "bytes": size,
+                    "max_bytes": 10**9}
     assert cli.main(argv + ["clean"]) == 0  # under the bound: nothing removed
     assert json.loads(capsys.readouterr().out)["removed"] == 0
     assert cli.main(argv + ["clean", "--max-gb", str(size * 0.7 / 1e9)]) == 0
@@ -107,7 +135,7 @@ def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value)
 
     store = RunStore(tmp_path / "runs")
     store.put("k0", _run(0), {})
-    params = write_params(tmp_path / "params.yaml", config.load_params("params.yaml"),
+    params = write_params(tmp_path / "params.yaml", config.read_yaml("params.yaml"),
                           **{"store.dir": str(store.root)})
     err = one_line_error(capsys, ["--params", str(params), "store", "clean", f"--max-gb={value}"])
     assert err == (f"cabinlift store: error: --max-gb must be a finite number of GB >= 0 (0 "
@@ -115,30 +143,31 @@ def test_store_clean_refuses_a_bound_that_is_not_a_size(tmp_path, capsys, value)
     assert len(store.entries()) == 1
 
 
-def test_training_stages_depend_on_exactly_the_code_the_store_keys():
-    """A change DVC sees in a training stage's code is a change of the runs' store keys, and
-    the other way round: a fine-tuning stage's code deps equal TRAINING_SOURCES plus its
-    model's module; the pre-training stage, which trains every model, depends on
-    TRAINING_SOURCES and the whole lifters folder, which holds nothing but those sources and
-    the models' modules."""
-    from pathlib import Path
+def test_training_stages_depend_on_exactly_the_code_the_store_keys(tmp_path):
+    """DVC re-runs a training stage exactly when its runs' store keys change: the finetune
+    stages depend on no source file but on the check stage's code manifest of their lifter,
+    which holds the run store's code version of the sources it names; the pretrain stage, which
+    trains every lifter of `models`, on the folder of those manifests, which holds nothing
+    else."""
+    import json
 
     import yaml
 
+    from cabinlift.inputs import training_code
     from cabinlift.lifters import REGISTRY
-    from cabinlift.training.store import TRAINING_SOURCES
+    from cabinlift.training.store import TRAINING_SOURCES, code_version
 
     stages = yaml.safe_load(open("dvc.yaml"))["stages"]
-    expected = {f"src/cabinlift/{s}" for s in TRAINING_SOURCES}
     for name in ("finetune_scratch", "finetune_pretrained"):
         stage = stages[name]["do"]
-        code = {d for d in stage["deps"] if d.startswith("src/")}
-        model_file = next(d for d in code if "${item" in d)
-        assert model_file.startswith("src/cabinlift/lifters/") and model_file.endswith(".py")
-        assert code - {model_file} == expected, name
-    code = {d for d in stages["pretrain"]["deps"] if d.startswith("src/")}
-    lifters = "src/cabinlift/lifters"
-    assert code == {s for s in expected if not s.startswith(lifters + "/")} | {lifters}
-    in_folder = {p.as_posix() for p in Path(lifters).glob("*.py")}
-    models = {f"{lifters}/{m}.py" for m in REGISTRY}
-    assert in_folder == {s for s in expected if s.startswith(lifters + "/")} | models
+        assert not [d for d in stage["deps"] if d.startswith("src/")], name
+        assert "data/inputs/code/${item}.json" in stage["deps"], name
+    pretrain = stages["pretrain"]["deps"]
+    assert not [d for d in pretrain if d.startswith("src/")] and "data/inputs/code" in pretrain
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in stages["check"]["outs"]]
+    assert {o for o in outs if o.startswith("data/inputs/code/")} == {
+        f"data/inputs/code/{m}.json" for m in REGISTRY}
+    manifest = training_code("semgcn")
+    assert manifest["sources"] == [*TRAINING_SOURCES, "lifters/semgcn.py"]
+    assert manifest["code_version"] == code_version("semgcn") != code_version("simplebl")
+    json.dumps(manifest)  # written as JSON by the check stage

@@ -1,11 +1,9 @@
 """The embedded demo data set: Drive&Act-format "real" recordings and SyntheticCabin-format
-"synthetic" renders, generated deterministically from params so the pipeline runs anywhere.
+"synthetic" renders, generated deterministically from params.yaml's ``demo`` section so that
+the pipeline runs anywhere.
 
-See design §3 ("The embedded demo") and :mod:`cabinlift.demo.generate` for the layout.
+A bounded subpackage: only the ``demo`` stage (``cabinlift demo``) imports it, and it writes its
+data through :mod:`cabinlift.formats`, so the research code reads the demo exactly as it reads the
+real data sets. The generator is :func:`cabinlift.demo.generate.generate` (not imported here: it
+loads pandas and scipy).
 """
-
-from cabinlift.demo.params import DEFAULT_DEMO_PARAMS, resolve_params
-
-# ``generate`` lives in :mod:`cabinlift.demo.generate` and is not imported here: the params
-# check of every stage reads resolve_params, and the generator loads pandas and scipy.
-__all__ = ["DEFAULT_DEMO_PARAMS", "resolve_params"]

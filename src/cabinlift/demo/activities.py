@@ -30,8 +30,8 @@ Hand = tuple[str, tuple[float, float, float]]  # (anchor, offset in the anchor's
 
 @dataclass
 class Habits:
-    """How one subject sits and moves; drawn once per subject (design: "seat position/posture
-    habits"), so that subjects differ beyond their body proportions."""
+    """How one subject sits and moves (seat position, posture habits); drawn once per subject,
+    so that subjects differ beyond their body proportions."""
 
     seat: np.ndarray  # H-point in the car frame
     recline: float

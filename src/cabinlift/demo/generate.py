@@ -19,14 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import shutil
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from cabinlift.camera import INNER_MIRROR
-from cabinlift.demo.params import resolve_params
+from cabinlift.config import Demo
 from cabinlift.demo.real import annotate, make_subject, simulate_run
 from cabinlift.demo.synthetic import make_human, write_human
 from cabinlift.errors import CabinliftError
@@ -88,23 +87,23 @@ def _chunks(subject: int, file_id: str, segs: list[tuple[str, int, int]]) -> lis
     return rows
 
 
-def _real_subject(root: Path, p: dict, seed: int, i: int) -> tuple[list, int, np.ndarray]:
+def _real_subject(root: Path, p: Demo, seed: int, i: int) -> tuple[list, int, np.ndarray]:
     """Write all runs of subject ``vp{i}``; returns its activity chunks, frames, annotated
     counts per joint."""
-    r = p["real"]
-    fps = float(r["fps"])
+    r = p.real
+    fps = float(r.fps)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, i]))
-    subject = make_subject(i, rng, r["female_fraction"])
-    runs = 1 if i in r["single_run_subjects"] else r["runs_per_subject"]
-    day = _date(r["first_date"]) + dt.timedelta(days=int(round((i - 1) * 1.6)))
+    subject = make_subject(i, rng, r.female_fraction)
+    runs = 1 if i in r.single_run_subjects else r.runs_per_subject
+    day = _date(r.first_date) + dt.timedelta(days=int(round((i - 1) * 1.6)))
     rows: list[tuple] = []
     frames = 0
     annotated = np.zeros(len(DRIVE_ACT_JOINTS), dtype=np.int64)
     for k, (run, t0) in enumerate(_run_names(rng, day, runs)):
         rrng = np.random.default_rng(np.random.SeedSequence([seed, 1, i, k + 1]))
-        pts, segs, extra = simulate_run(subject, rrng, float(r["seconds_per_run"]), fps)
-        xyz, conf = annotate(subject, pts, extra, rrng, fps, r["label_noise_mm"],
-                             r["label_jitter_mm"], r["empty_frame_rate"])
+        pts, segs, extra = simulate_run(subject, rrng, float(r.seconds_per_run), fps)
+        xyz, conf = annotate(subject, pts, extra, rrng, fps, r.label_noise_mm,
+                             r.label_jitter_mm, r.empty_frame_rate)
         n = xyz.shape[0]
         frame_id = np.arange(n)
         ts = t0 + frame_id / fps
@@ -121,13 +120,13 @@ def _real_subject(root: Path, p: dict, seed: int, i: int) -> tuple[list, int, np
     return rows, frames, annotated
 
 
-def _synthetic_human(root: Path, p: dict, seed: int, h: int) -> int:
+def _synthetic_human(root: Path, p: Demo, seed: int, h: int) -> int:
     """Write all images of virtual human ``h``; returns the number of files."""
-    s = p["synthetic"]
+    s = p.synthetic
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, h]))
-    body = make_human(rng, (s["stature_min"], s["stature_max"]), s["ratio_sd"])
-    return write_human(root / "gt_jsons", f"human_{h:02d}", rng, body, s["poses_per_human"],
-                       list(s["views"]), s["camera_jitter_m"])
+    body = make_human(rng, (s.stature_min, s.stature_max), s.ratio_sd)
+    return write_human(root / "gt_jsons", f"human_{h:02d}", rng, body, s.poses_per_human,
+                       list(s.views), s.camera_jitter_m)
 
 
 def _map(fn, jobs: list[tuple], workers: int) -> list:
@@ -141,14 +140,13 @@ def _map(fn, jobs: list[tuple], workers: int) -> list:
         return [f.result() for f in futures]
 
 
-def generate(out_root: Path, cfg: Mapping | None = None, workers: int = 2) -> dict:
+def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
     """Write the whole demo under ``out_root`` (see the module docstring) and return a summary
-    of what was written; deterministic from ``cfg["seed"]`` and the sizes in ``cfg``, whatever
-    the number of ``workers`` (spawned processes: a calling script needs the usual
-    ``if __name__ == "__main__":`` guard when ``workers > 1``)."""
-    p = resolve_params(cfg)
-    seed = p["seed"]
-    _date(p["real"]["first_date"])
+    of what was written; deterministic from ``p.seed`` and the sizes in ``p`` (params.yaml's
+    ``demo`` section), whatever the number of ``workers`` (spawned processes: a calling script
+    needs the usual ``if __name__ == "__main__":`` guard when ``workers > 1``)."""
+    seed = p.seed
+    _date(p.real.first_date)
     out_root = Path(out_root)
     real_root = out_root / "drive_and_act"
     syn_root = out_root / "synthetic_cabin"
@@ -157,30 +155,30 @@ def generate(out_root: Path, cfg: Mapping | None = None, workers: int = 2) -> di
     (syn_root / "gt_jsons").mkdir()
     (syn_root / "images").mkdir()
     jobs: list[tuple] = [(_real_subject, (real_root, p, seed, i))
-                         for i in range(1, p["real"]["subjects"] + 1)]
+                         for i in range(1, p.real.subjects + 1)]
     jobs += [(_synthetic_human, (syn_root, p, seed, h))
-             for h in range(1, p["synthetic"]["humans"] + 1)]
+             for h in range(1, p.synthetic.humans + 1)]
     results = _map(_call, jobs, workers)
-    real_res = results[: p["real"]["subjects"]]
-    files = sum(results[p["real"]["subjects"]:])
+    real_res = results[: p.real.subjects]
+    files = sum(results[p.real.subjects:])
     rows = [row for res in real_res for row in res[0]]
     frames = sum(res[1] for res in real_res)
     annotated = sum((res[2] for res in real_res), np.zeros(len(DRIVE_ACT_JOINTS), dtype=np.int64))
     write_activities(real_root / "activities_3s" / "inner_mirror" / "midlevel.chunks_90.csv",
                      rows)
-    runs = sum(1 if i in p["real"]["single_run_subjects"] else p["real"]["runs_per_subject"]
-               for i in range(1, p["real"]["subjects"] + 1))
+    runs = sum(1 if i in p.real.single_run_subjects else p.real.runs_per_subject
+               for i in range(1, p.real.subjects + 1))
     return {
         "real": {
-            "subjects": p["real"]["subjects"], "runs": runs, "frames": frames,
+            "subjects": p.real.subjects, "runs": runs, "frames": frames,
             "activity_chunks": len(rows),
             "annotation_rate": {j: round(float(a) / max(frames, 1), 4)
                                 for j, a in zip(DRIVE_ACT_JOINTS, annotated, strict=True)},
         },
         "synthetic": {
-            "humans": p["synthetic"]["humans"],
-            "poses": p["synthetic"]["humans"] * p["synthetic"]["poses_per_human"],
-            "views": len(p["synthetic"]["views"]), "images": files,
+            "humans": p.synthetic.humans,
+            "poses": p.synthetic.humans * p.synthetic.poses_per_human,
+            "views": len(p.synthetic.views), "images": files,
         },
     }
 

@@ -6,26 +6,7 @@ Outputs: ``metrics/table1.json`` (the only DVC metrics file), ``metrics/table1.m
 (PNG + JSON). See :func:`run_evaluation`.
 """
 
-from cabinlift.evaluation.aggregate import MetricConfig
 from cabinlift.evaluation.evaluate import run_evaluation
-from cabinlift.evaluation.qualitative import QualitativeConfig
-from cabinlift.evaluation.settings import (
-    DEFAULT_SETTINGS,
-    INITS,
-    Setting,
-    model_label,
-    parse_settings,
-    setting_label,
-)
+from cabinlift.evaluation.settings import Setting, model_label, parse_settings, setting_label
 
-__all__ = [
-    "DEFAULT_SETTINGS",
-    "INITS",
-    "MetricConfig",
-    "QualitativeConfig",
-    "Setting",
-    "model_label",
-    "parse_settings",
-    "run_evaluation",
-    "setting_label",
-]
+__all__ = ["Setting", "model_label", "parse_settings", "run_evaluation", "setting_label"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from cabinlift.config import Pck
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.loading import SettingRuns, TestSet
 from cabinlift.metrics import errors_mm, masked_mean, p_mpjpe, pck, pck_auc
@@ -25,49 +26,6 @@ from cabinlift.metrics import errors_mm, masked_mean, p_mpjpe, pck, pck_auc
 MPJPE_TOLERANCE_MM = 0.01
 #: Key used in per-activity results for frames whose activity is unknown ('').
 UNKNOWN_ACTIVITY = "<unknown>"
-
-
-@dataclass(frozen=True)
-class MetricConfig:
-    """The 3DPCK threshold and the AUC's threshold range (params.yaml ``evaluate.pck``)."""
-
-    threshold_mm: float = 150.0
-    auc_max_mm: float = 150.0
-    auc_steps: int = 31
-
-    @classmethod
-    def from_any(cls, value: MetricConfig | Mapping[str, Any] | None) -> MetricConfig:
-        """Accept the params mapping (keys threshold_mm, auc_max_mm, auc_steps) or None."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise CabinliftError("evaluate.pck: expected a mapping with threshold_mm, "
-                                 "auc_max_mm, auc_steps")
-        unknown = sorted(set(value) - {"threshold_mm", "auc_max_mm", "auc_steps"})
-        if unknown:
-            raise CabinliftError(
-                f"evaluate.pck: unknown key(s) {', '.join(map(str, unknown))}; expected "
-                "threshold_mm, auc_max_mm, auc_steps"
-            )
-        out = cls(**{k: value[k] for k in value})
-        for key in ("threshold_mm", "auc_max_mm"):
-            v = getattr(out, key)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                    or v <= 0:
-                raise CabinliftError(f"evaluate.pck.{key}: expected a number > 0, got {v!r}")
-        if isinstance(out.auc_steps, bool) or not isinstance(out.auc_steps, int) \
-                or out.auc_steps < 2:
-            raise CabinliftError(
-                f"evaluate.pck.auc_steps: expected an integer >= 2, got {out.auc_steps!r}"
-            )
-        return out
-
-    @property
-    def pck_name(self) -> str:
-        """Column/key name, e.g. ``pck150``."""
-        return f"pck{self.threshold_mm:g}"
 
 
 #: Per-run scalar metrics (attributes of :class:`RunResult`), in report order.
@@ -229,7 +187,7 @@ def activity_macro(per_activity: Mapping[str, float]) -> float:
 
 def evaluate_run(
     pred: np.ndarray, test: TestSet, activities: ActivityIndex, record: dict[str, Any], where: str,
-    config: MetricConfig | None = None,
+    config: Pck,
 ) -> RunResult:
     """Recompute one run's errors from its predictions (N, J, 3) and cross-check runs.json."""
     mask = test.mask
@@ -247,7 +205,6 @@ def evaluate_run(
             f"is {mpjpe:.3f} mm but runs.json records test_mpjpe {recorded:.3f} mm (expected to "
             f"agree within {MPJPE_TOLERANCE_MM} mm; stale or mismatched files?)"
         )
-    config = config or MetricConfig()
     per_activity = activities.means(err)
     return RunResult(
         record=record,
@@ -262,8 +219,8 @@ def evaluate_run(
 
 
 def summarize_setting(
-    data: SettingRuns, test: TestSet, activities: ActivityIndex | None = None,
-    config: MetricConfig | None = None,
+    data: SettingRuns, test: TestSet, activities: ActivityIndex | None,
+    config: Pck,
 ) -> CellSummary:
     """Evaluate every run of one (model, init, setting) and aggregate over runs.
 

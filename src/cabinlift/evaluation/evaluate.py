@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from cabinlift.errors import CabinliftError
+from cabinlift.config import INITS, NO_REAL_DATA, Evaluate, SettingDef
 from cabinlift.evaluation.aggregate import (
     ActivityIndex,
     CellSummary,
-    MetricConfig,
     frame_mpjpe,
     summarize_setting,
 )
@@ -33,7 +32,6 @@ from cabinlift.evaluation.plots import (
     per_joint_png,
 )
 from cabinlift.evaluation.qualitative import (
-    QualitativeConfig,
     find_frame,
     make_panels,
     panels_json,
@@ -42,7 +40,7 @@ from cabinlift.evaluation.qualitative import (
     select_frame,
 )
 from cabinlift.evaluation.reference import mean_pose_references
-from cabinlift.evaluation.settings import INITS, Setting, check_models, parse_settings
+from cabinlift.evaluation.settings import Setting, parse_settings
 from cabinlift.evaluation.summary import summary_json
 from cabinlift.evaluation.table import (
     dump_json,
@@ -51,33 +49,13 @@ from cabinlift.evaluation.table import (
     table1_markdown,
     wall_times_csv,
 )
-from cabinlift.subsets import NO_REAL_DATA
-
-#: File names of the outputs, relative to metrics_dir / plots_dir.
-METRICS_FILES = ("table1.json", "table1.md", "runs.csv", "summary.json")
-PLOTS_FILES = (
-    "mpjpe_vs_data.csv", "mpjpe_vs_data.png", "pretraining_gain.csv", "pretraining_gain.png",
-    "per_joint.csv", "per_joint.png", "qualitative.json", "qualitative.png",
-)
-
-
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise CabinliftError(f"evaluate.alpha: expected a number in (0, 1), got {alpha!r}")
-    return float(alpha)
 
 
 def _per_joint_setting(name: str | None, settings: Sequence[Setting]) -> Setting:
     """The configured setting, or (None) the first single-subject, full-fraction one, else the
     first with more than one run, else the first."""
-    if name is not None:
-        for s in settings:
-            if s.name == name:
-                return s
-        raise CabinliftError(
-            f"evaluate.per_joint_setting: {name!r} is not a configured setting "
-            f"({', '.join(s.name for s in settings)})"
-        )
+    if name is not None:  # params.yaml names a listed setting
+        return next(s for s in settings if s.name == name)
     for s in settings:
         if s.subjects == 1 and s.fraction >= 1.0:
             return s
@@ -88,19 +66,16 @@ def run_evaluation(
     finetuned_root: str | Path,
     test_npz: str | Path,
     models: Sequence[str],
-    settings: Mapping[str, Mapping[str, Any]] | None,
+    settings: Mapping[str, SettingDef],
     metrics_dir: str | Path,
     plots_dir: str | Path,
-    pretrain_dir: str | Path | None = None,
-    qualitative: QualitativeConfig | Mapping[str, Any] | None = None,
-    timings_root: str | Path | None = None,
-    pck: MetricConfig | Mapping[str, Any] | None = None,
-    alpha: float = 0.05,
-    per_joint_setting: str | None = None,
-    wall_times: str | Path | None = None,
+    options: Evaluate,
     *,
     train_npz: str | Path,
     subsets_dir: str | Path,
+    pretrain_dir: str | Path | None = None,
+    timings_root: str | Path | None = None,
+    wall_times: str | Path | None = None,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
@@ -110,21 +85,17 @@ def run_evaluation(
     training pool ``train_npz`` with the subsets of ``subsets_dir`` the mean-training-pose
     reference of each setting.
 
-    ``settings`` is the ordered params mapping ``{name: {subjects, fraction, repetitions}}``
-    (None = the paper's eight). ``qualitative`` picks the example figure's model/rows/frame (see
-    :class:`QualitativeConfig`); ``pck`` the 3DPCK threshold and AUC range; ``alpha`` the level
-    of the significance marks; ``per_joint_setting`` the setting of the per-joint figure;
-    ``wall_times`` where to write the runs' wall times (read from ``timings_root``). All
+    ``settings`` are params.yaml's setting definitions in column order; ``options`` its
+    ``evaluate`` section (the example figure's model, rows and frame; the 3DPCK threshold and
+    AUC range; the level of the significance marks; the setting of the per-joint figure).
+    ``wall_times`` is where to write the runs' wall times (read from ``timings_root``). All
     inputs are read and checked and all outputs rendered before the first file is written, so a
     failure leaves the previous outputs intact.
     """
-    models = check_models(models)
+    models = list(models)
     setting_list = parse_settings(settings)
-    qcfg = QualitativeConfig.from_any(qualitative)
-    qcfg.check(models)
-    metric_cfg = MetricConfig.from_any(pck)
-    alpha = _check_alpha(alpha)
-    joint_setting = _per_joint_setting(per_joint_setting, setting_list)
+    qcfg, metric_cfg, alpha = options.qualitative, options.pck, options.alpha
+    joint_setting = _per_joint_setting(options.per_joint_setting, setting_list)
     q_model = qcfg.model if qcfg.model is not None else models[0]
     test = load_test_set(test_npz)
     pretrain = load_pretrain_summaries(pretrain_dir, models)  # optional; checked early

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from cabinlift.config import NO_REAL_DATA
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import NUM_JOINTS
-from cabinlift.subsets import NO_REAL_DATA
 
 #: Keys every entry of a ``runs.json`` must carry, with the Python types accepted.
 RUN_KEYS: dict[str, tuple[type, ...]] = {

@@ -10,7 +10,7 @@
 
 Figures are drawn on bare :class:`matplotlib.figure.Figure` objects (Agg, no pyplot state) and
 returned as PNG bytes without the 'Software' metadata, so the same inputs give the same bytes and
-``git diff`` on plots/ shows only real changes. DVC's own plot renderer needs a CDN (design §2),
+``git diff`` on plots/ shows only real changes. DVC's own plot renderer needs a CDN,
 so the PNGs are what a reader sees offline; the CSVs are the data ``dvc plots`` reads.
 """
 
@@ -23,13 +23,13 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from cabinlift.config import INITS, NO_REAL_DATA
 from cabinlift.evaluation.aggregate import CellSummary
 from cabinlift.evaluation.paired import PairedTest
-from cabinlift.evaluation.settings import INITS, Setting
+from cabinlift.evaluation.settings import Setting
 from cabinlift.evaluation.table import MeanPose, csv_text, setting_train_frames
 from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.skeleton import COCO13
-from cabinlift.subsets import NO_REAL_DATA
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
 Tests = Mapping[tuple[str, str], PairedTest]

@@ -19,69 +19,8 @@ from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.aggregate import frame_mpjpe
 from cabinlift.evaluation.loading import TestSet
 from cabinlift.evaluation.plots import png_bytes
-from cabinlift.evaluation.settings import INITS, Setting, model_label
+from cabinlift.evaluation.settings import Setting, model_label
 from cabinlift.skeleton import COCO13, COCO13_EDGES, NUM_JOINTS
-
-
-@dataclass(frozen=True)
-class QualitativeConfig:
-    """Which example the figure shows. ``model`` None = the first model; ``inits`` = the rows;
-    ``file_id`` and ``frame_id`` None = choose a typical frame automatically
-    (see :func:`select_frame`)."""
-
-    model: str | None = None
-    inits: tuple[str, ...] = INITS
-    file_id: str | None = None
-    frame_id: int | None = None
-
-    @classmethod
-    def from_any(cls, value: QualitativeConfig | Mapping | None) -> QualitativeConfig:
-        """Accept the params.yaml mapping (keys model, inits, file_id, frame_id) or None."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise CabinliftError("qualitative: expected a mapping with model/inits/file_id/frame_id")
-        unknown = sorted(set(value) - {"model", "inits", "file_id", "frame_id"})
-        if unknown:
-            raise CabinliftError(
-                f"qualitative: unknown key(s) {', '.join(map(str, unknown))}; expected model, "
-                "inits, file_id, frame_id"
-            )
-        frame_id = value.get("frame_id")
-        if frame_id is not None and (isinstance(frame_id, bool) or not isinstance(frame_id, int)):
-            raise CabinliftError(f"qualitative.frame_id: expected an integer, got {frame_id!r}")
-        inits = value.get("inits", list(INITS))
-        if isinstance(inits, str) or not isinstance(inits, Sequence) or not inits:
-            raise CabinliftError(
-                f"qualitative.inits: expected a non-empty list drawn from {list(INITS)}, "
-                f"got {inits!r}"
-            )
-        return cls(
-            model=value.get("model"),
-            inits=tuple(inits),
-            file_id=None if value.get("file_id") is None else str(value["file_id"]),
-            frame_id=frame_id,
-        )
-
-    def check(self, models: Sequence[str]) -> None:
-        """Fail early (before hours of results are aggregated) on a bad configuration."""
-        if self.model is not None and self.model not in models:
-            raise CabinliftError(
-                f"qualitative.model: {self.model!r} is not among the evaluated models "
-                f"{list(models)}"
-            )
-        bad = [i for i in self.inits if i not in INITS]
-        if bad or len(set(self.inits)) != len(self.inits):
-            raise CabinliftError(
-                f"qualitative.inits: {list(self.inits)}, expected distinct values from "
-                f"{list(INITS)}"
-            )
-        if (self.file_id is None) != (self.frame_id is None):
-            raise CabinliftError(
-                "qualitative: give both file_id and frame_id, or neither (automatic choice)"
-            )
 
 
 def find_frame(test: TestSet, file_id: str, frame_id: int) -> int:

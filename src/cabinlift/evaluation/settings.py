@@ -8,29 +8,11 @@ changed fraction can never be shown under a stale label.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from cabinlift.errors import CabinliftError
+from cabinlift.config import SettingDef
 from cabinlift.lifters import DISPLAY_NAMES
-from cabinlift.subsets import NO_REAL_DATA
-
-#: Initialisations, in the order Table 1 lists them (from scratch, then pre-trained = "PT").
-INITS: tuple[str, ...] = ("scratch", "pretrained")
-
-#: The paper's eight settings (Section 4), in table order.
-DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "pct5": {"subjects": 1, "fraction": 0.05, "repetitions": 8},
-    "pct10": {"subjects": 1, "fraction": 0.10, "repetitions": 8},
-    "pct25": {"subjects": 1, "fraction": 0.25, "repetitions": 8},
-    "pct50": {"subjects": 1, "fraction": 0.5, "repetitions": 8},
-    "subj1": {"subjects": 1, "fraction": 1.0, "repetitions": 8},
-    "subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 8},
-    "subj4": {"subjects": 4, "fraction": 1.0, "repetitions": 8},
-    "subj8": {"subjects": 8, "fraction": 1.0, "repetitions": 1},
-}
 
 #: Column label of the pre-trained weights evaluated before fine-tuning (setting ``none``).
 NO_REAL_DATA_LABEL = "No real data"
@@ -83,66 +65,6 @@ def model_label(model: str, init: str) -> str:
     return f"PT {name}" if init == "pretrained" else name
 
 
-def parse_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> list[Setting]:
-    """Validate the ``settings`` mapping (params.yaml order kept) into :class:`Setting` s.
-
-    ``None`` means the paper's eight settings. Errors name the offending key.
-    """
-    if settings is None:
-        settings = DEFAULT_SETTINGS
-    if not isinstance(settings, Mapping) or not settings:
-        raise CabinliftError("settings: expected a non-empty mapping {name: {subjects, fraction}}")
-    out: list[Setting] = []
-    for name, spec in settings.items():
-        where = f"settings.{name}"
-        if not isinstance(name, str) or not name or "." in name:
-            raise CabinliftError(
-                f"settings: bad setting name {name!r}: expected a non-empty string without dots "
-                "(DVC splits metric keys at dots)"
-            )
-        if name == NO_REAL_DATA:
-            raise CabinliftError(
-                f"settings: setting name {name!r} is reserved for the pre-trained weights "
-                "evaluated before fine-tuning; rename the setting"
-            )
-        if not isinstance(spec, Mapping):
-            raise CabinliftError(f"{where}: expected a mapping with 'subjects' and 'fraction'")
-        try:
-            subjects = spec["subjects"]
-            fraction = spec["fraction"]
-        except KeyError as exc:
-            raise CabinliftError(f"{where}: missing key {exc.args[0]!r}") from None
-        repetitions = spec.get("repetitions", 1)
-        if isinstance(subjects, bool) or not isinstance(subjects, int) or subjects < 1:
-            raise CabinliftError(f"{where}.subjects: expected an integer >= 1, got {subjects!r}")
-        if (
-            isinstance(fraction, bool)
-            or not isinstance(fraction, int | float)
-            or not math.isfinite(fraction)
-            or not 0.0 < fraction <= 1.0
-        ):
-            raise CabinliftError(f"{where}.fraction: expected a number in (0, 1], got {fraction!r}")
-        if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
-            raise CabinliftError(
-                f"{where}.repetitions: expected an integer >= 1, got {repetitions!r}"
-            )
-        out.append(Setting(name, subjects, float(fraction), repetitions))
-    return out
-
-
-def check_models(models: Any) -> list[str]:
-    """Validate the model list: non-empty, unique, dot-free names (they become metric keys)."""
-    if isinstance(models, str) or not models:
-        raise CabinliftError("models: expected a non-empty list of model names")
-    models = list(models)
-    for m in models:
-        if not isinstance(m, str) or not m or "." in m:
-            raise CabinliftError(f"models: bad model name {m!r}: expected a dot-free string")
-    if len(set(models)) != len(models):
-        raise CabinliftError(f"models: duplicate model names in {models}")
-    if MEAN_POSE_KEY in models:
-        raise CabinliftError(
-            f"models: {MEAN_POSE_KEY!r} is reserved for the mean-training-pose reference of "
-            "metrics/table1.json"
-        )
-    return models
+def parse_settings(settings: Mapping[str, SettingDef]) -> list[Setting]:
+    """params.yaml's settings (column order kept) as :class:`Setting` s."""
+    return [Setting(name, d.subjects, d.fraction, d.repetitions) for name, d in settings.items()]

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cabinlift.config import INITS, NO_REAL_DATA, Pck
 from cabinlift.evaluation.aggregate import (
     RUN_METRICS,
     CellSummary,
-    MetricConfig,
     Stat,
     best_at_last_check,
 )
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
-from cabinlift.evaluation.settings import INITS, NO_REAL_DATA_LABEL, Setting
+from cabinlift.evaluation.settings import NO_REAL_DATA_LABEL, Setting
 from cabinlift.evaluation.table import (
     Cells,
     MeanPose,
@@ -34,7 +34,6 @@ from cabinlift.evaluation.table import (
     setting_train_frames,
 )
 from cabinlift.skeleton import COCO13
-from cabinlift.subsets import NO_REAL_DATA
 
 
 def significant(p: float | None, digits: int = 4) -> float | None:
@@ -119,7 +118,7 @@ def summary_json(
     tests: Tests,
     models: list[str],
     settings: list[Setting],
-    metrics: MetricConfig,
+    metrics: Pck,
     alpha: float,
     test_info: Mapping[str, Any],
     pretrain: Mapping[str, Any],

@@ -16,23 +16,21 @@ from typing import Any
 
 import numpy as np
 
+from cabinlift.config import INITS, NO_REAL_DATA, Pck
 from cabinlift.evaluation.aggregate import (
     CellSummary,
-    MetricConfig,
     RunResult,
     best_at_last_check,
 )
 from cabinlift.evaluation.paired import PairedTest, significance_mark
 from cabinlift.evaluation.reference import MeanPoseReference
 from cabinlift.evaluation.settings import (
-    INITS,
     MEAN_POSE_KEY,
     MEAN_POSE_LABEL,
     NO_REAL_DATA_LABEL,
     Setting,
     model_label,
 )
-from cabinlift.subsets import NO_REAL_DATA
 
 Cells = Mapping[tuple[str, str, str], CellSummary]
 Tests = Mapping[tuple[str, str], PairedTest]
@@ -170,7 +168,7 @@ def _fmt_p(p: float | None) -> str:
 
 def table1_markdown(
     cells: Cells, models: list[str], settings: list[Setting], tests: Tests, alpha: float,
-    metrics: MetricConfig, mean_pose: MeanPose,
+    metrics: Pck, mean_pose: MeanPose,
 ) -> str:
     """Table 1 as in the paper (rows SimpleBL, PT SimpleBL, ...; bold = best per column,
     underline = best overall) with a first column for the pre-trained weights before any

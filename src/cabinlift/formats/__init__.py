@@ -1,4 +1,4 @@
-"""Readers and writers of the two data sets' on-disk formats (design §3).
+"""Readers and writers of the two data sets' on-disk formats.
 
 The demo generator writes through the same writers, so the readers a user with the real data
 runs are the ones the demo pipeline exercises.
@@ -25,7 +25,6 @@ _WHERE = {
     "write_activities": "drive_act",
     "write_calibration": "drive_act",
     "write_openpose3d": "drive_act",
-    "SYNTHETIC_VIEWS": "synthetic_cabin",
     "SyntheticAnnotation": "synthetic_cabin",
     "SyntheticHuman": "synthetic_cabin",
     "load_synthetic": "synthetic_cabin",

@@ -1,5 +1,5 @@
 """Drive&Act files: ``openpose_3d`` CSVs, calibration JSONs, the 3 s activity chunks, and the
-folder layout that ties them together (design §3).
+folder layout that ties them together (docs/real-data.md, "Folder layout").
 
 These are the functions a user with the real data set runs, and the demo writes its "real"
 domain through the writers here, so every reader is exercised on every pipeline run. Every

@@ -28,12 +28,6 @@ from cabinlift.arrays import save_arrays
 from cabinlift.errors import CabinliftError
 from cabinlift.skeleton import SYNTHETIC_TO_COCO17
 
-#: The data set's ten camera views.
-SYNTHETIC_VIEWS: tuple[str, ...] = (
-    "A_Pillar_Codriver", "A_Pillar_Driver", "Dashboard", "Front", "Front_Left", "Front_Right",
-    "Front_TopLeft", "Front_TopRight", "OMS_01", "Rear_Mirror",
-)
-
 #: Number of leading keypoints that are COCO joints.
 NUM_COCO = 17
 

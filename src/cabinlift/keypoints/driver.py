@@ -17,11 +17,7 @@ region that does not fit it drops frames silently, so the detect stage warns whe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-
-from cabinlift.errors import CabinliftError
 
 NO_PERSON = "no_person_box"
 LOW_SCORE = "below_min_score"
@@ -32,17 +28,6 @@ REJECTIONS = (NO_PERSON, LOW_SCORE, OUTSIDE_REGION)
 #: warns that the region may not fit the camera (a few frames lose the driver to the region
 #: in any view: a passenger detected while the driver is not)
 REGION_WARNING_SHARE = 0.02
-
-
-def check_region(region: Sequence[float], key: str) -> np.ndarray:
-    """``region`` as a (4,) array, or a one-line error naming the params ``key``."""
-    r = np.asarray(region, dtype=np.float64) if isinstance(region, (list, tuple)) else None
-    if r is None or r.shape != (4,) or not (0 <= r[0] < r[2] <= 1 and 0 <= r[1] < r[3] <= 1):
-        raise CabinliftError(
-            f"params.yaml: key '{key}' must be [x1, y1, x2, y2] with 0 <= x1 < x2 <= 1 and "
-            f"0 <= y1 < y2 <= 1 (fractions of the image), got {region!r}"
-        )
-    return r
 
 
 def pick_driver(
@@ -64,14 +49,6 @@ def pick_driver(
         return None, OUTSIDE_REGION if confident.any() else LOW_SCORE
     candidates = np.flatnonzero(ok)
     return int(candidates[np.argmax(scores[candidates])]), ""
-
-
-def select_driver(
-    boxes: np.ndarray, scores: np.ndarray, region: np.ndarray, image_size: tuple[int, int],
-    min_score: float,
-) -> int | None:
-    """Index of the driver's box among ``boxes`` (M, 4) x1, y1, x2, y2 in pixels, or None."""
-    return pick_driver(boxes, scores, region, image_size, min_score)[0]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

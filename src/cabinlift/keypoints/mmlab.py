@@ -19,18 +19,18 @@ import copy
 import importlib.util
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from cabinlift.config import DetectMmpose, Mmpose
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import read_timestamps
-from cabinlift.keypoints.driver import check_region, pick_driver
+from cabinlift.keypoints.driver import pick_driver
 from cabinlift.keypoints.interim import Detections, Keypoints2D, empty_detections
 from cabinlift.keypoints.video import read_frames
 
-_INSTALL_HINT = "run `make install-mmlab` (README, 'Using the real data sets')"
+_INSTALL_HINT = "run `make install-mmlab` (docs/real-data.md)"
 
 
 def _require_stack() -> None:
@@ -68,24 +68,15 @@ def packaged_config(name: str, package: str, key: str) -> Path:
     )
 
 
-def checkpoint_path(value: Any, key: str, what: str) -> Path:
+def checkpoint_path(value: str, key: str, what: str) -> Path:
     """The checkpoint file named by params ``key``, or a one-line error saying how to get it."""
-    if not isinstance(value, str) or not value:
-        raise CabinliftError(f"params.yaml: key '{key}' must be the path of the {what} checkpoint")
     path = Path(value)
     if not path.is_file():
         raise CabinliftError(
             f"params.yaml: key '{key}': checkpoint file {path} not found; download the {what} "
-            f"checkpoint (README, 'Using the real data sets') or point '{key}' at your copy"
+            f"checkpoint (docs/real-data.md) or point '{key}' at your copy"
         )
     return path
-
-
-def _positive_int(cfg: dict[str, Any], name: str, key: str) -> int:
-    value = cfg.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise CabinliftError(f"params.yaml: key '{key}.{name}' must be a positive integer, got {value!r}")
-    return value
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -189,15 +180,15 @@ class TopDownEstimator:
         return xy.astype(np.float64), scores.astype(np.float64)
 
 
-def mmdet_detector(cfg: dict[str, Any], key: str):
+def mmdet_detector(cfg: DetectMmpose, key: str):
     """The ``detect`` backend: person boxes on the sampled frames, then the driver rule."""
     _require_stack()
-    config = packaged_config(str(cfg.get("config")), "mmdet", f"{key}.config")
-    checkpoint = checkpoint_path(cfg.get("checkpoint"), f"{key}.checkpoint", "MMDetection Faster R-CNN")
-    batch_size = _positive_int(cfg, "batch_size", key)
-    region = check_region(cfg.get("driver_region"), f"{key}.driver_region")
-    min_score = float(cfg.get("min_score", 0.0))
-    device = resolve_device(str(cfg.get("device", "auto")))
+    config = packaged_config(cfg.config, "mmdet", f"{key}.config")
+    checkpoint = checkpoint_path(cfg.checkpoint, f"{key}.checkpoint", "MMDetection Faster R-CNN")
+    batch_size = cfg.batch_size
+    region = np.asarray(cfg.driver_region, dtype=np.float64)
+    min_score = cfg.min_score
+    device = resolve_device(cfg.device)
     model: PersonDetector | None = None  # loaded once the first frames decoded fine
 
     def detect(rec, calib, frames) -> Detections:
@@ -225,13 +216,13 @@ def mmdet_detector(cfg: dict[str, Any], key: str):
     return detect
 
 
-def mmpose_estimator(cfg: dict[str, Any], key: str):
+def mmpose_estimator(cfg: Mmpose, key: str):
     """The ``keypoints2d`` backend: HRNet keypoints inside every detected driver box."""
     _require_stack()
-    config = packaged_config(str(cfg.get("config")), "mmpose", f"{key}.config")
-    checkpoint = checkpoint_path(cfg.get("checkpoint"), f"{key}.checkpoint", "MMPose HRNet")
-    batch_size = _positive_int(cfg, "batch_size", key)
-    device = resolve_device(str(cfg.get("device", "auto")))
+    config = packaged_config(cfg.config, "mmpose", f"{key}.config")
+    checkpoint = checkpoint_path(cfg.checkpoint, f"{key}.checkpoint", "MMPose HRNet")
+    batch_size = cfg.batch_size
+    device = resolve_device(cfg.device)
     model: TopDownEstimator | None = None  # loaded once the first frames decoded fine
 
     def estimate(rec, calib, frames, det: Detections) -> Keypoints2D:

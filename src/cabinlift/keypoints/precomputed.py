@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cabinlift.config import DetectPrecomputed, KeypointsPrecomputed
 from cabinlift.errors import CabinliftError
 
 _FILE_NAME = re.compile(r"(?:^|/)(vp\d+/[^/]+\.ids_\d+)/(?:\D*?)(\d+)\.[A-Za-z0-9]+$")
@@ -152,26 +153,14 @@ def load_results(results: Path, images: Path | None) -> dict[tuple[str, int], li
     return out
 
 
-def _options(cfg: dict[str, Any], key: str) -> tuple[Path, Path | None]:
-    results = cfg.get("results")
-    if not isinstance(results, str) or not results:
-        raise CabinliftError(f"params.yaml: key '{key}.results' must be the path of a COCO JSON")
-    images = cfg.get("images")
-    if images is not None and not isinstance(images, str):
-        raise CabinliftError(f"params.yaml: key '{key}.images' must be a path or null")
-    return Path(results), Path(images) if images else None
-
-
-def precomputed_detector(cfg: dict[str, Any], key: str):
+def precomputed_detector(cfg: DetectPrecomputed, key: str):
     """Detector over the precomputed instances: the driver rule of
     :mod:`cabinlift.keypoints.driver` applied to their boxes."""
-    from cabinlift.keypoints.driver import check_region, pick_driver
+    from cabinlift.keypoints.driver import pick_driver
     from cabinlift.keypoints.interim import Detections, empty_detections
 
-    results, images = _options(cfg, key)
-    region = check_region(cfg.get("driver_region"), f"{key}.driver_region")
-    min_score = float(cfg.get("min_score", 0.0))
-    index = load_results(results, images)
+    region = np.asarray(cfg.driver_region, dtype=np.float64)
+    index = load_results(Path(cfg.results), Path(cfg.images) if cfg.images else None)
 
     def detect(rec, calib, frames) -> Detections:
         det = empty_detections(frames.frame_id)
@@ -179,7 +168,7 @@ def precomputed_detector(cfg: dict[str, Any], key: str):
             inst = index.get((rec.file_id, fid), [])
             pick, det.rejected[i] = pick_driver(np.array([x.box for x in inst]).reshape(-1, 4),
                                                 np.array([x.score for x in inst]), region,
-                                                (calib.width, calib.height), min_score)
+                                                (calib.width, calib.height), cfg.min_score)
             if pick is not None:
                 det.detected[i] = True
                 det.boxes[i] = inst[pick].box
@@ -189,15 +178,14 @@ def precomputed_detector(cfg: dict[str, Any], key: str):
     return detect
 
 
-def precomputed_estimator(cfg: dict[str, Any], key: str):
+def precomputed_estimator(cfg: KeypointsPrecomputed, key: str):
     """Keypoints of the precomputed instance that overlaps the detected driver box most (IoU at
     least ``min_iou``); with the ``precomputed`` detector that is the same instance."""
     from cabinlift.keypoints.driver import box_iou
     from cabinlift.keypoints.interim import Keypoints2D
 
-    results, images = _options(cfg, key)
-    min_iou = float(cfg.get("min_iou", 0.5))
-    index = load_results(results, images)
+    min_iou = cfg.min_iou
+    index = load_results(Path(cfg.results), Path(cfg.images) if cfg.images else None)
 
     def estimate(rec, calib, frames, det) -> Keypoints2D:
         n = len(det.frame_id)

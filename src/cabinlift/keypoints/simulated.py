@@ -22,11 +22,11 @@ the real detectors see distorted frames) and corrupts it with a documented detec
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 import numpy as np
 
 from cabinlift.camera import Calibration
+from cabinlift.config import DetectSimulated, KeypointsSimulated
 from cabinlift.keypoints.driver import NO_PERSON
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.skeleton import COCO13_FLIP_PAIRS, COCO17, COCO17_OKS_SIGMAS, NUM_JOINTS
@@ -81,26 +81,26 @@ def complete_joints(xyz: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def _box_from_points(px: np.ndarray, calib: Calibration, cfg: dict[str, Any],
+def _box_from_points(px: np.ndarray, calib: Calibration, cfg: DetectSimulated,
                      rng: np.random.Generator) -> np.ndarray:
     lo = np.nanmin(px, axis=1)
     hi = np.nanmax(px, axis=1)
     size = hi - lo
-    margin = cfg["box_margin"] * size
+    margin = cfg.box_margin * size
     x1 = lo[:, 0] - margin[:, 0]
     x2 = hi[:, 0] + margin[:, 0]
-    y1 = lo[:, 1] - margin[:, 1] - cfg["head_margin"] * size[:, 1]
+    y1 = lo[:, 1] - margin[:, 1] - cfg.head_margin * size[:, 1]
     y2 = hi[:, 1] + margin[:, 1]
     box = np.stack([x1, y1, x2, y2], axis=1)
     wh = np.repeat(np.stack([x2 - x1, y2 - y1], 1), 2, axis=1)
-    box = box + rng.normal(0.0, cfg["box_jitter"], size=box.shape) * wh
+    box = box + rng.normal(0.0, cfg.box_jitter, size=box.shape) * wh
     box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, calib.width - 1)
     box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, calib.height - 1)
     return box
 
 
 def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibration,
-                        cfg: dict[str, Any], rng: np.random.Generator,
+                        cfg: DetectSimulated, rng: np.random.Generator,
                         frame_id: np.ndarray) -> Detections:
     """Driver boxes for the sampled frames. xyz17: completed COCO-17 joints (F, 17, 3);
     annotated: (F, 17) which were annotated (a frame with none has nobody to detect)."""
@@ -109,10 +109,10 @@ def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibra
     inside = calib.in_image(px)
     px = np.where(inside[..., None], px, np.nan)
     person = annotated.any(axis=1) & (inside.sum(axis=1) >= 3)
-    detected = person & (rng.random(n) >= cfg["miss_rate"])
+    detected = person & (rng.random(n) >= cfg.miss_rate)
     boxes = np.full((n, 4), np.nan)
     scores = np.zeros(n)
-    lo, hi = cfg["score_range"]
+    lo, hi = cfg.score_range
     if detected.any():
         boxes[detected] = _box_from_points(px[detected], calib, cfg, rng)
         scores[detected] = rng.uniform(lo, hi, size=int(detected.sum()))
@@ -126,7 +126,7 @@ def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibra
 
 
 def simulate_keypoints(xyz17: np.ndarray, annotated: np.ndarray, det: Detections,
-                       calib: Calibration, cfg: dict[str, Any],
+                       calib: Calibration, cfg: KeypointsSimulated,
                        rng: np.random.Generator) -> Keypoints2D:
     """COCO-17 keypoints and scores inside each detected box (see the module docstring)."""
     n = len(xyz17)
@@ -137,19 +137,19 @@ def simulate_keypoints(xyz17: np.ndarray, annotated: np.ndarray, det: Detections
     s = np.sqrt(np.maximum(w * h, 1.0))[:, None]  # (F, 1)
     sigma = np.asarray(COCO17_OKS_SIGMAS)[None, :]
     hidden = ~annotated
-    std = cfg["noise_scale"] * sigma * s * np.where(hidden, cfg["hidden_noise_factor"], 1.0)
+    std = cfg.noise_scale * sigma * s * np.where(hidden, cfg.hidden_noise_factor, 1.0)
     noisy = truth + rng.normal(size=truth.shape) * std[..., None]
     for a, b in _ARM_PAIRS:
-        swap = rng.random(n) < cfg["swap_rate"]
+        swap = rng.random(n) < cfg.swap_rate
         noisy[swap, a], noisy[swap, b] = noisy[swap, b].copy(), noisy[swap, a].copy()
     noisy = np.where(np.isnan(noisy), np.nanmean(noisy, axis=1, keepdims=True), noisy)
     noisy[..., 0] = np.clip(noisy[..., 0], box[:, None, 0], box[:, None, 2])
     noisy[..., 1] = np.clip(noisy[..., 1], box[:, None, 1], box[:, None, 3])
     d2 = np.nansum((noisy - truth) ** 2, axis=-1)
     kappa = 2 * sigma * s
-    lo, hi = cfg["score_range"]
+    lo, hi = cfg.score_range
     scores = np.exp(-d2 / (2 * kappa**2)) * rng.uniform(lo, hi, size=d2.shape)
-    scores = np.where(hidden, scores * cfg["hidden_score_factor"], scores)
+    scores = np.where(hidden, scores * cfg.hidden_score_factor, scores)
     detected = det.detected.copy()
     noisy[~detected] = np.nan
     scores[~detected] = 0.0

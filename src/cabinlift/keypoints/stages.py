@@ -17,9 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from cabinlift.camera import Calibration
-from cabinlift.config import get
+from cabinlift.config import DetectSimulated, KeypointsSimulated, Params, Section
 from cabinlift.errors import CabinliftError
-from cabinlift.executors import ExecutorConfig, Unit, open_executor
+from cabinlift.executors import Unit, is_remote, open_executor
 from cabinlift.formats.drive_act import (
     Recording,
     discover_recordings,
@@ -37,8 +37,6 @@ from cabinlift.keypoints.driver import (
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.keypoints.resume import RecordingCache
 from cabinlift.skeleton import COCO17_TO_BODY25
-
-BACKENDS = ("simulated", "mmpose", "precomputed")
 
 
 @dataclass
@@ -65,18 +63,14 @@ Detector = Callable[[Recording, Calibration, SampledFrames], Detections]
 Estimator = Callable[[Recording, Calibration, SampledFrames, Detections], Keypoints2D]
 
 
-def _backend(params: dict[str, Any], stage: str) -> tuple[str, dict[str, Any]]:
-    name = get(params, f"{stage}.backend", str)
-    if name not in BACKENDS:
-        raise CabinliftError(
-            f"{params.get('_source', 'params.yaml')}: key '{stage}.backend' is {name!r}; "
-            f"expected one of {', '.join(BACKENDS)}"
-        )
-    return name, dict(get(params, f"{stage}.{name}", dict))
+def _backend(params: Params, stage: str) -> tuple[str, Section]:
+    """The backend chosen for ``stage`` and its section of params.yaml."""
+    section = getattr(params, stage)
+    return section.backend, getattr(section, section.backend)
 
 
-def _simulated_detector(params: dict[str, Any], cfg: dict[str, Any]) -> Detector:
-    seed = get(params, "detect.seed", int)
+def _simulated_detector(params: Params, cfg: DetectSimulated) -> Detector:
+    seed = params.detect.seed
 
     def detect(rec: Recording, calib: Calibration, frames: SampledFrames) -> Detections:
         rng = simulated.recording_rng(seed, rec.file_id, "detect")
@@ -86,8 +80,8 @@ def _simulated_detector(params: dict[str, Any], cfg: dict[str, Any]) -> Detector
     return detect
 
 
-def _simulated_estimator(params: dict[str, Any], cfg: dict[str, Any]) -> Estimator:
-    seed = get(params, "keypoints2d.seed", int)
+def _simulated_estimator(params: Params, cfg: KeypointsSimulated) -> Estimator:
+    seed = params.keypoints2d.seed
 
     def estimate(rec: Recording, calib: Calibration, frames: SampledFrames,
                  det: Detections) -> Keypoints2D:
@@ -97,7 +91,7 @@ def _simulated_estimator(params: dict[str, Any], cfg: dict[str, Any]) -> Estimat
     return estimate
 
 
-def make_detector(params: dict[str, Any]) -> Detector:
+def make_detector(params: Params) -> Detector:
     name, cfg = _backend(params, "detect")
     if name == "simulated":
         return _simulated_detector(params, cfg)
@@ -110,7 +104,7 @@ def make_detector(params: dict[str, Any]) -> Detector:
     return precomputed_detector(cfg, "detect.precomputed")
 
 
-def make_estimator(params: dict[str, Any]) -> Estimator:
+def make_estimator(params: Params) -> Estimator:
     name, cfg = _backend(params, "keypoints2d")
     if name == "simulated":
         return _simulated_estimator(params, cfg)
@@ -123,15 +117,15 @@ def make_estimator(params: dict[str, Any]) -> Estimator:
     return precomputed_estimator(cfg, "keypoints2d.precomputed")
 
 
-def _recording_cache(name: str, cfg: dict[str, Any], stage: str, stride: int) -> RecordingCache:
+def _recording_cache(name: str, cfg: Section, stage: str, stride: int) -> RecordingCache:
     """The resume store of the slow ``mmpose`` backend (none for the others)."""
-    cache_dir = cfg.get("cache_dir") if name == "mmpose" else None
-    settings = {k: v for k, v in cfg.items() if k != "cache_dir"}
+    cache_dir = cfg.cache_dir if name == "mmpose" else None
+    settings = cfg.model_dump(mode="json", exclude={"cache_dir"})
     return RecordingCache(cache_dir, stage, {"backend": name, "cfg": settings, "stride": stride})
 
 
-def _checkpoint_files(name: str, cfg: dict[str, Any]) -> list[Path]:
-    return [Path(cfg["checkpoint"])] if name == "mmpose" and cfg.get("checkpoint") else []
+def _checkpoint_files(name: str, cfg: Section) -> list[Path]:
+    return [Path(cfg.checkpoint)] if name == "mmpose" else []
 
 
 def _log(message: str) -> None:
@@ -139,7 +133,7 @@ def _log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def report_rejected(counts: dict[str, Any], backend: str, cfg: dict[str, Any]) -> None:
+def report_rejected(counts: dict[str, Any], backend: str, cfg: Section) -> None:
     """Log the frames without a driver box by reason, and warn when ``driver_region`` alone
     drops more than :data:`~cabinlift.keypoints.driver.REGION_WARNING_SHARE` of them."""
     frames, rejected = counts["frames"], counts["rejected"]
@@ -152,29 +146,27 @@ def report_rejected(counts: dict[str, Any], backend: str, cfg: dict[str, Any]) -
         key = f"detect.{backend}.driver_region"
         _log(f"detect: warning: {outside} of {frames} sampled frames ({100 * outside / frames:.1f}"
              f" %) have person boxes that pass min_score but lie outside {key} "
-             f"{cfg.get('driver_region')}; if the camera is not Drive&Act's inner_mirror (driver "
-             f"in the right part of the image), set {key} to where the driver sits")
+             f"{list(getattr(cfg, 'driver_region', ()))}; if the camera is not Drive&Act's "
+             f"inner_mirror (driver in the right part of the image), set {key} to where the "
+             f"driver sits")
 
 
-def _tasks_executor(params: dict[str, Any], backend: str) -> ExecutorConfig | None:
-    """The Ray executor when a recording's 2D inference runs as a task: only the slow
-    ``mmpose`` backend (the simulated and precomputed ones stay in the stage's process)."""
-    cfg = ExecutorConfig.from_params(params)
-    return cfg if backend == "mmpose" and cfg.remote else None
+def _on_tasks(params: Params, backend: str) -> bool:
+    """A recording's 2D inference runs as a Ray task: only with the slow ``mmpose`` backend
+    (the simulated and precomputed ones stay in the stage's process)."""
+    return backend == "mmpose" and is_remote(params.executor)
 
 
-def _for_tasks(cfg: dict[str, Any], executor: ExecutorConfig) -> dict[str, Any]:
+def _for_tasks(cfg: Section, gpus_per_task: float) -> Section:
     """The ``mmpose`` settings as a task reads them on any node: file paths made absolute (a
     Ray worker does not run in the project folder), and device ``auto`` decided by what a task
     reserves (a task sees only its own GPUs, as cuda:0, ...)."""
-    out = dict(cfg)
-    if isinstance(cfg.get("checkpoint"), str) and cfg["checkpoint"]:
-        out["checkpoint"] = str(Path(cfg["checkpoint"]).resolve())
-    if isinstance(cfg.get("config"), str) and Path(cfg["config"]).is_file():
-        out["config"] = str(Path(cfg["config"]).resolve())
-    if str(cfg.get("device", "auto")) == "auto":
-        out["device"] = "cuda:0" if executor.gpus_per_task > 0 else "cpu"
-    return out
+    update: dict[str, Any] = {"checkpoint": str(Path(cfg.checkpoint).resolve())}
+    if Path(cfg.config).is_file():  # else a config name inside the installed package
+        update["config"] = str(Path(cfg.config).resolve())
+    if cfg.device == "auto":
+        update["device"] = "cuda:0" if gpus_per_task > 0 else "cpu"
+    return cfg.model_copy(update=update)
 
 
 def _absolute(rec: Recording) -> Recording:
@@ -187,19 +179,19 @@ def _absolute(rec: Recording) -> Recording:
 _TASK_MODELS: dict[str, Callable[..., Any]] = {}
 
 
-def _remote_2d(stage: str, cfg: dict[str, Any], key: str, cache_entry: Path | None,
-               *args: Any) -> Detections | Keypoints2D:
+def _remote_2d(stage: str, cfg: Section, cache_entry: Path | None, *args: Any
+               ) -> Detections | Keypoints2D:
     """One recording's ``mmpose`` inference as a Ray task: ``args`` are the recording, its
     calibration, sampled frames (and detections). The finished interim file also goes to the
     resume cache (``cache_entry``) at once, so that a stage stopped before it gets this result
     does not compute it again."""
-    ident = json.dumps([stage, cfg], sort_keys=True, default=str)
+    ident = json.dumps([stage, cfg.model_dump(mode="json")], sort_keys=True)
     model = _TASK_MODELS.get(ident)
     if model is None:
         from cabinlift.keypoints.mmlab import mmdet_detector, mmpose_estimator
 
-        model = (mmdet_detector if stage == "detect" else mmpose_estimator)(cfg, key)
-        _TASK_MODELS[ident] = model
+        make = mmdet_detector if stage == "detect" else mmpose_estimator
+        model = _TASK_MODELS[ident] = make(cfg, f"{stage}.mmpose")
     result = model(*args)
     if cache_entry is not None:
         write = interim.write_detections if stage == "detect" else interim.write_keypoints
@@ -207,48 +199,47 @@ def _remote_2d(stage: str, cfg: dict[str, Any], key: str, cache_entry: Path | No
     return result
 
 
-def _infer_recordings(params: dict[str, Any], stage: str, backend: str, cfg: dict[str, Any],
-                      cache: RecordingCache, todo: list[tuple[str, Path, tuple[Any, ...]]],
+def _infer_recordings(params: Params, stage: str, cache: RecordingCache,
+                      todo: list[tuple[str, Path, tuple[Any, ...]]],
                       make: Callable[[], Callable[..., Any]], timings_dir: Path | None
                       ) -> Iterator[Detections | Keypoints2D]:
     """The results of the recordings ``todo`` (key, interim path, inputs), in order, each
     written to its interim path and the resume cache: in this process (the model built once by
-    ``make``), or as Ray tasks (``mmpose`` with ``executor.kind: ray``)."""
-    executor_cfg = _tasks_executor(params, backend)
-    record = None if timings_dir is None else timings_dir / "units" / f"{stage}.jsonl"
+    ``make``, only when a recording needs it), or as Ray tasks (``mmpose`` with
+    ``executor.kind: ray``)."""
+    name, cfg = _backend(params, stage)
     write = interim.write_detections if stage == "detect" else interim.write_keypoints
-    if executor_cfg is None:
-        model: Callable[..., Any] | None = None  # built on first use
-        for key, path, inputs in todo:
+    if not _on_tasks(params, name):
+        model: Callable[..., Any] | None = None
+        for key, path, inputs in tqdm(todo, desc=stage, unit="rec"):
             model = model or make()
             result = model(*inputs)
             write(path, result)
             cache.store(key, path)
             yield result
         return
-    task_cfg = _for_tasks(cfg, executor_cfg)
+    task_cfg = _for_tasks(cfg, params.executor.gpus_per_task)
     cache_root = None if cache.dir is None else cache.dir.resolve()
-    with open_executor(executor_cfg, record=record) as executor:
+    if cache_root is not None:
+        cache_root.mkdir(parents=True, exist_ok=True)
+    record = None if timings_dir is None else timings_dir / "units" / f"{stage}.jsonl"
+    with open_executor(params.executor, record=record, source=params.source) as executor:
         units = [Unit(f"{stage} {inputs[0].file_id}", _remote_2d, (
-            stage, task_cfg, f"{stage}.mmpose", None if cache_root is None else
-            cache_root / f"{key}.csv", _absolute(inputs[0]), *inputs[1:]))
-            for key, path, inputs in todo]
-        if cache_root is not None:
-            cache_root.mkdir(parents=True, exist_ok=True)
+            stage, task_cfg, None if cache_root is None else cache_root / f"{key}.csv",
+            _absolute(inputs[0]), *inputs[1:])) for key, _path, inputs in todo]
         with contextlib.closing(executor.map(units, stage)) as results:
             for (_key, path, _inputs), result in zip(todo, results, strict=True):
                 write(path, result)
                 yield result
 
 
-def run_detect(params: dict[str, Any], out_dir: Path, timings_dir: Path | None = None
+def run_detect(params: Params, out_dir: Path, timings_dir: Path | None = None
                ) -> dict[str, Any]:
     """Driver box per sampled frame of every recording under ``data.real.root``; returns the
     counts of frames, detected frames, frames without a driver box by reason (see
-    :mod:`cabinlift.keypoints.driver`) and resumed recordings. With the ``mmpose`` backend the
-    recordings not found in the resume cache are the stage's units of work (``executor``)."""
-    root = Path(get(params, "data.real.root", str))
-    stride = get(params, "data.real.frame_stride", int)
+    :mod:`cabinlift.keypoints.driver`) and resumed recordings. The recordings not found in the
+    resume cache are the stage's units of work (on Ray with the ``mmpose`` backend)."""
+    root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "detect")
     cache = _recording_cache(name, cfg, "detect", stride)
@@ -257,7 +248,7 @@ def run_detect(params: dict[str, Any], out_dir: Path, timings_dir: Path | None =
                               "resumed_recordings": 0}
     found: dict[str, Detections] = {}
     todo = []
-    for rec in tqdm(recordings, desc="detect (resume)", unit="rec", leave=False):
+    for rec in recordings:
         path = interim.interim_path(out_dir, rec.file_id, "detections")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
                          *_checkpoint_files(name, cfg)])
@@ -268,10 +259,8 @@ def run_detect(params: dict[str, Any], out_dir: Path, timings_dir: Path | None =
         else:
             frames = sampled_frames(rec, stride)
             todo.append((key, path, (rec, read_calibration(rec.calibration_path), frames)))
-    computed = _infer_recordings(params, "detect", name, cfg, cache, todo,
-                                 lambda: make_detector(params), timings_dir)
-    if _tasks_executor(params, name) is None:
-        computed = tqdm(computed, desc="detect", unit="rec", total=len(todo))
+    computed = _infer_recordings(params, "detect", cache, todo, lambda: make_detector(params),
+                                 timings_dir)
     for (_key, _path, inputs), det in zip(todo, computed, strict=True):
         found[inputs[0].file_id] = det
     for rec in recordings:
@@ -284,19 +273,18 @@ def run_detect(params: dict[str, Any], out_dir: Path, timings_dir: Path | None =
     return counts
 
 
-def run_keypoints2d(params: dict[str, Any], det_dir: Path, out_dir: Path,
+def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path,
                     timings_dir: Path | None = None) -> dict[str, int]:
     """COCO-17 keypoints and scores inside every detected driver box (the recordings not found
-    in the resume cache are, with the ``mmpose`` backend, the stage's units of work)."""
-    root = Path(get(params, "data.real.root", str))
-    stride = get(params, "data.real.frame_stride", int)
+    in the resume cache are the stage's units of work, on Ray with the ``mmpose`` backend)."""
+    root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "keypoints2d")
     cache = _recording_cache(name, cfg, "keypoints2d", stride)
     counts = {"frames": 0, "with_keypoints": 0, "resumed_recordings": 0}
     found: dict[str, Keypoints2D] = {}
     todo = []
-    for rec in tqdm(recordings, desc="keypoints2d (resume)", unit="rec", leave=False):
+    for rec in recordings:
         det_path = interim.interim_path(det_dir, rec.file_id, "detections")
         path = interim.interim_path(out_dir, rec.file_id, "keypoints2d")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
@@ -315,10 +303,8 @@ def run_keypoints2d(params: dict[str, Any], det_dir: Path, out_dir: Path,
                 f"{rec.pose3d_path} (stride {stride}); re-run the detect stage"
             )
         todo.append((key, path, (rec, calib, frames, det)))
-    computed = _infer_recordings(params, "keypoints2d", name, cfg, cache, todo,
+    computed = _infer_recordings(params, "keypoints2d", cache, todo,
                                  lambda: make_estimator(params), timings_dir)
-    if _tasks_executor(params, name) is None:
-        computed = tqdm(computed, desc="keypoints2d", unit="rec", total=len(todo))
     for (_key, _path, inputs), kp in zip(todo, computed, strict=True):
         found[inputs[0].file_id] = kp
     for rec in recordings:

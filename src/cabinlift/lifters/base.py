@@ -13,7 +13,7 @@ class Lifter(nn.Module):
 
     ``training_loss`` is the model's training objective over valid joints; the default is the
     paper's masked MSE on the final prediction, reduced as ``reduction`` says
-    (:data:`cabinlift.metrics.LOSS_REDUCTIONS`). Models with auxiliary outputs (JointFormer's
+    (:func:`cabinlift.metrics.loss_denominator`). Models with auxiliary outputs (JointFormer's
     intermediate poses and error predictions) override it.
     """
 

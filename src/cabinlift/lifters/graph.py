@@ -11,7 +11,6 @@ undirected and sets both ``[i, j]`` and ``[j, i]``.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
 import torch
@@ -64,11 +63,8 @@ AUTHORS_UPPERBODY_DIST_CENTER: tuple[int, ...] = (0, 1, 1, 2, 2, 1, 1, 2, 2, 3, 
 #: measured on the 12-edge COCO-13 tree (parents [-1,0,0,1,2,0,0,5,6,7,8,5,6]). GraphMLP's
 #: 'spatial' partitioning needs a distance to a centre joint; COCO has no neck, and distances on
 #: the cyclic COCO face graph would put eye-eye/eye-ear neighbours at equal distance, where the
-#: official partitioning silently drops them (see lifters.md §4).
+#: official partitioning silently drops them.
 COCO13_DIST_CENTER: tuple[int, ...] = (1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 2, 2)
-
-#: Parents of the COCO-13 tree from which :data:`COCO13_DIST_CENTER` is measured.
-COCO13_TREE_PARENTS: tuple[int, ...] = (-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6)
 
 
 def check_edges(num_joints: int, edges: Edges) -> list[tuple[int, int]]:
@@ -173,31 +169,6 @@ def cheb_basis(laplacian: torch.Tensor, order: int = 2) -> torch.Tensor:
     for _ in range(2, order + 1):
         ts.append(2.0 * laplacian @ ts[-1] - ts[-2])
     return torch.stack(ts)
-
-
-def tree_dist_to_center(parents: Sequence[int], center_neighbours: Sequence[int]) -> list[int]:
-    """Hop distance of every joint to a virtual centre joint linked to ``center_neighbours``,
-    measured on the tree given by ``parents`` (-1 for the root)."""
-    n = len(parents)
-    nbrs: list[list[int]] = [[] for _ in range(n)]
-    for child, parent in enumerate(parents):
-        if parent >= 0:
-            nbrs[child].append(parent)
-            nbrs[parent].append(child)
-    dist = [-1] * n
-    queue: deque[int] = deque()
-    for j in center_neighbours:
-        dist[j] = 1
-        queue.append(j)
-    while queue:
-        u = queue.popleft()
-        for v in nbrs[u]:
-            if dist[v] < 0:
-                dist[v] = dist[u] + 1
-                queue.append(v)
-    if min(dist) < 0:
-        raise CabinliftError("the tree does not reach every joint from the centre")
-    return dist
 
 
 def spatial_partitions(

@@ -148,7 +148,7 @@ class JointFormer(Lifter):
     ) -> torch.Tensor:
         """Official JointFormer loss over valid joints: mean over layers of
         ``(MSE(pose_i, gt) + MSE(err_i, |pose_i.detach() - gt|)) / 2``, each MSE reduced as
-        ``reduction`` says (:data:`cabinlift.metrics.LOSS_REDUCTIONS`)."""
+        ``reduction`` says (:func:`cabinlift.metrics.loss_denominator`)."""
         poses, errors = self.forward_all(x)
         m = mask.to(poses.dtype)  # (B, J)
         denom = loss_denominator(m, reduction, copies=poses.shape[0])

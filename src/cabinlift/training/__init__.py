@@ -1,4 +1,5 @@
 """Training: the paper's recipe (:mod:`.recipe`), run by an engine that trains the runs of a
 setting together as one vectorised model (:mod:`.engine`, :mod:`.optim`); the tensors it reads
-(:mod:`.data`); checkpoints (:mod:`.checkpoints`); and the store of finished runs that lets an
-interrupted stage resume (:mod:`.store`)."""
+(:mod:`.data`); checkpoints (:mod:`.checkpoints`); the store of finished runs that lets an
+interrupted stage resume (:mod:`.store`); and the snapshots that let an interrupted run resume
+(:mod:`.snapshot`)."""

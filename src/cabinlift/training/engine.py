@@ -164,7 +164,7 @@ def draw_noise(gens: list[torch.Generator], runs: list[int], n_runs: int, lanes:
 
 class _Call(nn.Module):
     """Routes ``functional_call`` to the model's forward (prediction) or its training loss
-    (reduced as ``reduction`` says, see :data:`cabinlift.metrics.LOSS_REDUCTIONS`)."""
+    (reduced as ``reduction`` says, see :func:`cabinlift.metrics.loss_denominator`)."""
 
     def __init__(self, model: Lifter, reduction: str) -> None:
         super().__init__()
@@ -184,7 +184,7 @@ class StackedLifters:
     ``states`` are the runs' initial state dicts (random init or pre-trained weights). Buffers
     that belong to the state dict (batch-norm statistics) are stacked and updated per run;
     the others (graph matrices) are constants shared by all runs. ``loss_reduction`` is how
-    the training loss reduces a batch (:data:`cabinlift.metrics.LOSS_REDUCTIONS`).
+    the training loss reduces a batch (:func:`cabinlift.metrics.loss_denominator`).
     """
 
     #: Noise lanes per (model, hyper-parameters, batch size), shared by all stacks.

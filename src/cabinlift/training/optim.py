@@ -8,6 +8,8 @@ update here is the kernel ``torch.optim.Adam(fused=True)`` runs, applied to each
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -51,6 +53,22 @@ class StackedAdam:
                 [self._steps[r, i] for r in runs for i in range(len(self.params))],
             )
         return self._lists[runs]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser's whole state: the current ``lr``, both moments of every parameter
+        and each run's step counts (the live tensors, not copies)."""
+        return {"lr": self.lr, "exp_avg": list(self._m), "exp_avg_sq": list(self._v),
+                "steps": self._steps}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (:meth:`state_dict`'s layout and shapes), copied into the
+        existing tensors: the per-run views :meth:`step` caches stay valid."""
+        self.lr = float(state["lr"])
+        for mine, theirs in zip(self._m + self._v, state["exp_avg"] + state["exp_avg_sq"],
+                                strict=True):
+            mine.copy_(theirs)
+        self._steps.copy_(state["steps"])
 
     @torch.no_grad()
     def step(self, active: torch.Tensor | list[int]) -> None:

@@ -7,7 +7,7 @@ epochs (and after the last epoch); the best-validation weights are kept; trainin
 ``patience`` validations without improvement or after ``max_epochs``.
 
 Recipe details the paper leaves open, each a ``train`` parameter: how the loss reduces a batch
-(``loss_reduction``, :data:`cabinlift.metrics.LOSS_REDUCTIONS`) and in which unit it sees the
+(``loss_reduction``, :func:`cabinlift.metrics.loss_denominator`) and in which unit it sees the
 targets (``target_unit_mm``); whether an epoch drops its partial last batch (``drop_last``, as a
 PyTorch ``DataLoader`` does; without it, only a last batch of a single sample is dropped, since
 batch norm cannot normalise one sample, and it is drawn again next epoch); and whether the
@@ -17,24 +17,32 @@ started.
 
 All runs of a stage are trained together by :func:`train_runs` (a single run is a group of
 one): same results per run, far fewer and larger kernels (see :mod:`cabinlift.training.engine`).
+A long stack snapshots its state at epoch boundaries and, started again, continues from its
+last snapshot (:mod:`cabinlift.training.snapshot`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift.config import get
 from cabinlift.errors import CabinliftError
-from cabinlift.metrics import LOSS_REDUCTIONS, mpjpe, to_mm
+from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.training.data import PoseTensors
 from cabinlift.training.engine import StackedLifters, build_stack, noise_seed, train_step
 from cabinlift.training.optim import StackedAdam
+from cabinlift.training.snapshot import Snapshots, StackProgress
+from cabinlift.training.store import RunStore
+
+if TYPE_CHECKING:
+    from cabinlift.config import Train
 
 
 @dataclass(frozen=True)
@@ -51,39 +59,14 @@ class Recipe:
     patience: int
     target_unit_mm: float  # the loss sees targets in units of this many millimetres
     eval_batch_size: int = 4096
-    loss_reduction: str = "coordinate_mean"  # metrics.LOSS_REDUCTIONS
+    loss_reduction: str = "coordinate_mean"  # config.LOSS_REDUCTIONS
     drop_last: bool = False  # drop every partial last batch (else only a single-sample one)
     validate_start: bool = False  # validate the starting weights (epoch 0) as a best candidate
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Recipe:
-        num = (int, float)
-        recipe = cls(
-            lr=float(get(params, "train.lr", num)),
-            lr_decay=float(get(params, "train.lr_decay", num)),
-            batch_size=get(params, "train.batch_size", int),
-            grad_clip=float(get(params, "train.grad_clip", num)),
-            max_epochs=get(params, "train.max_epochs", int),
-            val_every=get(params, "train.val_every", int),
-            patience=get(params, "train.patience", int),
-            target_unit_mm=float(get(params, "train.target_unit_mm", num)),
-            eval_batch_size=get(params, "train.eval_batch_size", int),
-            loss_reduction=get(params, "train.loss_reduction", str),
-            drop_last=get(params, "train.drop_last", bool),
-            validate_start=get(params, "train.validate_start", bool),
-        )
-        for key in ("batch_size", "max_epochs", "val_every", "patience", "eval_batch_size"):
-            if getattr(recipe, key) < 1:
-                raise CabinliftError(f"params.yaml: key 'train.{key}' must be >= 1")
-        for key in ("lr", "lr_decay", "grad_clip", "target_unit_mm"):
-            if not getattr(recipe, key) > 0:
-                raise CabinliftError(f"params.yaml: key 'train.{key}' must be > 0")
-        if recipe.loss_reduction not in LOSS_REDUCTIONS:
-            raise CabinliftError(
-                f"params.yaml: key 'train.loss_reduction' must be one of "
-                f"{', '.join(LOSS_REDUCTIONS)}, got {recipe.loss_reduction!r}"
-            )
-        return recipe
+    def from_config(cls, train: Train) -> Recipe:
+        """The recipe of params.yaml's ``train`` section (validated there)."""
+        return cls(**{f.name: getattr(train, f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -126,6 +109,12 @@ def validation_mpjpe(stack: StackedLifters, data: PoseTensors, recipe: Recipe) -
     return to_mm(mpjpe(pred, data.y, data.mask), recipe.target_unit_mm).tolist()
 
 
+def _record(epoch: int, lr: float, train_loss: float | None, val: float
+            ) -> dict[str, float | None]:
+    """One validation in a run's history."""
+    return {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_mpjpe": val}
+
+
 class _BestWeights:
     """Each run's validations, its best weights so far and its early stopping: a run stops
     after ``patience`` validations in a row without a new best."""
@@ -142,13 +131,29 @@ class _BestWeights:
     def live(self) -> list[int]:
         return [r for r, s in enumerate(self.stopped) if not s]
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`validated` has accumulated (the live objects, not copies)."""
+        return {"weights": self.weights, "val": self.val, "epoch": self.epoch, "bad": self.bad,
+                "stopped": self.stopped, "history": self.history}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (:meth:`state_dict`'s layout and shapes)."""
+        for name, tensor in self.weights.items():
+            tensor.copy_(state["weights"][name])
+        self.val, self.epoch = list(state["val"]), list(state["epoch"])
+        self.bad, self.stopped = list(state["bad"]), list(state["stopped"])
+        # rebuilt with this module's key strings: a pickled history (in a checkpoint) then
+        # shares its keys between loaded and new records, as an uninterrupted run's does
+        self.history = [[_record(h["epoch"], h["lr"], h["train_loss"], h["val_mpjpe"])
+                         for h in run] for run in state["history"]]
+
     def validated(self, r: int, epoch: int, lr: float, train_loss: float | None, val: float
                   ) -> None:
         if not np.isfinite(val):
             raise CabinliftError(f"{self.desc}: run {r} (seed {self.specs[r].seed}): validation "
                                  f"MPJPE is not finite at epoch {epoch}")
-        self.history[r].append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
-                                "val_mpjpe": val})
+        self.history[r].append(_record(epoch, lr, train_loss, val))
         if val < self.val[r]:
             self.val[r], self.epoch[r], self.bad[r] = val, epoch, 0
             self.stack.keep(self.weights, r)
@@ -165,7 +170,9 @@ def _pool_rows(spec: RunSpec, n_pool: int, device: torch.device) -> torch.Tensor
 
 def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                pool: PoseTensors, val_data: PoseTensors, recipe: Recipe,
-               desc: str = "train", progress: bool = True
+               desc: str = "train", progress: bool = True, store: RunStore | None = None,
+               keys: list[str | None] | None = None, log: Callable[[str], None] | None = None,
+               epoch_hook: Callable[[int], None] | None = None
                ) -> tuple[list[TrainResult], StackedLifters]:
     """Train the runs ``specs`` of one model with the recipe, together (one vectorised model,
     :mod:`cabinlift.training.engine`).
@@ -177,6 +184,12 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     and checkpointed on its own. An epoch is one pass over each run's own rows; a run whose
     epoch has fewer batches waits (no update) while the others finish theirs, and stopped runs
     take no more steps.
+
+    With a ``store`` and the runs' store ``keys``, the stack's state is snapshotted there as
+    the store's snapshot settings say, and a stack whose snapshot exists continues from it
+    (:mod:`cabinlift.training.snapshot`; ``log`` receives the stage's log lines); the caller
+    removes the snapshot once it has stored the results. ``epoch_hook`` is called with every
+    finished epoch, after its snapshot.
     Returns one result per run (best-validation weights) and the stacked model holding them.
     """
     if not specs:
@@ -194,11 +207,14 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     noise = [torch.Generator(device=device).manual_seed(noise_seed(s.seed)) for s in specs]
     best = _BestWeights(stack, specs, recipe.patience, desc)
     epochs_run, steps = [0] * len(specs), [0] * len(specs)
-    if recipe.validate_start:  # the starting weights are the first candidate
+    training = StackProgress(stack, opt, order, noise, best, epochs_run, steps, started=start)
+    snapshots = Snapshots.of(store, keys, recipe.max_epochs, desc, log)
+    resumed = snapshots.resume(training)  # the epoch a snapshot of this stack reached, or 0
+    if recipe.validate_start and not resumed:  # the starting weights are the first candidate
         for r, val in enumerate(validation_mpjpe(stack, val_data, recipe)):
             best.validated(r, 0, opt.lr, None, val)
-    bar = tqdm(range(1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False, mininterval=2,
-               disable=not progress)
+    bar = tqdm(range(resumed + 1, recipe.max_epochs + 1), desc=desc, unit="ep", leave=False,
+               mininterval=2, disable=not progress, initial=resumed, total=recipe.max_epochs)
     for epoch in bar:
         live = best.live()
         if not live:
@@ -220,9 +236,12 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                 n_used = sum(len(b) for b in batches[r])
                 best.validated(r, epoch, lr, losses[r] / n_used if n_used else None, vals[r])
             bar.set_postfix(val_mpjpe=f"{min(vals[r] for r in live):.1f}")
+        snapshots.epoch_done(training, epoch)
+        if epoch_hook is not None:
+            epoch_hook(epoch)
     bar.close()
     stack.load(best.weights)
-    wall = (time.perf_counter() - start) / len(specs)
+    wall = training.elapsed_s() / len(specs)
     results = [
         TrainResult(stack.state_dict_of(best.weights, r), best.val[r], best.epoch[r],
                     epochs_run[r], wall, best.history[r], steps[r], best.stopped[r])

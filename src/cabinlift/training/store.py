@@ -9,9 +9,16 @@ checkpoint, the training code, the PyTorch version, the device and the threads i
 and the runs it is stacked with. A re-run reuses an entry only when the key matches; anything
 else is trained again. An entry that cannot be read is trained again and overwritten.
 
+A stack of runs still training keeps a snapshot of its state beside the entries
+(``<digest of its keys>.snapshot.pt``, :mod:`cabinlift.training.snapshot`), so that a run killed
+half-way resumes from its last snapshot; it is removed once the stack's runs are stored.
+Snapshots are not entries (:meth:`RunStore.entries` lists finished runs only), but they take
+space like entries: :meth:`RunStore.size` and the clean-up count them, so a snapshot nothing
+resumes any more (its params changed) is removed in its turn.
+
 The folder is git- and DVC-ignored (``store.dir`` in params.yaml; null disables it), can be
 deleted at any time, and is kept under ``store.max_gb`` by removing the least recently used
-entries after every training stage and by ``cabinlift store clean``.
+files (entries and snapshots) after every training stage and by ``cabinlift store clean``.
 """
 
 from __future__ import annotations
@@ -21,15 +28,19 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from cabinlift import atomic
 
+if TYPE_CHECKING:
+    from cabinlift.config import Store
+
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
+SNAPSHOT_SUFFIX = ".snapshot.pt"
 _PACKAGE = Path(__file__).resolve().parents[1]  # src/cabinlift
 #: The sources every training run executes, relative to the package (a folder: every ``.py``
 #: in it); the model's own module is added per model. The training stages of dvc.yaml depend on
@@ -94,18 +105,28 @@ class StoredRun:
 
 
 class RunStore:
-    """The entries of one store folder; a ``None`` root disables the store."""
+    """The entries of one store folder; a ``None`` root disables the store (and snapshots).
 
-    def __init__(self, root: str | Path | None, max_bytes: float | None = None) -> None:
+    A stack in training writes a snapshot after ``snapshot_every_epochs`` epochs or
+    ``snapshot_minutes`` minutes since its last one, whichever comes first (None: no such
+    bound; both None: no snapshots)."""
+
+    def __init__(self, root: str | Path | None, max_bytes: float | None = None,
+                 snapshot_every_epochs: int | None = None,
+                 snapshot_minutes: float | None = None) -> None:
         self.root = Path(root) if root else None
         self.max_bytes = max_bytes
+        self.snapshot_every_epochs = snapshot_every_epochs
+        self.snapshot_minutes = snapshot_minutes
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RunStore:
-        """``store.dir`` / ``store.max_gb`` of params.yaml (no ``store`` section: disabled)."""
-        section = params.get("store") or {}
-        max_gb = section.get("max_gb")
-        return cls(section.get("dir"), None if max_gb is None else float(max_gb) * 1e9)
+    def from_config(cls, section: Store | None) -> RunStore:
+        """params.yaml's ``store`` section (none, or no ``dir``: disabled; snapshots as
+        ``snapshot_every_epochs`` / ``snapshot_minutes`` say)."""
+        if section is None:
+            return cls(None)
+        return cls(section.dir, None if section.max_gb is None else section.max_gb * 1e9,
+                   section.snapshot_every_epochs, section.snapshot_minutes)
 
     @property
     def enabled(self) -> bool:
@@ -150,24 +171,48 @@ class RunStore:
         }
         atomic.save_torch(self.path(key), entry)
 
-    def entries(self) -> list[Path]:
-        """The entry files (not the temporary files of writes in progress or killed)."""
+    def snapshot_path(self, keys: list[str | None]) -> Path | None:
+        """Where the stack of runs ``keys`` keeps its snapshot while it trains (None: store
+        disabled)."""
+        if self.root is None or not keys or any(k is None for k in keys):
+            return None
+        return self.root / f"{digest(list(keys))}{SNAPSHOT_SUFFIX}"
+
+    def remove_snapshot(self, keys: list[str | None]) -> None:
+        """Drop the stack's snapshot once its runs are stored (they are what a re-run uses)."""
+        path = self.snapshot_path(keys)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def _files(self, snapshots: bool) -> list[Path]:
         if self.root is None or not self.root.is_dir():
             return []
-        return sorted(self.root.glob("*.pt"))
+        return sorted(p for p in self.root.glob("*.pt")
+                      if p.name.endswith(SNAPSHOT_SUFFIX) == snapshots)
+
+    def entries(self) -> list[Path]:
+        """The entry files of finished runs (not snapshots, not the temporary files of writes
+        in progress or killed)."""
+        return self._files(snapshots=False)
+
+    def snapshots(self) -> list[Path]:
+        """The snapshot files of stacks in training, or killed while training."""
+        return self._files(snapshots=True)
 
     def size(self) -> int:
-        return sum(p.stat().st_size for p in self.entries())
+        """Bytes of the entries and snapshots."""
+        return sum(p.stat().st_size for p in self.entries() + self.snapshots())
 
     def clean(self, max_bytes: float | None = None) -> tuple[int, int]:
-        """Remove the least recently used entries until the store holds at most ``max_bytes``
-        (default: the store's bound; 0 empties it). Returns (entries removed, bytes kept)."""
+        """Remove the least recently used entries and snapshots until the store holds at most
+        ``max_bytes`` (default: the store's bound; 0 empties it). A snapshot in use is rewritten
+        every few minutes, so it is among the last to go. Returns (files removed, bytes kept)."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         if self.root is not None and self.root.is_dir():  # writes killed over an hour ago
             for tmp in self.root.glob(".*.tmp"):
                 if time.time() - tmp.stat().st_mtime > 3600:
                     tmp.unlink(missing_ok=True)
-        entries = [(p.stat(), p) for p in self.entries()]
+        entries = [(p.stat(), p) for p in self.entries() + self.snapshots()]
         total = sum(st.st_size for st, _ in entries)
         removed = 0
         if limit is not None:
