@@ -143,6 +143,8 @@ def test_ray_pretraining_writes_the_bytes_of_the_local_executor_on_both_nodes(re
     assert log.count(": trained in ") == 2 and ": reused " not in log, log[-3000:]
     assert outputs(repo) == local
     assert (repo / "dvc.lock").read_text() == lock
+    # the tasks kept both runs in the project's store (store.dir is relative to it)
+    assert len(list((repo / ".cache" / "runs").glob("*.pt"))) == 2
     record = units(repo, "pretrain")
     assert sorted(r["unit"] for r in record) == ["pretrain semgcn", "pretrain simplebl"]
     assert {r["node"] for r in record} == set(worker_nodes(cluster))
