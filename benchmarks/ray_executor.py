@@ -6,15 +6,19 @@ Three parts, in one run:
    executor (in the calling thread) and through the Ray executor on a private local instance
    (``executor.address: null``, as many CPUs as ``--threads``), after one warm-up round, so the
    Ray number is the steady cost of submitting a task, running it in a warm worker and getting
-   its result back. Also the Ray start-up: ``ray.init`` of a private instance, and the first
-   unit of a job (a worker process started, the package imported).
+   its result back (median and range of ``--rounds`` rounds). Also the Ray start-up:
+   ``ray.init`` of a private instance, and the first unit of a job (a worker process started,
+   the package imported).
 2. **The demo grid** (measured): the demo data set's processed arrays and subsets are made once
    (the pipeline's first stages, by the CLI), then the ``pretrain`` stage and the ten
    ``finetune`` stages run as the CLI commands DVC runs, with the run store disabled (every run
-   trains), first with the local executor, then with Ray (a private instance per stage, as
-   ``address: null`` does), back to back; per stage wall time, totals, and whether both wrote
-   identical bytes. Both use ``--threads`` CPUs in all: the local executor as
-   ``train.workers: auto`` stacks of one thread each, Ray as that many one-CPU tasks.
+   trains), each stage with the local executor and at once after it with Ray (a private
+   instance per stage, as ``address: null`` does), so that both see the same load of the
+   machine; per stage wall time, totals, the spread of the per-stage ratios, and whether both
+   wrote identical bytes. Both use ``--threads`` CPUs in all: the local executor as
+   ``train.workers: auto`` stacks of one thread each (a pre-training on all of them), Ray as
+   that many one-CPU tasks. ``--epochs N`` trains every run N epochs (validating every epoch)
+   instead of the demo profile's ``train.max_epochs``: a reduced grid, same units.
 3. **The paper grid on 1, 4 and 8 GPUs** (an estimate, not a measurement): every unit's optimiser
    steps at 200 epochs without early stopping (the paper profile) from the sample counts of the
    README (*Expected runtime at paper scale*: ~2.8k frames per subject, ~145k synthetic training
@@ -24,9 +28,9 @@ Three parts, in one run:
    one task per GPU. DVC runs the stages one after another, so the grid's time is the
    pre-training stage's makespan (its five units on the GPUs) plus each fine-tuning stage's
    (its eight stacks), each unit also paying the measured start of a fresh worker process (a
-   GPU task gets one) and each stage the measured fixed cost of a Ray stage.
+   GPU task gets one) and each stage the measured start of a private Ray instance.
 
-    python benchmarks/ray_executor.py [--threads 2] [--units 300]
+    python benchmarks/ray_executor.py [--threads 2] [--units 300] [--rounds 5] [--epochs N]
         [--json benchmarks/results/ray_executor.json]
 """
 
@@ -62,33 +66,43 @@ def _noop_units(n: int):
     return [Unit(f"noop {i}", os.getpid) for i in range(n)]
 
 
-def dispatch(units: int, threads: int) -> dict:
+def _spread(values: list[float], digits: int) -> dict:
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def dispatch(units: int, threads: int, rounds: int) -> dict:
     """Milliseconds per no-op unit, local vs Ray (warm), and Ray's start-up costs."""
     import torch
 
-    from cabinlift.executors import ExecutorConfig, LocalExecutor, open_executor
+    from cabinlift.config import Executor
+    from cabinlift.executors import LocalExecutor, open_executor
 
     torch.set_num_threads(threads)
-    out: dict = {"units": units}
+    out: dict = {"units": units, "rounds": rounds}
     local = LocalExecutor(1)
     list(local.map(_noop_units(units), "local warm-up"))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        list(local.map(_noop_units(units), "local"))
+        times.append(1000 * (time.perf_counter() - start) / units)
+    out["local_ms_per_unit"] = _spread(times, 4)
     start = time.perf_counter()
-    list(local.map(_noop_units(units), "local"))
-    out["local_ms_per_unit"] = round(1000 * (time.perf_counter() - start) / units, 4)
-    start = time.perf_counter()
-    ray_ex = open_executor(ExecutorConfig("ray", None, 1, 0.0, 3))
+    ray_ex = open_executor(Executor(kind="ray", address=None, cpus_per_task=1, gpus_per_task=0,
+                                    max_retries=3))
     out["ray_init_s"] = round(time.perf_counter() - start, 2)
     try:
         start = time.perf_counter()
         list(ray_ex.map(_noop_units(1), "ray first unit"))
         out["ray_first_unit_s"] = round(time.perf_counter() - start, 2)
         list(ray_ex.map(_noop_units(units), "ray warm-up"))
-        rounds = []
-        for _ in range(3):
+        times = []
+        for _ in range(rounds):
             start = time.perf_counter()
             list(ray_ex.map(_noop_units(units), "ray"))
-            rounds.append(1000 * (time.perf_counter() - start) / units)
-        out["ray_ms_per_unit"] = round(statistics.median(rounds), 3)
+            times.append(1000 * (time.perf_counter() - start) / units)
+        out["ray_ms_per_unit"] = _spread(times, 3)
     finally:
         ray_ex.close()
     return out
@@ -111,11 +125,13 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def demo_grid(threads: int, work: Path) -> dict:
-    """The demo grid's training stages, local then Ray, each stage a CLI process."""
+def demo_grid(threads: int, epochs: int | None, work: Path) -> dict:
+    """The demo grid's training stages, each a CLI process, local then at once Ray."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["threads"] = threads
     params["store"] = None  # every run trains
+    if epochs is not None:
+        params["train"].update(max_epochs=epochs, val_every=1)
     (work / "data" / "external").mkdir(parents=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     data_start = time.perf_counter()
@@ -123,29 +139,46 @@ def demo_grid(threads: int, work: Path) -> dict:
                  ["normalize"], ["subsets"]):
         _cabinlift(args, work)
     out: dict = {"data_stages_s": round(time.perf_counter() - data_start, 1),
-                 "models": params["models"], "threads": threads}
-    for kind in ("local", "ray"):
+                 "models": params["models"], "threads": threads,
+                 "max_epochs": params["train"]["max_epochs"],
+                 "val_every": params["train"]["val_every"]}
+    kinds = ("local", "ray")
+    for kind in kinds:
         p = dict(params, executor={"kind": kind, "address": None, "cpus_per_task": 1,
                                    "gpus_per_task": 0, "max_retries": 3})
         (work / f"{kind}.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-        base = ["--params", f"{kind}.yaml", "--timings", f"{kind}/logs"]
-        stages = {"pretrain": _cabinlift(base + ["pretrain", "--out", f"{kind}/pretrained",
-                                                 "--summary", f"{kind}/summary"], work)}
-        for model in params["models"]:
-            for init in ("scratch", "pretrained"):
-                extra = ["--pretrained", f"{kind}/pretrained/{model}.pt"] if init == "pretrained" \
-                    else []
-                stages[f"finetune_{init}@{model}"] = _cabinlift(
-                    base + ["finetune", "--model", model, "--init", init, *extra,
-                            "--out", f"{kind}/finetuned/{init}/{model}"], work)
-        finetune = sum(v for k, v in stages.items() if k.startswith("finetune"))
-        out[kind] = {"stages_s": {k: round(v, 1) for k, v in stages.items()},
-                     "pretrain_s": round(stages["pretrain"], 1),
+    stages: dict[str, dict[str, float]] = {kind: {} for kind in kinds}
+    for kind in kinds:
+        stages[kind]["pretrain"] = _cabinlift(
+            ["--params", f"{kind}.yaml", "--timings", f"{kind}/logs", "pretrain",
+             "--out", f"{kind}/pretrained", "--summary", f"{kind}/summary"], work)
+    for model in params["models"]:
+        for init in ("scratch", "pretrained"):
+            for kind in kinds:
+                extra = ["--pretrained", f"{kind}/pretrained/{model}.pt"] \
+                    if init == "pretrained" else []
+                stages[kind][f"finetune_{init}@{model}"] = _cabinlift(
+                    ["--params", f"{kind}.yaml", "--timings", f"{kind}/logs", "finetune",
+                     "--model", model, "--init", init, *extra,
+                     "--out", f"{kind}/finetuned/{init}/{model}"], work)
+    for kind in kinds:
+        finetune = sum(v for k, v in stages[kind].items() if k.startswith("finetune"))
+        out[kind] = {"stages_s": {k: round(v, 1) for k, v in stages[kind].items()},
+                     "pretrain_s": round(stages[kind]["pretrain"], 1),
                      "finetune_s": round(finetune, 1),
-                     "total_s": round(sum(stages.values()), 1)}
-    out["identical_outputs"] = all(
-        _digest(work / "local" / d) == _digest(work / "ray" / d)
-        for d in ("pretrained", "summary", "finetuned"))
+                     "total_s": round(sum(stages[kind].values()), 1)}
+    ratios = [stages["ray"][k] / stages["local"][k] for k in stages["local"]
+              if k.startswith("finetune")]
+    out["finetune_stage_ray_over_local"] = _spread(ratios, 2)
+    out["finetune_stage_ray_minus_local_s"] = _spread(
+        [stages["ray"][k] - stages["local"][k] for k in stages["local"]
+         if k.startswith("finetune")], 1)
+    # the fine-tuning runs train on one thread each with both executors; the local executor's
+    # pre-trainings on all `threads`, Ray's on `cpus_per_task` (1): rounding differs there, and
+    # in the fine-tuning that starts from them
+    out["identical_outputs"] = {
+        d: _digest(work / "local" / d) == _digest(work / "ray" / d)
+        for d in ("pretrained", "finetuned/scratch", "finetuned/pretrained")}
     return out
 
 
@@ -201,6 +234,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--units", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, help="a reduced grid: every run trains this many epochs")
     ap.add_argument("--skip-grid", action="store_true", help="only the dispatch overhead")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -209,20 +244,15 @@ def main() -> None:
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     result: dict = {"cpus": os.cpu_count(), "threads": args.threads,
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
-    result["dispatch"] = dispatch(args.units, args.threads)
+    result["dispatch"] = dispatch(args.units, args.threads, args.rounds)
     print(json.dumps(result["dispatch"]), flush=True)
     if not args.skip_grid:
         with tempfile.TemporaryDirectory() as tmp:
-            result["demo_grid"] = demo_grid(args.threads, Path(tmp))
+            result["demo_grid"] = demo_grid(args.threads, args.epochs, Path(tmp))
         print(json.dumps(result["demo_grid"]), flush=True)
-        ray_fixed = statistics.median(
-            r - l for r, l in zip(result["demo_grid"]["ray"]["stages_s"].values(),
-                                  result["demo_grid"]["local"]["stages_s"].values(), strict=True))
-    else:
-        ray_fixed = result["dispatch"]["ray_init_s"]
     step_ops = json.loads((ROOT / "benchmarks" / "results" / "step_ops.json").read_text())
     result["paper_estimate"] = paper_estimate(
-        step_ops, result["dispatch"]["ray_first_unit_s"], round(max(ray_fixed, 0.0), 1))
+        step_ops, result["dispatch"]["ray_first_unit_s"], result["dispatch"]["ray_init_s"])
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result["paper_estimate"], indent=1))
     if args.json:
