@@ -71,6 +71,18 @@ def _spread(values: list[float], digits: int) -> dict:
             "min": round(min(values), digits), "max": round(max(values), digits)}
 
 
+def _ms_per_unit(executor, units: int, rounds: int, digits: int) -> dict:
+    """Milliseconds per no-op unit through ``executor`` over ``rounds`` rounds, after one
+    warm-up round."""
+    list(executor.map(_noop_units(units), "warm-up"))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        list(executor.map(_noop_units(units), "no-op"))
+        times.append(1000 * (time.perf_counter() - start) / units)
+    return _spread(times, digits)
+
+
 def dispatch(units: int, threads: int, rounds: int) -> dict:
     """Milliseconds per no-op unit, local vs Ray (warm), and Ray's start-up costs."""
     import torch
@@ -80,14 +92,7 @@ def dispatch(units: int, threads: int, rounds: int) -> dict:
 
     torch.set_num_threads(threads)
     out: dict = {"units": units, "rounds": rounds}
-    local = LocalExecutor(1)
-    list(local.map(_noop_units(units), "local warm-up"))
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        list(local.map(_noop_units(units), "local"))
-        times.append(1000 * (time.perf_counter() - start) / units)
-    out["local_ms_per_unit"] = _spread(times, 4)
+    out["local_ms_per_unit"] = _ms_per_unit(LocalExecutor(1), units, rounds, 4)
     start = time.perf_counter()
     ray_ex = open_executor(Executor(kind="ray", address=None, cpus_per_task=1, gpus_per_task=0,
                                     max_retries=3))
@@ -96,13 +101,7 @@ def dispatch(units: int, threads: int, rounds: int) -> dict:
         start = time.perf_counter()
         list(ray_ex.map(_noop_units(1), "ray first unit"))
         out["ray_first_unit_s"] = round(time.perf_counter() - start, 2)
-        list(ray_ex.map(_noop_units(units), "ray warm-up"))
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            list(ray_ex.map(_noop_units(units), "ray"))
-            times.append(1000 * (time.perf_counter() - start) / units)
-        out["ray_ms_per_unit"] = _spread(times, 3)
+        out["ray_ms_per_unit"] = _ms_per_unit(ray_ex, units, rounds, 3)
     finally:
         ray_ex.close()
     return out
