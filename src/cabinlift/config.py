@@ -311,7 +311,8 @@ class Store(Section):
 
 class Executor(Section):
     """Where the units of work run (absent: in the stage's process, :mod:`cabinlift.executors`);
-    never a stage parameter: it decides where a unit computes, never what."""
+    never a stage parameter: it decides where a unit computes, never what (given the same
+    device and threads per unit, which are part of every run's store key)."""
 
     kind: Choice(EXECUTORS)
     address: Annotated[str | None, *_leaf(

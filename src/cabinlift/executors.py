@@ -8,8 +8,9 @@ which order the units finished never reaches an output, so the choice (``executo
 params.yaml) is not a stage parameter: given the same device and the same intra-op threads per
 unit, both executors give the same bytes.
 
-* :class:`LocalExecutor` (``kind: local``, the default): the units run one after another in this
-  process, or on a pool of ``workers`` threads that share the stage's thread budget.
+* :class:`LocalExecutor` (``kind: local``, or no ``executor`` section): the units run one after
+  another in this process, or on a pool of ``workers`` threads that share the stage's thread
+  budget.
 * :class:`RayExecutor` (``kind: ray``): every unit is a Ray task reserving ``cpus_per_task``
   CPUs (its intra-op threads) and ``gpus_per_task`` GPUs. The package's source travels with the
   job (``py_modules``), so every node runs exactly the stage's code; large inputs shared by all
