@@ -169,3 +169,47 @@ def test_subset_file_of_another_setting_is_an_error(
     (subsets / "subj2.json").write_text((subsets / "subj8.json").read_text())
     with pytest.raises(CabinliftError, match=r"subj2\.json: holds setting 'subj8'"):
         run_eval(root, test_npz, tmp_path)
+
+
+def _scratch_cells(runs: dict[str, list[tuple[int, int, float]]]) -> dict:
+    """Scratch cells of one model ``m`` from ``(repetition, steps, mpjpe)`` per setting."""
+    from cabinlift.evaluation.aggregate import CellSummary, RunResult, Stat
+
+    cells = {}
+    for name, rows in runs.items():
+        results = [RunResult({"repetition": rep, "steps": steps}, mm, 0.0, 0.0, 0.0, 0.0,
+                             np.zeros(J), {}) for rep, steps, mm in rows]
+        cells["m", "scratch", name] = CellSummary(
+            "m", "scratch", name, results, {"mpjpe": Stat.of([r.mpjpe for r in results])},
+            np.zeros(J), np.zeros(J), {}, 0.0)
+    return cells
+
+
+def _references(values: dict[str, list[float]]) -> dict:
+    from cabinlift.evaluation.aggregate import Stat
+    from cabinlift.evaluation.reference import MeanPoseReference, MeanPoseRun
+
+    return {name: MeanPoseReference(name, [MeanPoseRun(rep, [1], 10, mm, [])
+                                           for rep, mm in enumerate(mms)], Stat.of(mms))
+            for name, mms in values.items()}
+
+
+def test_scratch_bound_is_the_fewest_steps_of_a_run_below_its_own_constant() -> None:
+    from cabinlift.evaluation.table import scratch_bound
+
+    settings = [Setting("a", 1, 0.1, 2), Setting("b", 2, 1.0, 2)]
+    # setting a: 10 and 12 steps, both above their own reference (repetition 1's reference
+    # 150 is above the setting mean 125 that the table row shows: the comparison is per run);
+    # setting b: 40 steps below its reference, 30 steps above
+    cells = _scratch_cells({"a": [(0, 10, 120.0), (1, 12, 140.0)],
+                            "b": [(0, 40, 60.0), (1, 30, 90.0)]})
+    refs = _references({"a": [100.0, 150.0], "b": [80.0, 85.0]})
+    bound = scratch_bound(cells, ["m"], settings, refs)
+    # repetition 1 of a (140 < 150) beats its own constant with 12 steps: the fewest
+    assert (bound.fewest_steps, bound.runs_fewer, bound.runs, bound.most_steps) == (12, 1, 4, 40)
+    assert bound.sentence().startswith("No run from scratch with fewer than 12 gradient steps")
+    assert "(1 of 4 scratch runs had fewer)" in bound.sentence()
+    refs = _references({"a": [100.0, 130.0], "b": [50.0, 85.0]})
+    bound = scratch_bound(cells, ["m"], settings, refs)
+    assert (bound.fewest_steps, bound.runs_fewer) == (None, 4)
+    assert "(up to 40 gradient steps)" in bound.sentence()

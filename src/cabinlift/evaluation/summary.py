@@ -26,10 +26,12 @@ from cabinlift.evaluation.settings import NO_REAL_DATA_LABEL, Setting
 from cabinlift.evaluation.table import (
     Cells,
     MeanPose,
+    ScratchBound,
     Tests,
     above_mean_pose,
     dump_json,
     rounded,
+    scratch_bound,
     setting_steps,
     setting_train_frames,
 )
@@ -78,6 +80,11 @@ def cell_json(c: CellSummary) -> dict[str, Any]:
             ],
         },
     }
+
+
+def _scratch_json(bound: ScratchBound) -> dict[str, Any]:
+    return {"fewest_steps_below_mean_pose": bound.fewest_steps,
+            "runs_with_fewer_steps": bound.runs_fewer, "scratch_runs": bound.runs}
 
 
 def mean_pose_json(ref: MeanPoseReference) -> dict[str, Any]:
@@ -168,6 +175,10 @@ def summary_json(
                          "over the setting's runs",
             "above_mean_pose": "cells whose mean MPJPE is above the mean_pose reference of "
                                "their setting (learned less than a constant)",
+            "scratch_untrained": "the fewest gradient steps of a scratch run whose MPJPE is "
+                                 "below the mean_pose reference of its own setting and "
+                                 "repetition (null: none is), how many scratch runs had "
+                                 "fewer steps (none of them below), scratch runs",
             "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
                            "used all epochs with their best validation at the last check "
                            "(best_at_last_check: limited by the epoch budget), runs (n), "
@@ -200,6 +211,7 @@ def summary_json(
             for m in models for i in INITS for s in settings
             if above_mean_pose(cells[m, i, s.name], mean_pose[s.name])
         ],
+        "scratch_untrained": _scratch_json(scratch_bound(cells, models, settings, mean_pose)),
         "pretrain": {m: pretrain[m] for m in models if m in pretrain},
         "qualitative": dict(qualitative) if qualitative is not None else None,
     }

@@ -12,6 +12,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,46 @@ def above_mean_pose(cell: CellSummary, reference: MeanPoseReference) -> bool:
     return cell.mean > reference.mean
 
 
+@dataclass(frozen=True)
+class ScratchBound:
+    """Scratch runs against the mean pose of their own training frames: ``fewest_steps`` is
+    the fewest gradient steps of a scratch run that predicted the test poses better than that
+    constant (None: no run did); every scratch run with fewer steps did not (``runs_fewer`` of
+    ``runs``, ``most_steps`` the most steps of any)."""
+
+    fewest_steps: int | None
+    runs_fewer: int
+    runs: int
+    most_steps: int
+
+    def sentence(self) -> str:
+        if self.fewest_steps is None:
+            return (f"No run from scratch predicted the test poses better than the mean pose of "
+                    f"its own training frames (up to {self.most_steps} gradient steps): read "
+                    "the scratch rows as untrained.")
+        return (f"No run from scratch with fewer than {self.fewest_steps} gradient steps "
+                f"predicted the test poses better than the mean pose of its own training "
+                f"frames ({self.runs_fewer} of {self.runs} scratch runs had fewer): read their "
+                "cells as untrained, not as the lifter's accuracy.")
+
+
+def scratch_bound(cells: Cells, models: Sequence[str], settings: Sequence[Setting],
+                  mean_pose: MeanPose) -> ScratchBound:
+    """Where training from scratch starts to beat a constant: each scratch run is compared
+    with the mean-pose reference of the same setting and repetition (same training frames)."""
+    pairs = []
+    for s in settings:
+        reference = {r.repetition: r.mpjpe for r in mean_pose[s.name].runs}
+        for m in models:
+            for run in cells[m, "scratch", s.name].runs:
+                pairs.append((int(run.record["steps"]),
+                              run.mpjpe < reference[int(run.record["repetition"])]))
+    beating = [steps for steps, beats in pairs if beats]
+    fewest = min(beating) if beating else None
+    fewer = sum(steps < fewest for steps, _ in pairs) if fewest is not None else len(pairs)
+    return ScratchBound(fewest, fewer, len(pairs), max((st for st, _ in pairs), default=0))
+
+
 def convergence_text(cell: CellSummary) -> str:
     """``2 early / 5 at last / 8``: runs stopped early, runs that ran out of epochs with their
     best validation at the last one, runs."""
@@ -263,6 +304,8 @@ def table1_markdown(
         "averaged over the frames where it is annotated), mean over runs. "
         f"{ABOVE_MEAN_POSE}: the cell is above that reference, so its runs learned less than a "
         "constant.",
+        "",
+        scratch_bound(cells, models, settings, mean_pose).sentence(),
         "",
         "## Spread and significance: mean ± std over runs",
         "",
