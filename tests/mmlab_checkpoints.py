@@ -13,7 +13,6 @@ POSE_CONFIG = "body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w48_udp-8xb32-2
 def random_checkpoints(folder: Path) -> tuple[Path, Path]:
     import torch
     from mmdet.apis import init_detector
-    from mmpose.apis import init_model
 
     from cabinlift.keypoints.mmlab import packaged_config
 
@@ -22,7 +21,18 @@ def random_checkpoints(folder: Path) -> tuple[Path, Path]:
     det_path = folder / "faster_rcnn_person_random.pth"
     torch.save({"state_dict": det.state_dict(),
                 "meta": {"dataset_meta": {"classes": ("person",)}}}, det_path)
+    return det_path, random_pose_checkpoint(folder)
+
+
+def random_pose_checkpoint(folder: Path) -> Path:
+    """The 2D estimator's checkpoint alone."""
+    from mmpose.apis import init_model
+
+    from cabinlift.keypoints.mmlab import packaged_config
+
     pose = init_model(str(packaged_config(POSE_CONFIG, "mmpose", "pose")), None, device="cpu")
     pose_path = folder / "hrnet_w48_udp_random.pth"
+    import torch
+
     torch.save({"state_dict": pose.state_dict(), "meta": {}}, pose_path)
-    return det_path, pose_path
+    return pose_path

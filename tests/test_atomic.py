@@ -98,7 +98,7 @@ def test_pretrain_into_a_full_output_folder(tmp_path, capsys):
         ckpt = models / "simplebl.pt"
         err = one_line_error(capsys, [
             "--timings", str(tmp_path / "logs"), "--params", str(params), "pretrain",
-            "--model", "simplebl", "--processed", str(processed), "--out", str(ckpt),
-            "--summary", str(tmp_path / "summary.json")])
+            "--model", "simplebl", "--processed", str(processed), "--out", str(models),
+            "--summary", str(tmp_path / "summary")])
         assert err.startswith(f"cabinlift pretrain: error: {ckpt}: {DISK_FULL}; nothing was ")
         assert sorted(p.name for p in models.iterdir()) == ["filler"]

@@ -59,6 +59,72 @@ def test_store_section_is_optional(store):
     assert config.problems(_with(store=store)) == []
 
 
+@pytest.mark.parametrize("executor", [
+    _DELETE, None,
+    {"kind": "local", "address": None, "cpus_per_task": 1, "gpus_per_task": 0, "max_retries": 3},
+    {"kind": "ray", "address": "auto", "cpus_per_task": 1, "gpus_per_task": 0.25,
+     "max_retries": 3},
+    {"kind": "ray", "address": "10.0.0.5:6379", "cpus_per_task": 2, "gpus_per_task": 1,
+     "max_retries": 0},
+    {"kind": "ray", "address": "ray://head:10001", "cpus_per_task": 4, "gpus_per_task": 2,
+     "max_retries": 5}])
+def test_executor_section_is_optional_and_takes_its_documented_values(executor):
+    assert config.problems(_with(executor=executor)) == []
+
+
+def test_executor_section_is_typed():
+    e = config.build(_with(**{"executor.kind": "ray", "executor.address": "ray://head:10001",
+                              "executor.gpus_per_task": 2})).executor
+    assert (e.kind, e.address, e.cpus_per_task, e.gpus_per_task, e.max_retries) == (
+        "ray", "ray://head:10001", 1, 2.0, 3)
+    assert isinstance(e.gpus_per_task, float)
+    assert config.build(_with(executor=_DELETE)).executor is None  # the local executor
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("executor.kind", "dask", "key 'executor.kind' must be one of 'local', 'ray', got 'dask'"),
+    ("executor.address", "", "key 'executor.address' must be null (a private Ray instance), "
+                             "'auto', 'host:port' or 'ray://host:port', got ''"),
+    ("executor.address", "head", "key 'executor.address' must be null"),
+    ("executor.address", "ray://head", "key 'executor.address' must be null"),
+    ("executor.address", "head:port", "key 'executor.address' must be null"),
+    ("executor.cpus_per_task", 0, "key 'executor.cpus_per_task' must be an integer >= 1 (the "
+                                  "CPUs, and intra-op threads, of every task), got 0"),
+    ("executor.cpus_per_task", 1.5, "key 'executor.cpus_per_task' must be an integer >= 1"),
+    ("executor.gpus_per_task", -0.5, "key 'executor.gpus_per_task' must be a number >= 0"),
+    ("executor.gpus_per_task", 1.5, "key 'executor.gpus_per_task' must be a number >= 0, a "
+                                    "whole number above 1 (Ray shares a GPU only as a fraction "
+                                    "below 1), got 1.5"),
+    ("executor.gpus_per_task", "1", "key 'executor.gpus_per_task' must be a number >= 0"),
+    ("executor.max_retries", -1, "key 'executor.max_retries' must be an integer >= 0, got -1"),
+    ("executor.workers", 2, "unknown key 'executor.workers'"),
+    ("executor.max_retries", _DELETE, "missing key 'executor.max_retries'"),
+])
+def test_bad_executor_values(key, value, expected):
+    assert _one(_with(**{key: value})).startswith(expected)
+
+
+def _on_ray(gpus: float, **changes: Any) -> dict[str, Any]:
+    return _with(**{"executor.kind": "ray", "executor.gpus_per_task": gpus}, **changes)
+
+
+@pytest.mark.parametrize("key", ["train.device", "detect.mmpose.device",
+                                 "keypoints2d.mmpose.device"])
+def test_a_ray_task_computes_only_on_the_gpus_it_reserves(key):
+    assert _one(_on_ray(0, **{key: "cuda"})) == (
+        f"key '{key}' is 'cuda', but a Ray task reserves no GPU ('executor.gpus_per_task' is "
+        f"0); reserve GPUs or use 'auto'")
+    assert _one(_on_ray(1, **{key: "cuda:1"})) == (
+        f"key '{key}' is 'cuda:1', but a Ray task sees only the 1 GPU(s) it reserves "
+        f"('executor.gpus_per_task' 1), as cuda:0, ...; use 'auto' or 'cuda'")
+    assert _one(_on_ray(2, **{key: "cuda:2"})).startswith(
+        f"key '{key}' is 'cuda:2', but a Ray task sees only the 2 GPU(s)")
+    assert config.problems(_on_ray(0.5, **{key: "cuda:0"})) == []
+    assert config.problems(_on_ray(2, **{key: "cuda:1"})) == []
+    assert config.problems(_on_ray(0, **{key: "cpu"})) == []
+    assert config.problems(_with(**{key: "cuda:1"})) == []  # the local executor
+
+
 def test_end_to_end_params_have_no_problems(tmp_path):
     """The tiny params of the pipeline tests (written and read back as those tests do, with the
     `dvc exp run -S` overrides of the real-format test) validate cleanly."""

@@ -38,8 +38,7 @@ def _params(store: Path | None) -> dict:
 def _command(params: Path, processed: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "cabinlift.cli", "--params", str(params),
             "--timings", str(out / "logs"), "pretrain", "--model", "simplebl",
-            "--processed", str(processed), "--out", str(out / "simplebl.pt"),
-            "--summary", str(out / "simplebl.json")]
+            "--processed", str(processed), "--out", str(out), "--summary", str(out)]
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:

@@ -37,13 +37,14 @@ def _demo(args: argparse.Namespace, params: Params) -> None:
 def _detect(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_detect
 
-    print(json.dumps(run_detect(params, Path(args.out))))
+    print(json.dumps(run_detect(params, Path(args.out), Path(args.timings))))
 
 
 def _keypoints2d(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_keypoints2d
 
-    print(json.dumps(run_keypoints2d(params, Path(args.detections), Path(args.out))))
+    print(json.dumps(run_keypoints2d(params, Path(args.detections), Path(args.out),
+                                     Path(args.timings))))
 
 
 def _normalize(args: argparse.Namespace, params: Params) -> None:
@@ -65,13 +66,19 @@ def _subsets(args: argparse.Namespace, params: Params) -> None:
 
 
 def _pretrain(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.experiments import run_pretrain
+    from cabinlift.experiments import run_pretrain_all
     from cabinlift.training.store import RunStore
 
-    s = run_pretrain(params, args.model, Path(args.processed), Path(args.out), Path(args.summary),
-                     Path(args.timings), RunStore.from_config(params.store))
-    keys = ("model", "epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
-    print(json.dumps({k: s[k] for k in keys}))
+    names = args.model or list(params.models)
+    for name in names:
+        if name not in params.models:
+            raise CabinliftError(f"model {name!r} is not listed under key 'models'")
+    out, summaries = Path(args.out), Path(args.summary)
+    jobs = [(name, out / f"{name}.pt", summaries / f"{name}.json") for name in names]
+    done = run_pretrain_all(params, jobs, Path(args.processed), Path(args.timings),
+                            RunStore.from_config(params.store))
+    keys = ("epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
+    print(json.dumps({m: {k: s[k] for k in keys} for m, s in done.items()}))
 
 
 def _finetune(args: argparse.Namespace, params: Params) -> None:
@@ -249,11 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="data/subsets")
     s.set_defaults(func=_subsets)
 
-    s = sub.add_parser("pretrain", help="train one lifter on synthetic poses")
-    s.add_argument("--model", required=True)
+    s = sub.add_parser("pretrain", help="train the lifters on synthetic poses")
+    s.add_argument("--model", action="append",
+                   help="a model to pre-train (repeatable; default: every model in params)")
     s.add_argument("--processed", default="data/processed")
-    s.add_argument("--out", help="checkpoint (default: models/pretrained/<model>.pt)")
-    s.add_argument("--summary", help="summary JSON (default: metrics/pretrain/<model>.json)")
+    s.add_argument("--out", default="models/pretrained",
+                   help="folder of the checkpoints <model>.pt (default: models/pretrained)")
+    s.add_argument("--summary", default="metrics/pretrain",
+                   help="folder of the summaries <model>.json (default: metrics/pretrain)")
     s.set_defaults(func=_pretrain)
 
     s = sub.add_parser("finetune", help="all runs of one model's settings, from scratch or PT")
@@ -336,9 +346,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "pretrain":
-        args.out = args.out or f"models/pretrained/{args.model}.pt"
-        args.summary = args.summary or f"metrics/pretrain/{args.model}.json"
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
     if args.command == "exps":  # DVC's records of experiments: params.yaml is not read

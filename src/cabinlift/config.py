@@ -38,6 +38,9 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Reductions of the training loss (``train.loss_reduction``; see
 #: :func:`cabinlift.metrics.loss_denominator`).
 LOSS_REDUCTIONS: tuple[str, ...] = ("coordinate_mean", "xyz_sum_joint_mean")
+#: Where the units of work of the training stages and of the ``mmpose`` backend run
+#: (``executor.kind``; see :mod:`cabinlift.executors`).
+EXECUTORS: tuple[str, ...] = ("local", "ray")
 #: The pseudo-setting of the pre-trained weights evaluated before any fine-tuning (the zero
 #: point of every pre-trained curve); a reserved name, never a configured setting.
 NO_REAL_DATA = "none"
@@ -306,6 +309,23 @@ class Store(Section):
     snapshot_minutes: Num(0, lo_open=True, nullable=True) = None
 
 
+class Executor(Section):
+    """Where the units of work run (absent: in the stage's process, :mod:`cabinlift.executors`);
+    never a stage parameter: it decides where a unit computes, never what (given the same
+    device and threads per unit, which are part of every run's store key)."""
+
+    kind: Choice(EXECUTORS)
+    address: Annotated[str | None, *_leaf(
+        "null (a private Ray instance), 'auto', 'host:port' or 'ray://host:port'",
+        lambda v: v is None or (isinstance(v, str)
+                                and re.fullmatch(r"auto|(ray://)?[^\s:/]+:\d+", v) is not None))]
+    cpus_per_task: Int(1, text="an integer >= 1 (the CPUs, and intra-op threads, of every task)")
+    gpus_per_task: Annotated[float, *_leaf(
+        "a number >= 0, a whole number above 1 (Ray shares a GPU only as a fraction below 1)",
+        lambda v: _is_num(v) and v >= 0 and (v <= 1 or float(v).is_integer()), float)]
+    max_retries: Int(0)
+
+
 class Qualitative(Section):
     model: Annotated[str | None, *_leaf("a model name or null",
                                         lambda v: v is None or isinstance(v, str))]
@@ -347,6 +367,7 @@ class Params(Section):
     subsets: Subsets
     train: Train
     threads: AutoOrCount
+    executor: Executor | None = None
     store: Store | None = None
     lifters: dict[str, dict[str, Any]]
     evaluate: Evaluate
@@ -678,8 +699,30 @@ def _check_evaluate(raw: dict[str, Any], out: list[str]) -> None:
                    f"'settings' ({', '.join(order)})")
 
 
+def _check_ray_devices(raw: dict[str, Any], out: list[str]) -> None:
+    """On Ray, the devices the units compute on agree with what every task reserves: a task
+    sees only the GPUs it reserved, as cuda:0, ..."""
+    if _at(raw, "executor.kind") != "ray":
+        return
+    gpus = _at(raw, "executor.gpus_per_task")
+    if not _is_num(gpus) or gpus < 0:
+        return
+    seen = max(1, math.ceil(gpus))
+    for key in ("train.device", "detect.mmpose.device", "keypoints2d.mmpose.device"):
+        device = _at(raw, key)
+        if not isinstance(device, str) or re.fullmatch(r"cuda(:\d+)?", device) is None:
+            continue
+        if gpus == 0:
+            out.append(f"key '{key}' is {device!r}, but a Ray task reserves no GPU "
+                       f"('executor.gpus_per_task' is 0); reserve GPUs or use 'auto'")
+        elif device.startswith("cuda:") and int(device[5:]) >= seen:
+            out.append(f"key '{key}' is {device!r}, but a Ray task sees only the {seen} GPU(s) "
+                       f"it reserves ('executor.gpus_per_task' {gpus:g}), as cuda:0, ...; use "
+                       f"'auto' or 'cuda'")
+
+
 _RULES = (_check_lifters, _check_backends, _check_settings, _check_splits, _check_demo,
-          _check_evaluate)
+          _check_evaluate, _check_ray_devices)
 
 # --------------------------------------------------------------------------- entry points
 

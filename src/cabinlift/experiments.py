@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import json
 import sys
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from tqdm import tqdm
 from cabinlift import atomic
 from cabinlift.arrays import load_arrays
 from cabinlift.config import INITS, NO_REAL_DATA, Params
+from cabinlift.config import Executor as ExecutorSection
 from cabinlift.errors import CabinliftError
+from cabinlift.executors import Unit, is_remote, open_executor
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
@@ -37,7 +40,20 @@ def run_seed(base: int, *parts: object) -> int:
 
 def _setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
     return (params.hparams(model), Recipe.from_config(params.train),
-            resolve_device(params.train.device))
+            training_device(params.train.device, params.executor))
+
+
+def training_device(name: str, executor: ExecutorSection | None) -> torch.device:
+    """The device every run of a stage trains on (``train.device`` ``name``). Locally, ``auto``
+    is CUDA when this machine has it. On Ray it is the tasks' device, decided before any task
+    starts (it is part of every run's store key) and independent of the machine the stage runs
+    on: ``auto`` is CUDA when a task reserves GPUs (``executor.gpus_per_task``), else the CPU;
+    a task sees its own GPUs as ``cuda:0``, ...."""
+    if not is_remote(executor):
+        return resolve_device(name)
+    if name == "auto":
+        return torch.device("cuda" if executor.gpus_per_task > 0 else "cpu")
+    return torch.device(name)
 
 
 def runs_per_group(params: Params, device: torch.device) -> int:
@@ -105,41 +121,112 @@ def _stage_key(model: str, hparams: Params, recipe: Recipe, device: torch.device
     }
 
 
-def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
-                 summary_path: Path, timings_dir: Path | None = None,
-                 store: RunStore | None = None) -> dict[str, Any]:
-    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
-    (reused from ``store`` when an identical run finished before)."""
-    hparams, recipe, device = _setup(params, model)
-    store = store or RunStore(None)
-    base_seed = params.train.seed
-    files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
-    data = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
-    tensors = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
-               for s, a in data.items()}
-    seed = run_seed(base_seed, model, "pretrain")
-    key = None
-    if store.enabled:
-        key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
-            model, hparams, recipe, device, torch.get_num_threads(), files)})
+def _on_cpu(run: StoredRun) -> StoredRun:
+    """A run's tensors on the CPU: what a Ray task sends back (the stage's machine may have no
+    GPU); checkpoints and store entries hold CPU tensors either way."""
+    return dataclasses.replace(run, best_state={k: v.detach().cpu()
+                                                for k, v in run.best_state.items()})
+
+
+def _absolute(store: RunStore) -> RunStore:
+    """The store as a task sees it: a Ray worker does not run in the project folder, so a
+    relative ``store.dir`` is made absolute (on a cluster it must name a shared filesystem);
+    snapshots of runs in training go there too."""
+    out = copy.copy(store)
+    out.root = None if store.root is None else store.root.resolve()
+    return out
+
+
+def _tensors(arrays: dict[str, dict[str, np.ndarray]], unit_mm: float, device: torch.device
+             ) -> dict[str, PoseTensors]:
+    """Arrays as a unit computes on them; arrays from Ray's object store are read-only, so
+    they are copied first."""
+    return {s: PoseTensors.from_arrays({k: np.array(v) for k, v in a.items()}, unit_mm, device)
+            for s, a in arrays.items()}
+
+
+def _pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
+                   key: str | None, tensors: dict[str, PoseTensors], store: RunStore
+                   ) -> StoredRun:
+    """One pre-training (a unit of the ``pretrain`` stage): taken from ``store`` when an
+    identical run finished before, else trained (continuing from its snapshot when one is
+    there), tested on the synthetic test split and kept in the store."""
     run = store.get(key) if key else None
-    reused = run is not None
-    if reused:
+    if run is not None:
         log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
-    else:
-        (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                      tensors["val"], recipe, desc=f"pretrain {model}",
-                                      store=store, keys=[key], log=log)
-        run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
-        if key:
-            store.put(key, run, {"stage": "pretrain", "model": model})
-            store.remove_snapshot([key])
-        log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
+        return run
+    (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
+                                  tensors["val"], recipe, desc=f"pretrain {model}",
+                                  store=store, keys=[key], log=log)
+    run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
+    if key:
+        store.put(key, run, {"stage": "pretrain", "model": model})
+        store.remove_snapshot([key])
+    log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
+    return run
+
+
+def _remote_pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
+                          key: str | None, arrays: dict[str, dict[str, np.ndarray]],
+                          device: str, store: RunStore) -> StoredRun:
+    """:func:`_pretrain_unit` as a Ray task: the shared arrays become tensors on the task's
+    device."""
+    tensors = _tensors(arrays, recipe.target_unit_mm, torch.device(device))
+    return _on_cpu(_pretrain_unit(model, hparams, recipe, seed, key, tensors, store))
+
+
+def run_pretrain_all(params: Params, jobs: list[tuple[str, Path, Path]], processed: Path,
+                     timings_dir: Path | None = None, store: RunStore | None = None
+                     ) -> dict[str, dict[str, Any]]:
+    """Pre-train every ``(model, checkpoint_path, summary_path)`` of ``jobs`` on the synthetic
+    training split, keeping the best synthetic-val weights (each reused from ``store`` when an
+    identical run finished before). The pre-trainings are the units of one stage: on Ray they
+    run at the same time; locally one after another, each on the stage's whole thread budget.
+    Outputs are written in the order of ``jobs``. Returns each model's summary with its wall
+    time."""
+    store = store or RunStore(None)
+    files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
+    arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
+    record = None if timings_dir is None else timings_dir / "units" / "pretrain.jsonl"
+    setups = {model: _setup(params, model) for model, _, _ in jobs}
+    out = {}
+    with open_executor(params.executor, record=record, source=params.source) as executor:
+        units = []
+        shared = executor.share(arrays) if executor.remote else None
+        tensors: dict[torch.device, dict[str, PoseTensors]] = {}
+        for model, _, _ in jobs:
+            hparams, recipe, device = setups[model]
+            seed = run_seed(params.train.seed, model, "pretrain")
+            key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
+                model, hparams, recipe, device, executor.threads, files)}
+                ) if store.enabled else None
+            if executor.remote:
+                units.append(Unit(f"pretrain {model}", _remote_pretrain_unit, (
+                    model, hparams, recipe, seed, key, shared, str(device), _absolute(store))))
+                continue
+            if device not in tensors:
+                tensors[device] = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
+                                   for s, a in arrays.items()}
+            units.append(Unit(f"pretrain {model}", _pretrain_unit,
+                              (model, hparams, recipe, seed, key, tensors[device], store)))
+        with contextlib.closing(executor.map(units, "pretrain")) as results:
+            for (model, ckpt_path, summary_path), run in zip(jobs, results, strict=True):
+                hparams, recipe, _ = setups[model]
+                out[model] = _write_pretrain(model, hparams, recipe, run, arrays, ckpt_path,
+                                             summary_path, timings_dir)
+    store.clean()
+    return out
+
+
+def _write_pretrain(model: str, hparams: dict[str, Any], recipe: Recipe, run: StoredRun,
+                    arrays: dict[str, dict[str, np.ndarray]], ckpt_path: Path,
+                    summary_path: Path, timings_dir: Path | None) -> dict[str, Any]:
+    """A pre-training's checkpoint, its summary JSON and its wall-time log."""
     summary = {
         "model": model,
-        "train_frames": len(tensors["train"]),
-        "val_frames": len(tensors["val"]),
-        "test_frames": len(tensors["test"]),
+        "train_frames": len(arrays["train"]["x2d"]),
+        "val_frames": len(arrays["val"]["x2d"]),
+        "test_frames": len(arrays["test"]["x2d"]),
         "epochs_run": run.epochs_run,
         "best_epoch": run.best_epoch,
         "steps": run.steps,
@@ -154,9 +241,18 @@ def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
     wall = round(run.wall_time_s, 2)
     if timings_dir is not None:
         write_timings(timings_dir / "pretrain" / f"{model}.json",
-                      [{"wall_time_s": wall, "reused": reused}])
-    store.clean()
+                      [{"wall_time_s": wall, "reused": run.reused}])
     return {**summary, "wall_time_s": wall}
+
+
+def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
+                 summary_path: Path, timings_dir: Path | None = None,
+                 store: RunStore | None = None) -> dict[str, Any]:
+    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
+    (reused from ``store`` when an identical run finished before): :func:`run_pretrain_all`
+    for one model."""
+    return run_pretrain_all(params, [(model, ckpt_path, summary_path)], processed, timings_dir,
+                            store)[model]
 
 
 @dataclass
@@ -188,8 +284,9 @@ class _FinetunePlan:
     init: str
     hparams: Params
     recipe: Recipe
-    workers: int
+    workers: int  # stacks trained at once (local executor)
     settings: list[_Setting]
+    threads: int  # intra-op threads of every run (part of its store key)
 
 
 @dataclass
@@ -207,7 +304,8 @@ def _plan_finetune(params: Params, model: str, init: str, processed: Path,
     rows and starting weights, cut into stacks of ``train.runs_per_group``, with their store
     keys. The worker count (hence each run's threads, hence its rounding) depends on the whole
     stage, never on how many stacks the store already holds: reused and retrained runs match.
-    ``setup`` is :func:`_setup`'s (hyper-parameters, recipe, device)."""
+    On Ray every run computes on ``executor.cpus_per_task`` threads. ``setup`` is
+    :func:`_setup`'s (hyper-parameters, recipe, device)."""
     hparams, recipe, device = setup
     base_seed = params.train.seed
     size = runs_per_group(params, device)
@@ -228,8 +326,12 @@ def _plan_finetune(params: Params, model: str, init: str, processed: Path,
         groups = [_Group(name, reps[i: i + size], specs[i: i + size], [])
                   for i in range(0, len(specs), size)]
         settings.append(_Setting(name, out, subset["runs"], groups))
-    workers = min(training_workers(params, device), sum(len(s.groups) for s in settings))
-    threads = _threads_per_run(workers)
+    n_groups = sum(len(s.groups) for s in settings)
+    if is_remote(params.executor):
+        workers, threads = n_groups, params.executor.cpus_per_task
+    else:
+        workers = min(training_workers(params, device), n_groups)
+        threads = _threads_per_run(workers)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
     shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
         model, hparams, recipe, device, threads, files,
@@ -241,7 +343,7 @@ def _plan_finetune(params: Params, model: str, init: str, processed: Path,
                 continue
             ids = [digest([shared, s.seed, s.indices]) for s in group.specs]
             group.keys = [digest({"run": i, "stack": ids}) for i in ids]
-    return _FinetunePlan(model, init, hparams, recipe, workers, settings)
+    return _FinetunePlan(model, init, hparams, recipe, workers, settings, threads)
 
 
 def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: RunStore
@@ -270,16 +372,50 @@ def _train_group(plan: _FinetunePlan, group: _Group, data: _RealData, store: Run
     return runs
 
 
+def _group_name(plan: _FinetunePlan, group: _Group) -> str:
+    reps = group.repetitions
+    runs = f"run {reps[0]:02d}" if len(reps) == 1 else f"runs {reps[0]:02d}-{reps[-1]:02d}"
+    return f"finetune {plan.init} {plan.model} {group.setting} {runs}"
+
+
+def _without_init(group: _Group) -> _Group:
+    """The stack without its runs' starting weights (they travel once, shared by all stacks)."""
+    return dataclasses.replace(group, specs=[dataclasses.replace(s, init_state=None)
+                                             for s in group.specs])
+
+
+def _remote_group(plan: _FinetunePlan, group: _Group, arrays: dict[str, dict[str, np.ndarray]],
+                  start_state: dict[str, torch.Tensor] | None, device: str, store: RunStore
+                  ) -> list[StoredRun]:
+    """:func:`_train_group` as a Ray task: the shared arrays become tensors on the task's
+    device, and the shared starting weights go back into the runs (sent once, not per run)."""
+    t = _tensors(arrays, plan.recipe.target_unit_mm, torch.device(device))
+    group = dataclasses.replace(group, specs=[  # arrays from the object store are read-only
+        dataclasses.replace(s, indices=None if s.indices is None else np.array(s.indices),
+                            init_state=start_state) for s in group.specs])
+    runs = _train_group(plan, group, _RealData(t["train"], t["val"], t["test"]), store)
+    return [_on_cpu(r) for r in runs]
+
+
+def _remote_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+                         pretrained: Path, arrays: dict[str, dict[str, np.ndarray]],
+                         recipe: Recipe, device: str) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`_no_real_data` as a Ray task, on the device the runs train on."""
+    t = _tensors({s: arrays[s] for s in ("val", "test")}, recipe.target_unit_mm,
+                 torch.device(device))
+    return _no_real_data(model, hparams, state, pretrained, t["val"], t["test"], recipe)
+
+
 def _finetune(params: Params, model: str, init: str, processed: Path,
               jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
               timings_dir: Path | None, store: RunStore | None = None,
               zero_dir: Path | None = None) -> dict[str, list[dict]]:
     """Plan the runs of every ``(setting, subset_path, out_dir)`` of ``jobs``, train their
-    stacks on one pool of ``train.workers`` threads (so no core idles at the end of a setting),
-    and write each setting's outputs, in order, as soon as its runs are done. Every finished
-    stack is kept in ``store`` at once; stacks already there are reused. With pre-trained
-    weights and ``zero_dir``, the weights as they start are evaluated there first (see
-    :func:`_write_no_real_data`)."""
+    stacks on the executor of params.yaml (locally: one pool of ``train.workers`` threads, so no
+    core idles at the end of a setting; on Ray: every stack a task), and write each setting's
+    outputs, in order, as soon as its runs are done. Every finished stack is kept in ``store``
+    at once; stacks already there are reused. With pre-trained weights and ``zero_dir``, the
+    weights as they start are evaluated there first (see :func:`_no_real_data`)."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
@@ -287,37 +423,43 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
     setup = hparams, recipe, device = _setup(params, model)
     store = store or RunStore(None)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
-    train_arrays = load_arrays(files[0])
-    unit = recipe.target_unit_mm
-    val = PoseTensors.from_arrays(load_arrays(files[1]), unit, device)
-    test = PoseTensors.from_arrays(load_arrays(files[2]), unit, device)
+    arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
-    if zero_dir is not None and start_state is not None:
-        _write_no_real_data(model, hparams, start_state, pretrained, zero_dir, val, test, recipe)
-    data = _RealData(PoseTensors.from_arrays(train_arrays, unit, device), val, test)
+    zero = zero_dir is not None and start_state is not None
     plan = _plan_finetune(params, model, init, processed, jobs, pretrained, store,
-                          len(data.pool), start_state, setup)
-
-    def write(setting: _Setting, done: list[list[StoredRun]]) -> list[dict]:
-        return _write_setting(plan, setting, [r for rs in done for r in rs], test, timings_dir)
-
-    out: dict[str, list[dict]] = {}
-    bar = tqdm(plan.settings, desc=f"{init} {model}", unit="setting")
-    if plan.workers == 1:
-        for setting in bar:
-            out[setting.name] = write(setting, [_train_group(plan, g, data, store)
-                                                for g in setting.groups])
-    else:
-        saved = torch.get_num_threads()
-        torch.set_num_threads(_threads_per_run(plan.workers))
-        try:
-            with ThreadPoolExecutor(plan.workers) as ex:
-                futures = [[ex.submit(_train_group, plan, g, data, store) for g in s.groups]
-                           for s in plan.settings]
-                for setting, fs in zip(bar, futures, strict=True):
-                    out[setting.name] = write(setting, [f.result() for f in fs])
-        finally:
-            torch.set_num_threads(saved)
+                          len(arrays["train"]["x2d"]), start_state, setup)
+    groups = [g for s in plan.settings for g in s.groups]
+    unit_mm = recipe.target_unit_mm
+    record = (None if timings_dir is None
+              else timings_dir / "units" / f"finetune_{init}_{model}.jsonl")
+    with open_executor(params.executor, plan.workers, plan.threads, record,
+                       params.source) as executor:
+        if executor.remote:
+            test = PoseTensors.from_arrays(arrays["test"], unit_mm, torch.device("cpu"))
+            shared, state = executor.share(arrays), executor.share(start_state)
+            light = dataclasses.replace(plan, settings=[])  # what a stack needs of the plan
+            units = [Unit(f"finetune pretrained {model} {NO_REAL_DATA}", _remote_no_real_data,
+                          (model, hparams, state, pretrained, shared, recipe, str(device)))
+                     ] if zero else []
+            units += [Unit(_group_name(plan, g), _remote_group, (
+                light, _without_init(g), shared, state, str(device), _absolute(store)))
+                for g in groups]
+        else:
+            val, test = (PoseTensors.from_arrays(arrays[s], unit_mm, device)
+                         for s in ("val", "test"))
+            if zero:
+                _write_no_real_data(zero_dir, *_no_real_data(
+                    model, hparams, start_state, pretrained, val, test, recipe))
+            data = _RealData(PoseTensors.from_arrays(arrays["train"], unit_mm, device), val, test)
+            units = [Unit(_group_name(plan, g), _train_group, (plan, g, data, store))
+                     for g in groups]
+        out: dict[str, list[dict]] = {}
+        with contextlib.closing(executor.map(units, f"{init} {model}")) as results:
+            if zero and executor.remote:
+                _write_no_real_data(zero_dir, *next(results))
+            for setting in plan.settings:
+                runs = [r for _ in setting.groups for r in next(results)]
+                out[setting.name] = _write_setting(plan, setting, runs, test, timings_dir)
     store.clean()
     return out
 
@@ -363,12 +505,12 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
             for r, t in zip(records, times, strict=True)]
 
 
-def _write_no_real_data(model: str, hparams: Params, state: dict[str, torch.Tensor],
-                        pretrained: Path, out_dir: Path, val: PoseTensors, test: PoseTensors,
-                        recipe: Recipe) -> None:
-    """The pre-trained weights evaluated on the real data before any fine-tuning: the
-    ``runs.json`` (one run, no training frames, no steps) and ``predictions.npz`` of the
-    pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA`, in the layout of a setting."""
+def _no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
+                  pretrained: Path, val: PoseTensors, test: PoseTensors, recipe: Recipe
+                  ) -> tuple[dict[str, Any], np.ndarray]:
+    """The pre-trained weights evaluated on the real data before any fine-tuning: the record
+    of the pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA` (one run, no training frames,
+    no steps) and its test predictions (float32 mm)."""
     net = build_with_weights(pretrained, model, hparams, state, "re-run the pretrain stage")
     net = net.to(test.x.device)
     unit = recipe.target_unit_mm
@@ -383,9 +525,14 @@ def _write_no_real_data(model: str, hparams: Params, state: dict[str, torch.Tens
         "test_mpjpe": round(float(mpjpe(pred_mm, target_mm, test.mask.cpu())), 4),
         "history": [],
     }
+    return record, pred_mm.numpy().astype(np.float32)
+
+
+def _write_no_real_data(out_dir: Path, record: dict[str, Any], pred: np.ndarray) -> None:
+    """``runs.json`` and ``predictions.npz`` of :func:`_no_real_data` in the layout of a
+    setting."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.save_npz(out_dir / "predictions.npz",
-                    {"pred": pred_mm.numpy().astype(np.float32)[None], "repetition": np.asarray([0])})
+    atomic.save_npz(out_dir / "predictions.npz", {"pred": pred[None], "repetition": np.asarray([0])})
     atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
 
 

@@ -16,7 +16,7 @@ from cabinlift.training.checkpoints import load_checkpoint, save_checkpoint
 
 GRAFORMER = {"dim_model": 96, "n_layers": 1, "n_head": 4, "dropout": 0.0, "attn_dropout": 0.0,
              "gcn_dropout": 0.0, "cheb_order": 2}
-FIX = "re-run the pretrain stage (dvc repro pretrain@graformer)"
+FIX = "re-run the pretrain stage (dvc repro pretrain)"
 
 
 def _save(path: Path, hparams: dict, state: dict | None = None, model: str = "graformer") -> Path:
@@ -127,7 +127,7 @@ def test_a_truncated_checkpoint_is_one_line(tmp_path):
 def test_a_missing_checkpoint(tmp_path):
     path = tmp_path / "graformer.pt"
     assert _refused(path, "graformer", GRAFORMER) == (
-        f"{path}: checkpoint not found; run the pretrain stage (dvc repro pretrain@graformer)"
+        f"{path}: checkpoint not found; run the pretrain stage (dvc repro pretrain)"
     )
 
 

@@ -4,8 +4,11 @@ chosen in params (``simulated``, ``mmpose``, ``precomputed``), write the interim
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from tqdm import tqdm
 from cabinlift.camera import Calibration
 from cabinlift.config import DetectSimulated, KeypointsSimulated, Params, Section
 from cabinlift.errors import CabinliftError
+from cabinlift.executors import Unit, is_remote, open_executor
 from cabinlift.formats.drive_act import (
     Recording,
     discover_recordings,
@@ -147,32 +151,120 @@ def report_rejected(counts: dict[str, Any], backend: str, cfg: Section) -> None:
              f"driver sits")
 
 
-def run_detect(params: Params, out_dir: Path) -> dict[str, Any]:
+def _on_tasks(params: Params, backend: str) -> bool:
+    """A recording's 2D inference runs as a Ray task: only with the slow ``mmpose`` backend
+    (the simulated and precomputed ones stay in the stage's process)."""
+    return backend == "mmpose" and is_remote(params.executor)
+
+
+def _for_tasks(cfg: Section, gpus_per_task: float) -> Section:
+    """The ``mmpose`` settings as a task reads them on any node: file paths made absolute (a
+    Ray worker does not run in the project folder), and device ``auto`` decided by what a task
+    reserves (a task sees only its own GPUs, as cuda:0, ...)."""
+    update: dict[str, Any] = {"checkpoint": str(Path(cfg.checkpoint).resolve())}
+    if Path(cfg.config).is_file():  # else a config name inside the installed package
+        update["config"] = str(Path(cfg.config).resolve())
+    if cfg.device == "auto":
+        update["device"] = "cuda:0" if gpus_per_task > 0 else "cpu"
+    return cfg.model_copy(update=update)
+
+
+def _absolute(rec: Recording) -> Recording:
+    return dataclasses.replace(rec, pose3d_path=rec.pose3d_path.resolve(),
+                               calibration_path=rec.calibration_path.resolve())
+
+
+#: The 2D models a Ray worker process has built, by stage and settings (a CPU worker runs
+#: many recordings; a GPU task gets a fresh process).
+_TASK_MODELS: dict[str, Callable[..., Any]] = {}
+
+
+def _remote_2d(stage: str, cfg: Section, cache_entry: Path | None, *args: Any
+               ) -> Detections | Keypoints2D:
+    """One recording's ``mmpose`` inference as a Ray task: ``args`` are the recording, its
+    calibration, sampled frames (and detections). The finished interim file also goes to the
+    resume cache (``cache_entry``) at once, so that a stage stopped before it gets this result
+    does not compute it again."""
+    ident = json.dumps([stage, cfg.model_dump(mode="json")], sort_keys=True)
+    model = _TASK_MODELS.get(ident)
+    if model is None:
+        from cabinlift.keypoints.mmlab import mmdet_detector, mmpose_estimator
+
+        make = mmdet_detector if stage == "detect" else mmpose_estimator
+        model = _TASK_MODELS[ident] = make(cfg, f"{stage}.mmpose")
+    result = model(*args)
+    if cache_entry is not None:
+        write = interim.write_detections if stage == "detect" else interim.write_keypoints
+        write(cache_entry, result)
+    return result
+
+
+def _infer_recordings(params: Params, stage: str, cache: RecordingCache,
+                      todo: list[tuple[str, Path, tuple[Any, ...]]],
+                      make: Callable[[], Callable[..., Any]], timings_dir: Path | None
+                      ) -> Iterator[Detections | Keypoints2D]:
+    """The results of the recordings ``todo`` (key, interim path, inputs), in order, each
+    written to its interim path and the resume cache: in this process (the model built once by
+    ``make``, only when a recording needs it), or as Ray tasks (``mmpose`` with
+    ``executor.kind: ray``)."""
+    name, cfg = _backend(params, stage)
+    write = interim.write_detections if stage == "detect" else interim.write_keypoints
+    if not _on_tasks(params, name):
+        model: Callable[..., Any] | None = None
+        for key, path, inputs in tqdm(todo, desc=stage, unit="rec"):
+            model = model or make()
+            result = model(*inputs)
+            write(path, result)
+            cache.store(key, path)
+            yield result
+        return
+    task_cfg = _for_tasks(cfg, params.executor.gpus_per_task)
+    cache_root = None if cache.dir is None else cache.dir.resolve()
+    if cache_root is not None:
+        cache_root.mkdir(parents=True, exist_ok=True)
+    record = None if timings_dir is None else timings_dir / "units" / f"{stage}.jsonl"
+    with open_executor(params.executor, record=record, source=params.source) as executor:
+        units = [Unit(f"{stage} {inputs[0].file_id}", _remote_2d, (
+            stage, task_cfg, None if cache_root is None else cache_root / f"{key}.csv",
+            _absolute(inputs[0]), *inputs[1:])) for key, _path, inputs in todo]
+        with contextlib.closing(executor.map(units, stage)) as results:
+            for (_key, path, _inputs), result in zip(todo, results, strict=True):
+                write(path, result)
+                yield result
+
+
+def run_detect(params: Params, out_dir: Path, timings_dir: Path | None = None
+               ) -> dict[str, Any]:
     """Driver box per sampled frame of every recording under ``data.real.root``; returns the
     counts of frames, detected frames, frames without a driver box by reason (see
-    :mod:`cabinlift.keypoints.driver`) and resumed recordings."""
+    :mod:`cabinlift.keypoints.driver`) and resumed recordings. The recordings not found in the
+    resume cache are the stage's units of work (on Ray with the ``mmpose`` backend)."""
     root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "detect")
     cache = _recording_cache(name, cfg, "detect", stride)
-    detector: Detector | None = None  # built on first use: a fully resumed stage loads no model
     rejected = dict.fromkeys(REJECTIONS, 0)
     counts: dict[str, Any] = {"frames": 0, "detected": 0, "rejected": rejected,
                               "resumed_recordings": 0}
-    for rec in tqdm(recordings, desc="detect", unit="rec"):
+    found: dict[str, Detections] = {}
+    todo = []
+    for rec in recordings:
         path = interim.interim_path(out_dir, rec.file_id, "detections")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
                          *_checkpoint_files(name, cfg)])
         det = cache.restore(key, path, interim.read_detections)
         if det is not None:
             counts["resumed_recordings"] += 1
+            found[rec.file_id] = det
         else:
-            calib = read_calibration(rec.calibration_path)
             frames = sampled_frames(rec, stride)
-            detector = detector or make_detector(params)
-            det = detector(rec, calib, frames)
-            interim.write_detections(path, det)
-            cache.store(key, path)
+            todo.append((key, path, (rec, read_calibration(rec.calibration_path), frames)))
+    computed = _infer_recordings(params, "detect", cache, todo, lambda: make_detector(params),
+                                 timings_dir)
+    for (_key, _path, inputs), det in zip(todo, computed, strict=True):
+        found[inputs[0].file_id] = det
+    for rec in recordings:
+        det = found[rec.file_id]
         counts["frames"] += len(det.frame_id)
         counts["detected"] += int(det.detected.sum())
         for reason, n in det.rejected_counts().items():
@@ -181,15 +273,18 @@ def run_detect(params: Params, out_dir: Path) -> dict[str, Any]:
     return counts
 
 
-def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path) -> dict[str, int]:
-    """COCO-17 keypoints and scores inside every detected driver box."""
+def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path,
+                    timings_dir: Path | None = None) -> dict[str, int]:
+    """COCO-17 keypoints and scores inside every detected driver box (the recordings not found
+    in the resume cache are the stage's units of work, on Ray with the ``mmpose`` backend)."""
     root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "keypoints2d")
     cache = _recording_cache(name, cfg, "keypoints2d", stride)
-    estimator: Estimator | None = None
     counts = {"frames": 0, "with_keypoints": 0, "resumed_recordings": 0}
-    for rec in tqdm(recordings, desc="keypoints2d", unit="rec"):
+    found: dict[str, Keypoints2D] = {}
+    todo = []
+    for rec in recordings:
         det_path = interim.interim_path(det_dir, rec.file_id, "detections")
         path = interim.interim_path(out_dir, rec.file_id, "keypoints2d")
         key = cache.key([rec.pose3d_path, rec.calibration_path, rec.video_path,
@@ -197,19 +292,23 @@ def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path) -> dict[str, i
         kp = cache.restore(key, path, interim.read_keypoints)
         if kp is not None:
             counts["resumed_recordings"] += 1
-        else:
-            calib = read_calibration(rec.calibration_path)
-            det = interim.read_detections(det_path)
-            frames = sampled_frames(rec, stride)
-            if not np.array_equal(frames.frame_id, det.frame_id):
-                raise CabinliftError(
-                    f"{det_path}: frame ids do not match the sampled frames of "
-                    f"{rec.pose3d_path} (stride {stride}); re-run the detect stage"
-                )
-            estimator = estimator or make_estimator(params)
-            kp = estimator(rec, calib, frames, det)
-            interim.write_keypoints(path, kp)
-            cache.store(key, path)
+            found[rec.file_id] = kp
+            continue
+        calib = read_calibration(rec.calibration_path)
+        det = interim.read_detections(det_path)
+        frames = sampled_frames(rec, stride)
+        if not np.array_equal(frames.frame_id, det.frame_id):
+            raise CabinliftError(
+                f"{det_path}: frame ids do not match the sampled frames of "
+                f"{rec.pose3d_path} (stride {stride}); re-run the detect stage"
+            )
+        todo.append((key, path, (rec, calib, frames, det)))
+    computed = _infer_recordings(params, "keypoints2d", cache, todo,
+                                 lambda: make_estimator(params), timings_dir)
+    for (_key, _path, inputs), kp in zip(todo, computed, strict=True):
+        found[inputs[0].file_id] = kp
+    for rec in recordings:
+        kp = found[rec.file_id]
         counts["frames"] += len(kp.frame_id)
         counts["with_keypoints"] += int(kp.detected.sum())
     return counts

@@ -121,7 +121,7 @@ def load_checkpoint(path: Path, model_name: str, hparams: dict[str, Any]) -> dic
     """State dict of a checkpoint written by :func:`save_checkpoint` for the same model: same
     name, same hyper-parameters, tensors that fit the architecture they describe, finite."""
     path = Path(path)
-    fix = f"re-run the pretrain stage (dvc repro pretrain@{model_name})"
+    fix = "re-run the pretrain stage (dvc repro pretrain)"
     if not path.is_file():
         raise CabinliftError(f"{path}: checkpoint not found; {fix.replace('re-run', 'run', 1)}")
     ckpt = read_checkpoint(path)
