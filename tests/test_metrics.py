@@ -1,6 +1,7 @@
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from cabinlift.metrics import (
@@ -8,6 +9,7 @@ from cabinlift.metrics import (
     masked_mean,
     masked_mse,
     mpjpe,
+    pck_auc,
     procrustes_align,
 )
 
@@ -115,3 +117,16 @@ def test_procrustes_leaves_poses_with_fewer_than_three_valid_joints_unchanged():
     # the same at 1 cm scale (a pose in metres: its spread is far below 1)
     small = procrustes_align(0.01 * pred, 0.01 * target, mask)
     np.testing.assert_allclose(small[0], 0.01 * target[0], atol=1e-9)
+
+
+def test_pck_auc_bounds_of_its_arguments():
+    # errors 0, 100, 200 mm: two thresholds (0 and 150 mm) give 3DPCK 1/3 and 2/3 -> AUC 1/2;
+    # a range below 1 mm is still a range (0 and 0.5 mm: 1/3 both); no range or one threshold
+    # is refused, naming what is needed
+    err, mask = np.array([[0.0, 100.0, 200.0]]), np.ones((1, 3), bool)
+    assert pck_auc(err, mask, 150.0, 2) == pytest.approx(0.5)
+    assert pck_auc(err, mask, 0.5, 2) == pytest.approx(1 / 3)
+    for max_mm, steps in ((0.0, 5), (-1.0, 5), (150.0, 1)):
+        with pytest.raises(ValueError, match="^pck_auc needs at least two thresholds and a "
+                                             "positive range$"):
+            pck_auc(err, mask, max_mm, steps)
