@@ -308,6 +308,15 @@ _KEY_LONG = re.compile(r"\b[0-9a-f]{64}\b")
 _SECONDS = re.compile(r"\d+\.\d s\b")
 
 
+def _entries_in_run_order(store: Path) -> list[Path]:
+    """The run store's entries by repetition (what each entry describes; file times of
+    entries written in quick succession can tie)."""
+    def repetition(entry: Path) -> int:
+        return int(torch.load(entry, weights_only=False)["describe"]["repetition"])
+
+    return sorted(store.glob("*.pt"), key=repetition)
+
+
 def finetune_killed_after_some_runs() -> str:
     """The second start of an interrupted stage: what the first had finished is reused (the
     kill itself is tested with SIGKILL in tests/test_finetune_resume.py). One worker: the log's order is
@@ -316,7 +325,7 @@ def finetune_killed_after_some_runs() -> str:
     _write(p)
     _processed(p)
     assert _run(_finetune())[0] == 0
-    store = sorted(Path(".cache/runs").glob("*.pt"), key=lambda e: e.stat().st_mtime_ns)
+    store = _entries_in_run_order(Path(".cache/runs"))
     for entry in store[3:]:  # as if killed after three runs
         entry.unlink()
     status, err = _run(_finetune())
@@ -339,7 +348,7 @@ def disk_full_while_storing_a_run() -> str:
     _processed(p)
     with small_tmpfs(Path(".cache/runs").resolve(), 4096) as store:
         assert _run(_finetune())[0] == 0
-        entries = sorted(store.glob("*.pt"), key=lambda e: e.stat().st_mtime_ns)
+        entries = _entries_in_run_order(store)
         assert len(entries) == 8
         size = entries[3].stat().st_size
         for entry in entries[3:]:
