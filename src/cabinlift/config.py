@@ -213,9 +213,15 @@ class DetectMmpose(Mmpose):
     driver_region: Region
 
 
-class DetectPrecomputed(Section):
+class Precomputed(Section):
+    """The files of the ``precomputed`` backend of a 2D stage (a COCO results file and,
+    optionally, its image list)."""
+
     results: Path_()
     images: Path_(nullable=True)
+
+
+class DetectPrecomputed(Precomputed):
     min_score: Num(0, 1)
     driver_region: Region
 
@@ -236,9 +242,7 @@ class KeypointsSimulated(Section):
     score_range: ScoreRange
 
 
-class KeypointsPrecomputed(Section):
-    results: Path_()
-    images: Path_(nullable=True)
+class KeypointsPrecomputed(Precomputed):
     min_iou: Num(0, 1)
 
 
