@@ -169,16 +169,25 @@ def test_a_changed_lifter_retrains_only_its_own_runs(repo, cluster):
 
 @pytest.fixture
 def driver(cluster, monkeypatch):
-    """This process as a driver of the cluster (the cluster's token, read when Ray is
-    imported; the test module's functions sent by value: workers cannot import tests)."""
+    """This process as a driver of the cluster (the cluster's token; the test module's
+    functions sent by value: workers cannot import tests).
+
+    Ray reads its authentication settings once per process, when it is first imported: another
+    test of this process that imported Ray before (tests/test_executors.py does) would leave
+    the token unread and every call to the cluster refused, so the settings are read again
+    here, and once more after the token is gone."""
+    from ray import cloudpickle
+    from ray._private.authentication_test_utils import reset_auth_token_state
+
     for key, value in cluster.env().items():
         if key.startswith("RAY_"):
             monkeypatch.setenv(key, value)
-    from ray import cloudpickle
-
+    reset_auth_token_state()
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield cluster
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    monkeypatch.undo()
+    reset_auth_token_state()
 
 
 @pytest.mark.mmlab
