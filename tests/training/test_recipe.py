@@ -94,8 +94,22 @@ def test_single_sample_last_batch_is_dropped():
 
 
 def test_too_few_samples_is_an_error():
-    with pytest.raises(CabinliftError, match="at least 2 training samples"):
+    with pytest.raises(CabinliftError, match="^train: at least 2 training samples are needed, "
+                                             "got 1$"):
         _train(_tensors(20, 0), _tensors(10, 1), RECIPE, seed=0, indices=np.array([3]))
+
+
+def test_two_samples_are_enough():
+    """The smallest training set a run accepts: one batch of two, one step per epoch."""
+    r = dataclasses.replace(RECIPE, max_epochs=3)
+    res, _ = _train(_tensors(20, 0), _tensors(10, 1), r, seed=0, indices=np.array([3, 7]))
+    assert (res.epochs_run, res.steps) == (3, 3)
+
+
+def test_no_runs_is_an_error():
+    with pytest.raises(CabinliftError, match="^finetune simplebl: no runs to train$"):
+        train_runs("simplebl", SMALL, [], _tensors(20, 0), _tensors(10, 1), RECIPE,
+                   desc="finetune simplebl")
 
 
 def test_steps_and_stop_reason_are_recorded():
@@ -145,7 +159,7 @@ def test_validate_start_makes_the_starting_weights_a_candidate():
     res, _ = _train(_tensors(100, 0, r), _tensors(30, 1, r), r, seed=0, model="jointformer",
                     hparams=NO_BN)
     assert [h["epoch"] for h in res.history] == [0, 5, 10, 15]
-    assert res.history[0]["train_loss"] is None
+    assert res.history[0]["train_loss"] is None and res.history[0]["lr"] == r.lr
     assert res.best_epoch == 0 and res.epochs_run == 15 and res.stopped_early
     assert res.best_val_mpjpe == res.history[0]["val_mpjpe"]
 
