@@ -74,6 +74,22 @@ def test_seeded_and_seed_sensitive():
     assert combos[0] == combos[1] != combos[2]
 
 
+def test_the_draws_are_pinned():
+    """The subjects, combinations and frames a seed draws are part of every result trained on
+    them (the committed demo metrics, a researcher's published Table 1): a change of how the
+    generators are seeded (per subject; per setting, offset from the subjects' streams) or of
+    what they draw must show here, not as silently different numbers. Values as drawn by numpy
+    2.x's PCG64 for seed 0."""
+    pairs = make_runs(SUBJECTS, SettingDef(subjects=2, fraction=1.0, repetitions=4), 0, 5, 2)
+    assert [r["subjects"] for r in pairs] == [[4, 7], [2, 6], [1, 5], [4, 6]]
+    fours = make_runs(SUBJECTS, SettingDef(subjects=4, fraction=1.0, repetitions=3), 0, 6, 2)
+    assert [r["subjects"] for r in fours] == [[2, 3, 7, 8], [3, 5, 6, 7], [5, 6, 7, 8]]
+    frames = make_runs(SUBJECTS[SUBJECTS <= 2], SettingDef(subjects=1, fraction=0.1,
+                                                           repetitions=2), 0, 0, 2)
+    assert frames == [{"repetition": 0, "subjects": [1], "indices": [15, 22, 24, 33]},
+                      {"repetition": 1, "subjects": [2], "indices": [50, 53, 69, 80]}]
+
+
 def test_subject_combinations_are_drawn_without_replacement():
     # four subjects give six pairs: six repetitions must use each pair exactly once, whatever
     # the seed or setting (drawn with replacement, all six would be distinct in 6!/6**6 = 1.5 %
