@@ -340,3 +340,25 @@ def test_run_normalize_refuses_an_empty_split_before_writing(tmp_path):
                                              r"'data\.synthetic\.views'$"):
         run_normalize(params, tmp_path / "keypoints2d", out)
     assert not out.exists()
+
+
+def test_a_split_without_frames_has_the_arrays_of_a_filled_one(tmp_path):
+    """build_real / build_synthetic return every split, also one left without frames (which
+    run_normalize then refuses by name): the same keys, dtypes and per-frame shapes as a split
+    with frames, so a caller can count, concatenate or save it like any other."""
+    from cabinlift.arrays import check_arrays
+    from cabinlift.normalize import _empty, _finish
+
+    filled = _empty()
+    for key, value in {"x2d": np.zeros((2, 13, 2)), "y3d": np.zeros((2, 13, 3)),
+                       "mask": np.ones((2, 13), bool), "subject": np.array([1, 1]),
+                       "frame_id": np.array([0, 6]), "file_id": np.array(["a", "a"]),
+                       "activity": np.array(["", "drink"])}.items():
+        filled[key].append(value)
+    full, empty = _finish(filled), _finish(_empty())
+    assert set(empty) == set(full)
+    for key in full:
+        assert (len(empty[key]), empty[key].shape[1:], empty[key].dtype.kind) == (
+            0, full[key].shape[1:], full[key].dtype.kind), key
+        assert empty[key].dtype == full[key].dtype or key in ("file_id", "activity"), key
+    check_arrays(tmp_path / "empty.npz", empty)
