@@ -98,3 +98,48 @@ def test_each_run_follows_its_own_early_stopping(one_run_learns_backwards) -> No
         assert r.best_val_mpjpe == min(vals) and r.best_epoch == vals.index(min(vals)) + 1
         if r.stopped_early:  # the last `patience` validations did not improve on the best
             assert min(vals[-RECIPE.patience:]) >= min(vals[:-RECIPE.patience])
+
+
+GRAFORMER_NO_NOISE = {"dim_model": 16, "n_layers": 1, "n_head": 2, "dropout": 0.0,
+                      "attn_dropout": 0.0, "gcn_dropout": 0.0}
+
+
+def test_a_given_initial_state_is_loaded_instead_of_the_seeds_weights() -> None:
+    """Fine-tuning starts from the pre-trained weights: run 0 is given another network's state
+    and holds exactly it; run 1 (no state) holds the weights its seed draws."""
+    from cabinlift.lifters import build_lifter
+    from cabinlift.training.engine import build_stack
+
+    hp = TINY["simplebl"]
+    torch.manual_seed(99)
+    pretrained = build_lifter("simplebl", **hp).state_dict()
+    torch.manual_seed(5)
+    seeded = build_lifter("simplebl", **hp).state_dict()
+    stack = build_stack("simplebl", hp, [5, 5], [pretrained, None], torch.device("cpu"),
+                        "coordinate_mean")
+    held = [stack.state_dict_of(stack.snapshot(), r) for r in (0, 1)]
+    assert list(held[0]) == list(pretrained)
+    assert all(torch.equal(held[0][k], pretrained[k]) for k in pretrained)
+    assert all(torch.equal(held[1][k], seeded[k]) for k in seeded)
+    assert any(not torch.equal(pretrained[k], seeded[k]) for k in seeded)  # two networks
+
+
+def test_the_reported_training_loss_is_the_loss_of_the_epochs_samples() -> None:
+    """One epoch, one batch of every training sample, no dropout, no batch norm: the history's
+    training loss is the mean squared coordinate error of the starting weights over the valid
+    joints of those samples (worked out here with numpy from the network's predictions)."""
+    from cabinlift.lifters import build_lifter
+
+    rng = np.random.default_rng(3)
+    pool, val = _split(rng, 40), _split(rng, 10)
+    recipe = Recipe(lr=1e-30, lr_decay=1.0, batch_size=64, grad_clip=1.0, max_epochs=1,
+                    val_every=1, patience=2, target_unit_mm=RECIPE.target_unit_mm)
+    (res,), _ = train_runs("graformer", GRAFORMER_NO_NOISE, [RunSpec(7, None)], pool, val,
+                           recipe)
+    torch.manual_seed(7)
+    net = build_lifter("graformer", **GRAFORMER_NO_NOISE).eval()
+    with torch.no_grad():
+        pred = net(pool.x).numpy().astype(np.float64)
+    y, m = pool.y.numpy().astype(np.float64), pool.mask.numpy()
+    expected = ((pred - y) ** 2)[m].sum() / (3 * m.sum())
+    assert res.history[0]["train_loss"] == pytest.approx(expected, rel=1e-5)
