@@ -106,6 +106,21 @@ def test_two_samples_are_enough():
     assert (res.epochs_run, res.steps) == (3, 3)
 
 
+def test_a_stacks_time_is_shared_by_its_runs():
+    """Runs trained together report an equal share of the stack's time: together they account
+    for no more than the call took (runs.csv's time per run adds up to the stage's)."""
+    import time
+
+    r = dataclasses.replace(RECIPE, max_epochs=2)
+    start = time.perf_counter()
+    results, _ = train_runs("simplebl", SMALL, [RunSpec(s, None) for s in (1, 2, 3)],
+                            _tensors(40, 0, r), _tensors(10, 1, r), r)
+    elapsed = time.perf_counter() - start
+    walls = [res.wall_time_s for res in results]
+    assert walls[0] > 0 and walls == [walls[0]] * 3
+    assert sum(walls) <= elapsed
+
+
 def test_no_runs_is_an_error():
     with pytest.raises(CabinliftError, match="^finetune simplebl: no runs to train$"):
         train_runs("simplebl", SMALL, [], _tensors(20, 0), _tensors(10, 1), RECIPE,
