@@ -69,7 +69,18 @@ def test_store_section_is_optional(store):
     {"kind": "ray", "address": "ray://head:10001", "cpus_per_task": 4, "gpus_per_task": 2,
      "max_retries": 5}])
 def test_executor_section_is_optional_and_takes_its_documented_values(executor):
-    assert config.problems(_with(executor=executor)) == []
+    assert config.problems(_with(executor=executor, **{"numerics.mode": "native"})) == []
+
+
+def test_portable_numerics_on_ray_computes_every_task_on_one_cpu():
+    ray = {"kind": "ray", "address": "auto", "cpus_per_task": 2, "gpus_per_task": 0,
+           "max_retries": 3}
+    assert _one(_with(executor=ray)) == (
+        "key 'executor.cpus_per_task' is 2, but with 'numerics.mode' portable every task "
+        "computes on one thread; set it to 1, or 'numerics.mode' to native")
+    assert config.problems(_with(executor={**ray, "cpus_per_task": 1})) == []
+    assert _one(_with(**{"numerics.mode": "fast"})) == (
+        "key 'numerics.mode' must be one of 'portable', 'native', got 'fast'")
 
 
 def test_executor_section_is_typed():
@@ -449,7 +460,8 @@ def test_settings_list_names_defined_settings():
 
 def test_setting_name_without_dots():
     p = _with()
-    p["subsets"]["settings"]["a.b"] = {"subjects": 1, "fraction": 1.0, "repetitions": 1}
+    p["subsets"]["settings"]["a.b"] = {"subjects": 1, "fraction": 1.0, "repetitions": 1,
+                                       "seeds": 1}
     assert _one(p).startswith("setting name 'a.b' under 'subsets.settings' must be")
 
 

@@ -6,6 +6,7 @@ import copy
 import json
 
 import numpy as np
+import torch
 from tinydata import write_processed
 
 from cabinlift import config
@@ -58,13 +59,18 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
     assert [t["repetition"] for t in log] == list(range(8))
     assert [t["wall_time_s"] for t in log] == [r["wall_time_s"] for r in a]
 
-    summary = run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
+    summary = run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt",
                            tmp_path / "pt.json")
-    assert "wall_time_s" not in json.loads((tmp_path / "pt.json").read_text())
+    saved = json.loads((tmp_path / "pt.json").read_text())
+    assert "wall_time_s" not in saved and [s["seed"] for s in saved["seeds"]] == [0, 1, 2]
     assert summary["epochs_run"] == 3
+    assert sorted(f.name for f in (tmp_path / "pt").iterdir()) == [
+        "seed0.pt", "seed1.pt", "seed2.pt"]
     c = run_finetune(p, "simplebl", "pct25", "pretrained", processed,
-                     processed / "subsets" / "pct25.json", tmp_path / "c", tmp_path / "pt.pt")
+                     processed / "subsets" / "pct25.json", tmp_path / "c", tmp_path / "pt")
     assert [r["test_mpjpe"] for r in c] != [r["test_mpjpe"] for r in a]
+    # the runs of a setting start from the pre-trainings in turn
+    assert [r["pretrain_seed"] for r in c] == [0, 1, 2, 0, 1, 2, 0, 1]
 
 
 def test_run_seed_is_stable_and_distinct():
@@ -155,29 +161,36 @@ def test_store_reuses_finished_runs_with_identical_outputs(tmp_path, capsys):
 
 
 def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
+    """The eight-subject setting's three seeds start from the three pre-trainings in turn:
+    changing the second pre-training's checkpoint retrains exactly the run that starts from it
+    (run 01), and a stage given the same checkpoints again trains nothing."""
     from cabinlift.training.store import RunStore
 
     processed = _processed(tmp_path)
     p = _params()
     subset = processed / "subsets" / "subj8.json"
     store = RunStore(tmp_path / "store")
-    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
-                 tmp_path / "pt.json", store=store)
-    first_pt = (tmp_path / "pt.pt").read_bytes()
-    run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "a",
-                 tmp_path / "pt.pt", store=store)
-    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
-                 tmp_path / "pt.json", store=store)
-    assert (tmp_path / "pt.pt").read_bytes() == first_pt
+    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt", tmp_path / "pt.json",
+                 store=store)
+    first = [(tmp_path / "pt" / f"seed{j}.pt").read_bytes() for j in range(3)]
+    assert len(set(first)) == 3  # three seeds, three pre-trainings
+    a = run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "a",
+                     tmp_path / "pt", store=store)
+    assert [(r["repetition"], r["seed"], r["pretrain_seed"]) for r in a] == [
+        (0, 0, 0), (1, 1, 1), (2, 2, 2)]
+    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt", tmp_path / "pt.json",
+                 store=store)
+    assert [(tmp_path / "pt" / f"seed{j}.pt").read_bytes() for j in range(3)] == first
     capsys.readouterr()
-    p["train"]["seed"] = 1  # a new pre-training: the fine-tuning runs starting from it retrain
-    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt.pt",
-                 tmp_path / "pt.json", store=store)
-    p["train"]["seed"] = 0
-    run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "b",
-                 tmp_path / "pt.pt", store=store)
+    ckpt = torch.load(tmp_path / "pt" / "seed1.pt", weights_only=True)
+    next(iter(ckpt["state_dict"].values())).mul_(0.5)
+    torch.save(ckpt, tmp_path / "pt" / "seed1.pt")
+    b = run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "b",
+                     tmp_path / "pt", store=store)
     log = capsys.readouterr().err
-    assert "pretrain simplebl: trained" in log and log.count(": trained ") == 2
+    assert log.count(": trained ") == 1 and "subj8 run 01: trained" in log, log
+    assert [r["test_mpjpe"] for r in b][::2] == [r["test_mpjpe"] for r in a][::2]
+    assert b[1]["test_mpjpe"] != a[1]["test_mpjpe"]
 
 
 def test_snapshots_change_no_output_and_are_removed_once_runs_are_stored(tmp_path, capsys):

@@ -118,9 +118,15 @@ def test_check_writes_one_manifest_per_stage(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {
         "params": "valid", "files": {"demo": 0, "detect": 1, "keypoints2d": 0}}
     assert sorted(p.name for p in out.iterdir()) == ["code", "demo.json", "detect.json",
-                                                     "keypoints2d.json"]
+                                                     "keypoints2d.json", "numerics.json"]
     assert sorted(p.name for p in (out / "code").iterdir()) == [
+        "demo.json", "detect.json", "evaluate.json", "keypoints2d.json", "normalize.json",
+        "subsets.json", "training"]
+    assert sorted(p.name for p in (out / "code" / "training").iterdir()) == [
         "graformer.json", "graphmlp.json", "jointformer.json", "semgcn.json", "simplebl.json"]
+    normalize = json.loads((out / "code" / "normalize.json").read_text())
+    assert normalize["stage"] == "normalize" and "cabinlift/skeleton.py" in normalize["files"]
+    assert json.loads((out / "numerics.json").read_text())["mode"] == "portable"
     assert json.loads((out / "detect.json").read_text()) == {
         "detect.precomputed.results": {"md5": MD5_ABC, "path": results}}
     assert (out / "demo.json").read_text() == "{}\n"

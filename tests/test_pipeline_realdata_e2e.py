@@ -34,8 +34,8 @@ def fixture_params() -> dict:
     params["models"] = ["simplebl"]
     params["settings"] = ["pct50", "subj2"]
     params["subsets"]["settings"] = {
-        "pct50": {"subjects": 1, "fraction": 0.5, "repetitions": 2},
-        "subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 1},
+        "pct50": {"subjects": 1, "fraction": 0.5, "repetitions": 2, "seeds": 1},
+        "subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 1, "seeds": 1},
     }
     params["normalize"]["real_splits"] = {"train": [1, 2], "val": [3], "test": [4]}
     params["normalize"]["synthetic_splits"] = {

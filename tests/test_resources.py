@@ -8,9 +8,9 @@ import pytest
 import torch
 from cliutil import write_params
 
-from cabinlift import cli, config
+from cabinlift import cli, config, numerics
 from cabinlift.experiments import training_workers
-from cabinlift.resources import available_cores, resolve_threads
+from cabinlift.resources import available_cores, resolve_threads, thread_budget
 
 PARAMS = config.read_yaml("params.yaml")
 
@@ -28,15 +28,21 @@ def restore_threads():
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_a_stage_computes_on_the_configured_threads(tmp_path, threads, restore_threads):
+@pytest.mark.parametrize("mode", ["native", "portable"])
+def test_a_stage_computes_on_the_configured_threads(tmp_path, threads, mode, restore_threads):
+    """The budget is ``threads``; PyTorch computes on all of it in native numerics, on one
+    thread in portable numerics (a sum split over threads rounds by their number)."""
     torch.set_num_threads(7)
-    params = write_params(tmp_path / "params.yaml", PARAMS, threads=threads)
+    params = write_params(tmp_path / "params.yaml", PARAMS, threads=threads,
+                          **{"numerics.mode": mode})
     # a stage that fails fast (no processed arrays) after the command line set the threads
-    assert cli.main(["--params", str(params), "subsets", "--processed", str(tmp_path),
+    assert cli.main(["--params", str(params), "pretrain", "--processed", str(tmp_path),
                      "--out", str(tmp_path / "s")]) == 1
-    assert torch.get_num_threads() == threads
+    assert torch.get_num_threads() == (threads if mode == "native" else 1)
+    assert thread_budget() == threads
     # training splits that budget: one worker per thread, each on one thread
     assert training_workers(config.build(PARAMS), torch.device("cpu")) == threads
+    numerics.apply("portable")  # as the other tests compute
 
 
 def test_bad_threads_is_named(tmp_path, capsys):

@@ -45,6 +45,7 @@ def _params(**changes) -> dict:
     p["lifters"]["simplebl"] = dict(TINY_SIMPLEBL)
     p["lifters"]["graformer"] = dict(TINY_GRAFORMER)
     p["train"].update(max_epochs=2, val_every=1, device="cpu")
+    p["pretrain"]["seeds"] = 1
     return with_changes(p, **changes)
 
 
@@ -78,7 +79,7 @@ def _processed(params: dict) -> None:
 def _finetune(init: str = "scratch", model: str = "simplebl", setting: str = "pct25") -> list[str]:
     argv = ["finetune", "--model", model, "--init", init, "--setting", setting]
     if init == "pretrained":
-        argv += ["--pretrained", f"models/pretrained/{model}.pt"]
+        argv += ["--pretrained", f"models/pretrained/{model}"]
     return argv
 
 
@@ -236,7 +237,7 @@ def pretrained_graformer_of_another_width() -> str:
 
 def pretrained_weights_with_nan() -> str:
     _pretrained("simplebl", TINY_SIMPLEBL)
-    path = Path("models/pretrained/simplebl.pt")
+    path = Path("models/pretrained/simplebl/seed0.pt")
     ckpt = torch.load(path, weights_only=True)
     next(iter(ckpt["state_dict"].values()))[0] = float("nan")
     torch.save(ckpt, path)
@@ -245,7 +246,7 @@ def pretrained_weights_with_nan() -> str:
 
 def checkpoint_cut_by_a_killed_writer() -> str:
     _pretrained("simplebl", TINY_SIMPLEBL)
-    path = Path("models/pretrained/simplebl.pt")
+    path = Path("models/pretrained/simplebl/seed0.pt")
     path.write_bytes(path.read_bytes()[:4000])
     Path("pose.json").write_text(json.dumps({"annotations": []}))
     return _error(["lift", "--checkpoint", str(path), "--input", "pose.json",
@@ -261,7 +262,7 @@ def _untrained_checkpoint() -> Path:
 
     recipe = Recipe(lr=1e-3, lr_decay=0.95, batch_size=8, grad_clip=1.0, max_epochs=1,
                     val_every=1, patience=1, target_unit_mm=1000.0)
-    path = Path("models/pretrained/simplebl.pt")
+    path = Path("models/pretrained/simplebl/seed0.pt")
     save_checkpoint(path, "simplebl", TINY_SIMPLEBL, build_lifter("simplebl", **TINY_SIMPLEBL)
                     .state_dict(), checkpoint_meta(recipe))
     return path

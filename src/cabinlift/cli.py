@@ -13,11 +13,18 @@ import re
 import sys
 from pathlib import Path
 
-from cabinlift import config
-from cabinlift.atomic import write_atomic
+from cabinlift import config, numerics
 from cabinlift.config import Params
 from cabinlift.errors import CabinliftError
 from cabinlift.resources import resolve_threads, use_threads
+
+#: The commands that compute: each starts under the numerics mode of params.yaml before any
+#: computation.
+COMPUTING = ("check", "demo", "detect", "keypoints2d", "normalize", "subsets", "pretrain",
+             "finetune", "evaluate", "lift", "verify")
+#: ... and those that compute with PyTorch on several threads (``threads`` of params.yaml):
+#: the others compute with NumPy, whose own loops use one.
+THREADED = ("detect", "keypoints2d", "pretrain", "finetune", "evaluate", "lift")
 
 
 def _check(args: argparse.Namespace, params: Params) -> None:
@@ -28,9 +35,9 @@ def _check(args: argparse.Namespace, params: Params) -> None:
 
 
 def _demo(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.demo.generate import generate
+    from cabinlift.demo.generate import run_demo
 
-    summary = generate(Path(args.out), params.demo)
+    summary = run_demo(params, Path(args.out))
     print(json.dumps(summary, sort_keys=True))
 
 
@@ -50,55 +57,31 @@ def _keypoints2d(args: argparse.Namespace, params: Params) -> None:
 def _normalize(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.normalize import run_normalize
 
-    report = run_normalize(params, Path(args.keypoints), Path(args.out))
-    write_atomic(Path(args.report), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    report = run_normalize(params, Path(args.keypoints), Path(args.out), Path(args.report))
     print(json.dumps({k: v["kept"] for k, v in report.items()}))
 
 
 def _subsets(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.arrays import load_arrays
-    from cabinlift.subsets import write_subsets
+    from cabinlift.subsets import run_subsets
 
-    train = load_arrays(Path(args.processed) / "real_train.npz")
-    counts = write_subsets(train["subject"], params.setting_defs(), params.subsets.seed,
-                           params.subsets.min_frames, Path(args.out))
-    print(json.dumps({"runs": counts, "total": sum(counts.values())}))
+    print(json.dumps(run_subsets(params, Path(args.processed), Path(args.out))))
 
 
 def _pretrain(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.experiments import run_pretrain_all
-    from cabinlift.training.store import RunStore
+    from cabinlift.experiments import run_pretrain_stage
 
-    names = args.model or list(params.models)
-    for name in names:
-        if name not in params.models:
-            raise CabinliftError(f"model {name!r} is not listed under key 'models'")
-    out, summaries = Path(args.out), Path(args.summary)
-    jobs = [(name, out / f"{name}.pt", summaries / f"{name}.json") for name in names]
-    done = run_pretrain_all(params, jobs, Path(args.processed), Path(args.timings),
-                            RunStore.from_config(params.store))
+    done = run_pretrain_stage(params, args.model, Path(args.processed), Path(args.out),
+                              Path(args.summary), Path(args.timings))
     keys = ("epochs_run", "best_val_mpjpe", "test_mpjpe", "wall_time_s")
     print(json.dumps({m: {k: s[k] for k in keys} for m, s in done.items()}))
 
 
 def _finetune(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.experiments import run_finetune_all
-    from cabinlift.training.store import RunStore
+    from cabinlift.experiments import run_finetune_stage
 
-    names = args.setting or list(params.settings)
-    for name in names:
-        if name not in params.settings:
-            raise CabinliftError(f"setting {name!r} is not listed under key 'settings'")
-    by_setting = run_finetune_all(
+    print(json.dumps(run_finetune_stage(
         params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),
-        Path(args.pretrained) if args.pretrained else None, Path(args.timings), names,
-        RunStore.from_config(params.store),
-    )
-    print(json.dumps({
-        s: {"runs": len(r), "reused": sum(x["reused"] for x in r),
-            "mean_test_mpjpe": round(sum(x["test_mpjpe"] for x in r) / len(r), 2)}
-        for s, r in by_setting.items()
-    }))
+        Path(args.pretrained) if args.pretrained else None, Path(args.timings), args.setting)))
 
 
 def _store(args: argparse.Namespace, params: Params) -> None:
@@ -127,22 +110,20 @@ def _store(args: argparse.Namespace, params: Params) -> None:
 
 
 def _evaluate(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.evaluation import run_evaluation
+    from cabinlift.evaluation import run_evaluate_stage
 
-    run_evaluation(
-        finetuned_root=Path(args.finetuned),
-        test_npz=Path(args.processed) / "real_test.npz",
-        models=list(params.models),
-        settings=params.setting_defs(),
-        metrics_dir=Path(args.metrics),
-        plots_dir=Path(args.plots),
-        options=params.evaluate,
-        pretrain_dir=Path(args.metrics) / "pretrain",
-        timings_root=Path(args.timings) / "finetune",
-        wall_times=Path(args.timings) / "wall_times.csv",
-        train_npz=Path(args.processed) / "real_train.npz",
-        subsets_dir=Path(args.subsets),
-    )
+    run_evaluate_stage(params, Path(args.finetuned), Path(args.processed), Path(args.subsets),
+                       Path(args.metrics), Path(args.plots), Path(args.timings))
+
+
+def _verify(args: argparse.Namespace, params: Params) -> int:
+    from cabinlift.verify import run_verify
+
+    code, result = run_verify(Path.cwd(), args.stage, Path(args.scratch) if args.scratch else None,
+                              args.keep)
+    if args.json:
+        print(json.dumps(result, indent=1, sort_keys=True))
+    return code
 
 
 def _exps(args: argparse.Namespace) -> None:
@@ -256,12 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="data/subsets")
     s.set_defaults(func=_subsets)
 
-    s = sub.add_parser("pretrain", help="train the lifters on synthetic poses")
+    s = sub.add_parser("pretrain", help="train the lifters on synthetic poses (pretrain.seeds "
+                       "times each)")
     s.add_argument("--model", action="append",
                    help="a model to pre-train (repeatable; default: every model in params)")
     s.add_argument("--processed", default="data/processed")
     s.add_argument("--out", default="models/pretrained",
-                   help="folder of the checkpoints <model>.pt (default: models/pretrained)")
+                   help="folder of the checkpoints <model>/seed<j>.pt (default: "
+                   "models/pretrained)")
     s.add_argument("--summary", default="metrics/pretrain",
                    help="folder of the summaries <model>.json (default: metrics/pretrain)")
     s.set_defaults(func=_pretrain)
@@ -271,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--setting", action="append",
                    help="a setting to run (repeatable; default: every setting in params)")
     s.add_argument("--init", required=True, choices=["scratch", "pretrained"])
-    s.add_argument("--pretrained", help="pre-trained checkpoint (init=pretrained)")
+    s.add_argument("--pretrained", help="folder of the pre-trained checkpoints seed<j>.pt "
+                   "(init=pretrained), e.g. models/pretrained/<model>")
     s.add_argument("--processed", default="data/processed")
     s.add_argument("--subsets", default="data/subsets")
     s.add_argument("--out", help="default: models/finetuned/<init>/<model> (one folder per setting)")
@@ -299,6 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", default="metrics")
     s.add_argument("--plots", default="plots")
     s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser(
+        "verify", help="re-run the pipeline in a scratch copy and compare with the committed "
+        "results",
+        description="Copies the project's tracked files to a scratch folder, runs the pipeline "
+        "there from nothing (DVC without its run cache, a fresh run store), or only the stages "
+        "named (their inputs checked out from this project's DVC cache), and compares every "
+        "DVC output of the new dvc.lock with the committed one and every Table-1 cell with the "
+        "committed cell next to its spread over runs; prints the numerics of both sides. Exit "
+        "status 0: identical; 2: something differs; 1: an error.",
+    )
+    s.add_argument("stage", nargs="*", help="stages to re-run (default: the whole pipeline)")
+    s.add_argument("--scratch", help="an empty folder for the re-run (default: a temporary "
+                   "one, removed afterwards)")
+    s.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
+    s.add_argument("--json", action="store_true", help="also print the comparison as JSON")
+    s.set_defaults(func=_verify)
 
     s = sub.add_parser(
         "exps", help="DVC experiments: changed params and Table 1, legible at 100 columns",
@@ -360,13 +361,17 @@ def main(argv: list[str] | None = None) -> int:
             params = _lift_params(Path(args.params))
         else:  # every problem of the file at once, before any work
             params = config.load_config(args.params)
-        if args.command not in ("store", "profile"):  # every computing stage: one thread rule
+        if args.command in COMPUTING:  # one numerics mode and one thread rule for all
+            mode = "native" if params is None else params.numerics.mode
+            numerics.prepare(mode, restart=sys.argv if argv is None else None)
+            numerics.apply(mode)
+        if args.command in THREADED:
             use_threads(resolve_threads("auto" if params is None else params.threads))
-        args.func(args, params)
+        status = args.func(args, params)  # None: success
     except CabinliftError as exc:
         print(f"cabinlift {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

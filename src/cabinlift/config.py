@@ -41,6 +41,8 @@ LOSS_REDUCTIONS: tuple[str, ...] = ("coordinate_mean", "xyz_sum_joint_mean")
 #: Where the units of work of the training stages and of the ``mmpose`` backend run
 #: (``executor.kind``; see :mod:`cabinlift.executors`).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+#: How floating-point results are pinned (``numerics.mode``; see :mod:`cabinlift.numerics`).
+NUMERICS_MODES: tuple[str, ...] = ("portable", "native")
 #: The pseudo-setting of the pre-trained weights evaluated before any fine-tuning (the zero
 #: point of every pre-trained curve); a reserved name, never a configured setting.
 NO_REAL_DATA = "none"
@@ -273,6 +275,7 @@ class SettingDef(Section):
     subjects: Int(1)
     fraction: Num(0, 1, lo_open=True)
     repetitions: Int(1)
+    seeds: Int(1, text="an integer >= 1 (training seeds per repetition)")
 
 
 class Subsets(Section):
@@ -300,6 +303,19 @@ class Train(Section):
     device: Device
     runs_per_group: AutoOrCount
     workers: AutoOrCount
+
+
+class Pretrain(Section):
+    """How many pre-trainings each lifter gets (each its own seed); the pre-trained runs of a
+    setting start from them in turn."""
+
+    seeds: Int(1)
+
+
+class Numerics(Section):
+    """How floating-point results are pinned (:mod:`cabinlift.numerics`)."""
+
+    mode: Choice(NUMERICS_MODES)
 
 
 class Store(Section):
@@ -370,6 +386,8 @@ class Params(Section):
     normalize: Normalize
     subsets: Subsets
     train: Train
+    pretrain: Pretrain
+    numerics: Numerics
     threads: AutoOrCount
     executor: Executor | None = None
     store: Store | None = None
@@ -725,8 +743,18 @@ def _check_ray_devices(raw: dict[str, Any], out: list[str]) -> None:
                        f"'auto' or 'cuda'")
 
 
+def _check_portable_threads(raw: dict[str, Any], out: list[str]) -> None:
+    """Portable numerics compute every unit of work on one thread (a sum split over threads
+    rounds by their number), so a Ray task reserving more CPUs would leave them idle."""
+    cpus = _at(raw, "executor.cpus_per_task")
+    if (_at(raw, "numerics.mode") == "portable" and _at(raw, "executor.kind") == "ray"
+            and _is_int(cpus) and cpus > 1):
+        out.append(f"key 'executor.cpus_per_task' is {cpus}, but with 'numerics.mode' portable "
+                   "every task computes on one thread; set it to 1, or 'numerics.mode' to native")
+
+
 _RULES = (_check_lifters, _check_backends, _check_settings, _check_splits, _check_demo,
-          _check_evaluate, _check_ray_devices)
+          _check_evaluate, _check_ray_devices, _check_portable_threads)
 
 # --------------------------------------------------------------------------- entry points
 

@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from cabinlift.config import Executor as ExecutorSection
 from cabinlift.errors import CabinliftError, first_sentence
+from cabinlift.resources import thread_budget
 
 
 def is_remote(config: ExecutorSection | None) -> bool:
@@ -120,10 +121,10 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1, threads: int | None = None,
                  record: Path | None = None) -> None:
-        import torch
+        from cabinlift.numerics import unit_threads
 
-        budget = torch.get_num_threads()
-        super().__init__(threads if threads is not None else budget, record)
+        super().__init__(threads if threads is not None
+                         else unit_threads(thread_budget(), workers), record)
         self.workers = workers
         self.node = f"local:{socket.gethostname()}"
 
@@ -192,13 +193,27 @@ def _check_reachable(address: str | None, source: str, timeout_s: float = 10.0) 
             f"({exc.strerror or exc}); start the cluster first (docs/cluster.md)") from None
 
 
-def _remote_call(fn: Callable[..., Any], threads: int, *args: Any) -> tuple[Any, str, dict]:
-    """What a Ray worker runs for one unit: ``fn(*args)`` on ``threads`` intra-op threads, its
-    stderr (the unit's log lines) captured and returned with the result, so that the stage
-    prints it; where it ran."""
+def _remote_call(fn: Callable[..., Any], threads: int, numerics_mode: str,
+                 regime: dict[str, Any], *args: Any) -> tuple[Any, str, dict]:
+    """What a Ray worker runs for one unit: ``fn(*args)`` under the stage's numerics mode, on
+    ``threads`` intra-op threads, its stderr (the unit's log lines) captured and returned with
+    the result, so that the stage prints it; where it ran. A worker that computes under another
+    numerics regime (CPU-side) than the stage planned with is an error naming its node: its
+    results would not be those the run store keys promise."""
     import ray
     import torch
 
+    from cabinlift import numerics
+
+    numerics.apply(numerics_mode)
+    here = numerics.regime()
+    if here != regime:
+        diff = {k: (regime.get(k), here.get(k)) for k in sorted(set(regime) | set(here))
+                if regime.get(k) != here.get(k)}
+        raise CabinliftError(
+            f"Ray node {ray.get_runtime_context().get_node_id()[:12]} computes under another "
+            f"numerics regime than the stage planned with ({diff}); install the same libraries "
+            "on every node (requirements.txt)")
     torch.set_num_threads(threads)
     start = time.perf_counter()
     buffer = io.StringIO()
@@ -225,7 +240,11 @@ class RayExecutor(Executor):
             raise CabinliftError(
                 f"{source}: key 'executor.kind' is 'ray', but Ray is not installed "
                 "(pip install -r requirements.txt)") from exc
+        from cabinlift import numerics
+
         super().__init__(config.cpus_per_task, record)
+        self.numerics_mode = numerics.mode_in_effect()
+        self.regime = numerics.regime()
         self.config = config
         self.source = source
         self._ray = ray
@@ -244,11 +263,14 @@ class RayExecutor(Executor):
         import logging
 
         import cabinlift
+        from cabinlift import numerics
 
         runtime_env = {
             "py_modules": [str(Path(cabinlift.__file__).parent)],
             "excludes": ["__pycache__", "*.pyc"],
-            "env_vars": {"TQDM_DISABLE": "1"},  # no progress bars inside tasks
+            # no progress bars inside tasks; the libraries' settings of the numerics mode, in
+            # place before a worker loads them
+            "env_vars": {"TQDM_DISABLE": "1", **numerics.environment(self.numerics_mode)},
         }
         address = self.config.address
         _check_reachable(address, self.source)
@@ -292,7 +314,8 @@ class RayExecutor(Executor):
 
     def map(self, units: Sequence[Unit], desc: str) -> Iterator[Any]:
         ray = self._ray
-        refs = [self._task.options(name=u.name).remote(u.fn, self.threads, *u.args)
+        refs = [self._task.options(name=u.name).remote(u.fn, self.threads, self.numerics_mode,
+                                                      self.regime, *u.args)
                 for u in units]
         index = {ref: i for i, ref in enumerate(refs)}
         done: dict[int, Any] = {}
@@ -330,7 +353,5 @@ def open_executor(config: ExecutorSection | None, workers: int = 1, threads: int
     ``threads`` are the local executor's threads and the intra-op threads of each (the remote
     one's units use ``cpus_per_task``); ``source`` names params.yaml in errors."""
     if config is not None and is_remote(config):
-        import torch
-
-        return RayExecutor(config, torch.get_num_threads(), record, source)
+        return RayExecutor(config, thread_budget(), record, source)
     return LocalExecutor(workers, threads, record)

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cabinlift import atomic
+from cabinlift import atomic, numerics
 from cabinlift.arrays import load_arrays
 from cabinlift.config import INITS, NO_REAL_DATA, Params
 from cabinlift.config import Executor as ExecutorSection
 from cabinlift.errors import CabinliftError
 from cabinlift.executors import Unit, is_remote, open_executor
 from cabinlift.metrics import mpjpe, to_mm
+from cabinlift.resources import thread_budget
 from cabinlift.skeleton import COCO13
 from cabinlift.subsets import read_subset
 from cabinlift.training.checkpoints import build_with_weights, load_checkpoint, save_checkpoint
@@ -30,12 +31,25 @@ from cabinlift.training.data import PoseTensors, predict, resolve_device
 from cabinlift.training.recipe import Recipe, RunSpec, TrainResult, train_runs, validation_mpjpe
 from cabinlift.training.store import RunStore, StoredRun, code_version, digest, file_digest
 
+#: The checkpoint of pre-training seed ``j`` of a lifter, in its folder under models/pretrained.
+PRETRAINED_NAME = "seed{j}.pt"
+
 
 def run_seed(base: int, *parts: object) -> int:
     """A stable 31-bit seed for one run. Scratch and pre-trained runs of the same model,
     setting and repetition share it, so they see the same batch order (a paired comparison)."""
     key = "/".join(str(p) for p in (base, *parts))
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+
+def pretrain_seed(base: int, model: str, j: int) -> int:
+    """The seed of pre-training ``j`` (0, 1, ...) of ``model``."""
+    return run_seed(base, model, "pretrain") if j == 0 else run_seed(base, model, "pretrain", j)
+
+
+def pretrained_checkpoints(folder: Path, seeds: int) -> list[Path]:
+    """The checkpoints of a lifter's ``seeds`` pre-trainings in ``folder``."""
+    return [folder / PRETRAINED_NAME.format(j=j) for j in range(seeds)]
 
 
 def _setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, torch.device]:
@@ -76,7 +90,7 @@ def training_workers(params: Params, device: torch.device) -> int:
     one thread rounds differently than on two), and never on which worker trains which run."""
     value = params.train.workers
     if value == "auto":
-        return 1 if device.type != "cpu" else torch.get_num_threads()
+        return 1 if device.type != "cpu" else thread_budget()
     return value
 
 
@@ -105,19 +119,20 @@ def _stored(result: TrainResult, **extra: Any) -> StoredRun:
 
 def _threads_per_run(workers: int) -> int:
     """Intra-op threads each run trains on when ``workers`` groups train at once, out of the
-    stage's budget (``threads`` of params.yaml, set by the command line entry)."""
-    threads = torch.get_num_threads()
-    return threads if workers == 1 else max(1, threads // workers)
+    stage's budget (``threads`` of params.yaml, set by the command line entry): one in portable
+    numerics (:func:`cabinlift.numerics.unit_threads`)."""
+    return numerics.unit_threads(thread_budget(), workers)
 
 
 def _stage_key(model: str, hparams: Params, recipe: Recipe, device: torch.device,
-               threads: int, data: list[Path], init: Path | None = None) -> dict[str, Any]:
-    """What every run of a stage shares in its store key (see :mod:`cabinlift.training.store`)."""
+               threads: int, data: list[Path]) -> dict[str, Any]:
+    """What every run of a stage shares in its store key (see :mod:`cabinlift.training.store`):
+    also the numerics regime it computes under (:func:`cabinlift.numerics.regime`)."""
     return {
         "model": model, "hparams": hparams, "recipe": dataclasses.asdict(recipe),
         "device": str(device), "threads": threads, "code": code_version(model),
+        "numerics": numerics.regime(device),
         "data": {p.name: file_digest(p) for p in data},
-        "init": None if init is None else file_digest(init),
     }
 
 
@@ -146,113 +161,155 @@ def _tensors(arrays: dict[str, dict[str, np.ndarray]], unit_mm: float, device: t
 
 
 def _pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
-                   key: str | None, tensors: dict[str, PoseTensors], store: RunStore
-                   ) -> StoredRun:
+                   key: str | None, tensors: dict[str, PoseTensors], store: RunStore,
+                   name: str, progress: bool = True) -> StoredRun:
     """One pre-training (a unit of the ``pretrain`` stage): taken from ``store`` when an
     identical run finished before, else trained (continuing from its snapshot when one is
     there), tested on the synthetic test split and kept in the store."""
     run = store.get(key) if key else None
     if run is not None:
-        log(f"pretrain {model}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
+        log(f"{name}: reused {key[:12]} (trained earlier in {run.wall_time_s:.1f} s)")
         return run
     (result,), stack = train_runs(model, hparams, [RunSpec(seed)], tensors["train"],
-                                  tensors["val"], recipe, desc=f"pretrain {model}",
-                                  store=store, keys=[key], log=log)
+                                  tensors["val"], recipe, desc=name, store=store, keys=[key],
+                                  log=log, progress=progress)
     run = _stored(result, test_mpjpe=validation_mpjpe(stack, tensors["test"], recipe)[0])
     if key:
         store.put(key, run, {"stage": "pretrain", "model": model})
         store.remove_snapshot([key])
-    log(f"pretrain {model}: trained in {run.wall_time_s:.1f} s")
+    log(f"{name}: trained in {run.wall_time_s:.1f} s")
     return run
 
 
 def _remote_pretrain_unit(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int,
                           key: str | None, arrays: dict[str, dict[str, np.ndarray]],
-                          device: str, store: RunStore) -> StoredRun:
+                          device: str, store: RunStore, name: str) -> StoredRun:
     """:func:`_pretrain_unit` as a Ray task: the shared arrays become tensors on the task's
     device."""
     tensors = _tensors(arrays, recipe.target_unit_mm, torch.device(device))
-    return _on_cpu(_pretrain_unit(model, hparams, recipe, seed, key, tensors, store))
+    return _on_cpu(_pretrain_unit(model, hparams, recipe, seed, key, tensors, store, name,
+                                  progress=False))
 
 
 def run_pretrain_all(params: Params, jobs: list[tuple[str, Path, Path]], processed: Path,
                      timings_dir: Path | None = None, store: RunStore | None = None
                      ) -> dict[str, dict[str, Any]]:
-    """Pre-train every ``(model, checkpoint_path, summary_path)`` of ``jobs`` on the synthetic
-    training split, keeping the best synthetic-val weights (each reused from ``store`` when an
-    identical run finished before). The pre-trainings are the units of one stage: on Ray they
-    run at the same time; locally one after another, each on the stage's whole thread budget.
-    Outputs are written in the order of ``jobs``. Returns each model's summary with its wall
-    time."""
+    """Pre-train every ``(model, checkpoint_folder, summary_path)`` of ``jobs`` on the synthetic
+    training split ``pretrain.seeds`` times (each its own seed), keeping each run's best
+    synthetic-val weights as ``<checkpoint_folder>/seed<j>.pt`` (each reused from ``store`` when
+    an identical run finished before). The pre-trainings are the units of one stage: on Ray
+    they run at the same time; locally, in portable numerics, as many at once as the stage has
+    threads (each on one), in native numerics one after another on all of them. Outputs are
+    written in the order of ``jobs``. Returns each model's summary with its wall time."""
     store = store or RunStore(None)
     files = [processed / f"synthetic_{s}.npz" for s in ("train", "val", "test")]
     arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
     record = None if timings_dir is None else timings_dir / "units" / "pretrain.jsonl"
     setups = {model: _setup(params, model) for model, _, _ in jobs}
+    n_seeds = params.pretrain.seeds
+    n_units = len(jobs) * n_seeds
+    budget = thread_budget()
+    workers = 1 if numerics.mode_in_effect() != "portable" else max(1, min(budget, n_units))
+    threads = numerics.unit_threads(budget, workers)
     out = {}
-    with open_executor(params.executor, record=record, source=params.source) as executor:
+    with open_executor(params.executor, workers, threads, record, params.source) as executor:
         units = []
         shared = executor.share(arrays) if executor.remote else None
         tensors: dict[torch.device, dict[str, PoseTensors]] = {}
         for model, _, _ in jobs:
             hparams, recipe, device = setups[model]
-            seed = run_seed(params.train.seed, model, "pretrain")
-            key = digest({"stage": "pretrain", "seed": seed, **_stage_key(
-                model, hparams, recipe, device, executor.threads, files)}
-                ) if store.enabled else None
-            if executor.remote:
-                units.append(Unit(f"pretrain {model}", _remote_pretrain_unit, (
-                    model, hparams, recipe, seed, key, shared, str(device), _absolute(store))))
-                continue
-            if device not in tensors:
-                tensors[device] = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm, device)
-                                   for s, a in arrays.items()}
-            units.append(Unit(f"pretrain {model}", _pretrain_unit,
-                              (model, hparams, recipe, seed, key, tensors[device], store)))
+            stage_key = _stage_key(model, hparams, recipe, device, executor.threads, files
+                                   ) if store.enabled else None
+            for j in range(n_seeds):
+                seed = pretrain_seed(params.train.seed, model, j)
+                key = None if stage_key is None else digest(
+                    {"stage": "pretrain", "seed": seed, **stage_key})
+                name = f"pretrain {model}" + (f" seed {j}" if n_seeds > 1 else "")
+                if executor.remote:
+                    units.append(Unit(name, _remote_pretrain_unit, (
+                        model, hparams, recipe, seed, key, shared, str(device),
+                        _absolute(store), name)))
+                    continue
+                if device not in tensors:
+                    tensors[device] = {s: PoseTensors.from_arrays(a, recipe.target_unit_mm,
+                                                                  device)
+                                       for s, a in arrays.items()}
+                units.append(Unit(name, _pretrain_unit,
+                                  (model, hparams, recipe, seed, key, tensors[device], store,
+                                   name, workers == 1)))
         with contextlib.closing(executor.map(units, "pretrain")) as results:
-            for (model, ckpt_path, summary_path), run in zip(jobs, results, strict=True):
+            for model, ckpt_dir, summary_path in jobs:
                 hparams, recipe, _ = setups[model]
-                out[model] = _write_pretrain(model, hparams, recipe, run, arrays, ckpt_path,
+                runs = [next(results) for _ in range(n_seeds)]
+                out[model] = _write_pretrain(model, hparams, recipe, runs, arrays, ckpt_dir,
                                              summary_path, timings_dir)
     store.clean()
     return out
 
 
-def _write_pretrain(model: str, hparams: dict[str, Any], recipe: Recipe, run: StoredRun,
-                    arrays: dict[str, dict[str, np.ndarray]], ckpt_path: Path,
+def _write_pretrain(model: str, hparams: dict[str, Any], recipe: Recipe, runs: list[StoredRun],
+                    arrays: dict[str, dict[str, np.ndarray]], ckpt_dir: Path,
                     summary_path: Path, timings_dir: Path | None) -> dict[str, Any]:
-    """A pre-training's checkpoint, its summary JSON and its wall-time log."""
+    """A lifter's pre-trainings: a checkpoint per seed, the summary JSON (per seed and their
+    mean) and the wall-time log."""
+    seeds = []
+    for j, (run, path) in enumerate(zip(runs, pretrained_checkpoints(ckpt_dir, len(runs)),
+                                        strict=True)):
+        summary = {
+            "seed": j,
+            "epochs_run": run.epochs_run,
+            "best_epoch": run.best_epoch,
+            "steps": run.steps,
+            "stopped_early": run.stopped_early,
+            "best_val_mpjpe": round(run.best_val_mpjpe, 3),
+            "test_mpjpe": round(run.extra["test_mpjpe"], 3),
+            "history": run.history,
+        }
+        seeds.append(summary)
+        save_checkpoint(path, model, hparams, run.best_state,
+                        checkpoint_meta(recipe, summary={"model": model, **summary}))
+    test = [s["test_mpjpe"] for s in seeds]
     summary = {
         "model": model,
         "train_frames": len(arrays["train"]["x2d"]),
         "val_frames": len(arrays["val"]["x2d"]),
         "test_frames": len(arrays["test"]["x2d"]),
-        "epochs_run": run.epochs_run,
-        "best_epoch": run.best_epoch,
-        "steps": run.steps,
-        "stopped_early": run.stopped_early,
-        "best_val_mpjpe": round(run.best_val_mpjpe, 3),
-        "test_mpjpe": round(run.extra["test_mpjpe"], 3),
-        "history": run.history,
+        "seeds": seeds,
+        "best_val_mpjpe": round(float(np.mean([s["best_val_mpjpe"] for s in seeds])), 3),
+        "test_mpjpe": round(float(np.mean(test)), 3),
+        "test_mpjpe_sd": round(float(np.std(test, ddof=1)), 3) if len(test) > 1 else None,
+        "epochs_run": max(s["epochs_run"] for s in seeds),
     }
-    save_checkpoint(ckpt_path, model, hparams, run.best_state,
-                    checkpoint_meta(recipe, summary=summary))
     atomic.write_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
-    wall = round(run.wall_time_s, 2)
+    walls = [round(run.wall_time_s, 2) for run in runs]
     if timings_dir is not None:
         write_timings(timings_dir / "pretrain" / f"{model}.json",
-                      [{"wall_time_s": wall, "reused": run.reused}])
-    return {**summary, "wall_time_s": wall}
+                      [{"seed": j, "wall_time_s": w, "reused": run.reused}
+                       for j, (w, run) in enumerate(zip(walls, runs, strict=True))])
+    return {**summary, "wall_time_s": round(sum(walls), 2)}
 
 
-def run_pretrain(params: Params, model: str, processed: Path, ckpt_path: Path,
+def run_pretrain(params: Params, model: str, processed: Path, ckpt_dir: Path,
                  summary_path: Path, timings_dir: Path | None = None,
                  store: RunStore | None = None) -> dict[str, Any]:
-    """Train ``model`` on the synthetic training split, keep the best synthetic-val weights
-    (reused from ``store`` when an identical run finished before): :func:`run_pretrain_all`
+    """Pre-train ``model`` ``pretrain.seeds`` times into ``ckpt_dir``: :func:`run_pretrain_all`
     for one model."""
-    return run_pretrain_all(params, [(model, ckpt_path, summary_path)], processed, timings_dir,
+    return run_pretrain_all(params, [(model, ckpt_dir, summary_path)], processed, timings_dir,
                             store)[model]
+
+
+def run_pretrain_stage(params: Params, models: list[str] | None, processed: Path, out: Path,
+                       summaries: Path, timings_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """The ``pretrain`` stage: every lifter of ``models`` (default: params' ``models``) into
+    ``out/<model>/``, its summary into ``summaries/<model>.json``, with the run store of
+    params.yaml."""
+    names = models or list(params.models)
+    for name in names:
+        if name not in params.models:
+            raise CabinliftError(f"model {name!r} is not listed under key 'models'")
+    jobs = [(name, out / name, summaries / f"{name}.json") for name in names]
+    return run_pretrain_all(params, jobs, processed, timings_dir,
+                            RunStore.from_config(params.store))
 
 
 @dataclass
@@ -264,6 +321,7 @@ class _Group:
     repetitions: list[int]
     specs: list[RunSpec]
     keys: list[str | None]  # run-store keys (None: store disabled)
+    starts: list[int | None]  # each run's pre-training (index into _Starts), None from scratch
 
 
 @dataclass
@@ -290,6 +348,25 @@ class _FinetunePlan:
 
 
 @dataclass
+class _Starts:
+    """The pre-trained weights fine-tuning starts from: one per pre-training seed; run ``r`` of
+    a setting starts from ``states[r % len(states)]``, so the runs of every setting spread over
+    the pre-trainings."""
+
+    paths: list[Path]
+    states: list[dict[str, torch.Tensor]]
+    digests: list[str]
+
+    @classmethod
+    def load(cls, paths: list[Path], model: str, hparams: dict[str, Any]) -> _Starts:
+        return cls(paths, [load_checkpoint(p, model, hparams) for p in paths],
+                   [file_digest(p) for p in paths])
+
+    def of_run(self, r: int) -> int:
+        return r % len(self.states)
+
+
+@dataclass
 class _RealData:
     pool: PoseTensors  # the real training split; runs select rows by index
     val: PoseTensors
@@ -297,22 +374,23 @@ class _RealData:
 
 
 def _plan_finetune(params: Params, model: str, init: str, processed: Path,
-                   jobs: list[tuple[str, Path, Path]], pretrained: Path | None,
-                   store: RunStore, n_train: int, start_state: dict[str, torch.Tensor] | None,
+                   jobs: list[tuple[str, Path, Path]], store: RunStore, n_train: int,
+                   starts: _Starts | None,
                    setup: tuple[dict[str, Any], Recipe, torch.device]) -> _FinetunePlan:
     """The runs of every ``(setting, subset_path, out_dir)`` of ``jobs``: their seeds, training
-    rows and starting weights, cut into stacks of ``train.runs_per_group``, with their store
-    keys. The worker count (hence each run's threads, hence its rounding) depends on the whole
-    stage, never on how many stacks the store already holds: reused and retrained runs match.
-    On Ray every run computes on ``executor.cpus_per_task`` threads. ``setup`` is
-    :func:`_setup`'s (hyper-parameters, recipe, device)."""
+    rows and starting weights (run ``r`` from pre-training ``r % seeds``), cut into stacks of
+    ``train.runs_per_group``, with their store keys. The worker count (hence each run's
+    threads, hence, in native numerics, its rounding) depends on the whole stage, never on how
+    many stacks the store already holds: reused and retrained runs match. On Ray every run
+    computes on ``executor.cpus_per_task`` threads. ``setup`` is :func:`_setup`'s
+    (hyper-parameters, recipe, device)."""
     hparams, recipe, device = setup
     base_seed = params.train.seed
     size = runs_per_group(params, device)
     settings = []
     for name, path, out in jobs:
         subset = read_subset(path)
-        specs = []
+        specs, run_starts = [], []
         for run in subset["runs"]:
             idx = np.asarray(run["indices"], dtype=np.int64)
             if len(idx) == 0 or idx.min() < 0 or idx.max() >= n_train:
@@ -320,11 +398,13 @@ def _plan_finetune(params: Params, model: str, init: str, processed: Path,
                     f"{path}: run {run['repetition']} has indices outside the training pool "
                     f"of {n_train} frames; re-run the subsets stage"
                 )
+            start = None if starts is None else starts.of_run(int(run["repetition"]))
+            run_starts.append(start)
             specs.append(RunSpec(run_seed(base_seed, model, name, run["repetition"]), idx,
-                                 start_state))
+                                 None if start is None else starts.states[start]))
         reps = [int(r["repetition"]) for r in subset["runs"]]
-        groups = [_Group(name, reps[i: i + size], specs[i: i + size], [])
-                  for i in range(0, len(specs), size)]
+        groups = [_Group(name, reps[i: i + size], specs[i: i + size], [],
+                         run_starts[i: i + size]) for i in range(0, len(specs), size)]
         settings.append(_Setting(name, out, subset["runs"], groups))
     n_groups = sum(len(s.groups) for s in settings)
     if is_remote(params.executor):
@@ -334,14 +414,15 @@ def _plan_finetune(params: Params, model: str, init: str, processed: Path,
         threads = _threads_per_run(workers)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
     shared = digest({"stage": "finetune", "init_kind": init, **_stage_key(
-        model, hparams, recipe, device, threads, files,
-        pretrained if init == "pretrained" else None)}) if store.enabled else None
+        model, hparams, recipe, device, threads, files)}) if store.enabled else None
     for setting in settings:
         for group in setting.groups:
             if shared is None:
                 group.keys = [None] * len(group.specs)
                 continue
-            ids = [digest([shared, s.seed, s.indices]) for s in group.specs]
+            ids = [digest([shared, s.seed, s.indices,
+                           None if j is None else starts.digests[j]])
+                   for s, j in zip(group.specs, group.starts, strict=True)]
             group.keys = [digest({"run": i, "stack": ids}) for i in ids]
     return _FinetunePlan(model, init, hparams, recipe, workers, settings, threads)
 
@@ -385,25 +466,28 @@ def _without_init(group: _Group) -> _Group:
 
 
 def _remote_group(plan: _FinetunePlan, group: _Group, arrays: dict[str, dict[str, np.ndarray]],
-                  start_state: dict[str, torch.Tensor] | None, device: str, store: RunStore
-                  ) -> list[StoredRun]:
+                  start_states: list[dict[str, torch.Tensor]] | None, device: str,
+                  store: RunStore) -> list[StoredRun]:
     """:func:`_train_group` as a Ray task: the shared arrays become tensors on the task's
     device, and the shared starting weights go back into the runs (sent once, not per run)."""
     t = _tensors(arrays, plan.recipe.target_unit_mm, torch.device(device))
     group = dataclasses.replace(group, specs=[  # arrays from the object store are read-only
         dataclasses.replace(s, indices=None if s.indices is None else np.array(s.indices),
-                            init_state=start_state) for s in group.specs])
+                            init_state=None if j is None else start_states[j])
+        for s, j in zip(group.specs, group.starts, strict=True)])
     runs = _train_group(plan, group, _RealData(t["train"], t["val"], t["test"]), store)
     return [_on_cpu(r) for r in runs]
 
 
-def _remote_no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
-                         pretrained: Path, arrays: dict[str, dict[str, np.ndarray]],
-                         recipe: Recipe, device: str) -> tuple[dict[str, Any], np.ndarray]:
+def _remote_no_real_data(model: str, hparams: dict[str, Any],
+                         states: list[dict[str, torch.Tensor]], paths: list[Path],
+                         arrays: dict[str, dict[str, np.ndarray]], recipe: Recipe, device: str
+                         ) -> list[tuple[dict[str, Any], np.ndarray]]:
     """:func:`_no_real_data` as a Ray task, on the device the runs train on."""
     t = _tensors({s: arrays[s] for s in ("val", "test")}, recipe.target_unit_mm,
                  torch.device(device))
-    return _no_real_data(model, hparams, state, pretrained, t["val"], t["test"], recipe)
+    return [_no_real_data(model, hparams, state, path, j, t["val"], t["test"], recipe)
+            for j, (state, path) in enumerate(zip(states, paths, strict=True))]
 
 
 def _finetune(params: Params, model: str, init: str, processed: Path,
@@ -414,20 +498,22 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
     stacks on the executor of params.yaml (locally: one pool of ``train.workers`` threads, so no
     core idles at the end of a setting; on Ray: every stack a task), and write each setting's
     outputs, in order, as soon as its runs are done. Every finished stack is kept in ``store``
-    at once; stacks already there are reused. With pre-trained weights and ``zero_dir``, the
-    weights as they start are evaluated there first (see :func:`_no_real_data`)."""
+    at once; stacks already there are reused. From pre-trained weights (the folder
+    ``pretrained`` holding ``pretrain.seeds`` checkpoints) and with ``zero_dir``, the weights as
+    they start are evaluated there first (see :func:`_no_real_data`)."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
-        raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained PATH")
+        raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained FOLDER")
     setup = hparams, recipe, device = _setup(params, model)
     store = store or RunStore(None)
     files = [processed / f"real_{s}.npz" for s in ("train", "val", "test")]
     arrays = {s: load_arrays(f) for s, f in zip(("train", "val", "test"), files, strict=True)}
-    start_state = load_checkpoint(pretrained, model, hparams) if init == "pretrained" else None
-    zero = zero_dir is not None and start_state is not None
-    plan = _plan_finetune(params, model, init, processed, jobs, pretrained, store,
-                          len(arrays["train"]["x2d"]), start_state, setup)
+    starts = None if init != "pretrained" else _Starts.load(
+        pretrained_checkpoints(pretrained, params.pretrain.seeds), model, hparams)
+    zero = zero_dir is not None and starts is not None
+    plan = _plan_finetune(params, model, init, processed, jobs, store,
+                          len(arrays["train"]["x2d"]), starts, setup)
     groups = [g for s in plan.settings for g in s.groups]
     unit_mm = recipe.target_unit_mm
     record = (None if timings_dir is None
@@ -436,27 +522,30 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
                        params.source) as executor:
         if executor.remote:
             test = PoseTensors.from_arrays(arrays["test"], unit_mm, torch.device("cpu"))
-            shared, state = executor.share(arrays), executor.share(start_state)
+            shared = executor.share(arrays)
+            states = executor.share(None if starts is None else starts.states)
             light = dataclasses.replace(plan, settings=[])  # what a stack needs of the plan
             units = [Unit(f"finetune pretrained {model} {NO_REAL_DATA}", _remote_no_real_data,
-                          (model, hparams, state, pretrained, shared, recipe, str(device)))
+                          (model, hparams, states, starts.paths, shared, recipe, str(device)))
                      ] if zero else []
             units += [Unit(_group_name(plan, g), _remote_group, (
-                light, _without_init(g), shared, state, str(device), _absolute(store)))
+                light, _without_init(g), shared, states, str(device), _absolute(store)))
                 for g in groups]
         else:
             val, test = (PoseTensors.from_arrays(arrays[s], unit_mm, device)
                          for s in ("val", "test"))
             if zero:
-                _write_no_real_data(zero_dir, *_no_real_data(
-                    model, hparams, start_state, pretrained, val, test, recipe))
+                _write_no_real_data(zero_dir, [
+                    _no_real_data(model, hparams, state, path, j, val, test, recipe)
+                    for j, (state, path) in enumerate(zip(starts.states, starts.paths,
+                                                          strict=True))])
             data = _RealData(PoseTensors.from_arrays(arrays["train"], unit_mm, device), val, test)
             units = [Unit(_group_name(plan, g), _train_group, (plan, g, data, store))
                      for g in groups]
         out: dict[str, list[dict]] = {}
         with contextlib.closing(executor.map(units, f"{init} {model}")) as results:
             if zero and executor.remote:
-                _write_no_real_data(zero_dir, *next(results))
+                _write_no_real_data(zero_dir, next(results))
             for setting in plan.settings:
                 runs = [r for _ in setting.groups for r in next(results)]
                 out[setting.name] = _write_setting(plan, setting, runs, test, timings_dir)
@@ -472,7 +561,8 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
     job.out_dir.mkdir(parents=True, exist_ok=True)
     records, times, reps, preds = [], [], [], []
     target_mm, mask = to_mm(test.y, recipe.target_unit_mm).cpu(), test.mask.cpu()
-    for run, result in zip(job.runs, runs, strict=True):
+    starts = [j for g in job.groups for j in g.starts]
+    for run, result, start in zip(job.runs, runs, starts, strict=True):
         pred = result.extra["pred_mm"]  # (N_test, J, 3) mm, on the CPU
         test_mpjpe = float(mpjpe(pred, target_mm, mask))
         save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, plan.hparams,
@@ -482,6 +572,9 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
         records.append({
             "model": model, "init": init, "setting": job.name,
             "repetition": int(run["repetition"]),
+            "subset": int(run["subset"]),
+            "seed": int(run["seed"]),
+            "pretrain_seed": start,
             "subjects": [int(s) for s in run["subjects"]],
             "train_frames": len(run["indices"]),
             "epochs_run": result.epochs_run,
@@ -506,11 +599,11 @@ def _write_setting(plan: _FinetunePlan, job: _Setting, runs: list[StoredRun],
 
 
 def _no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Tensor],
-                  pretrained: Path, val: PoseTensors, test: PoseTensors, recipe: Recipe
+                  pretrained: Path, j: int, val: PoseTensors, test: PoseTensors, recipe: Recipe
                   ) -> tuple[dict[str, Any], np.ndarray]:
-    """The pre-trained weights evaluated on the real data before any fine-tuning: the record
-    of the pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA` (one run, no training frames,
-    no steps) and its test predictions (float32 mm)."""
+    """Pre-training ``j``'s weights evaluated on the real data before any fine-tuning: a run
+    (repetition ``j``) of the pseudo-setting :data:`cabinlift.subsets.NO_REAL_DATA` (no training
+    frames, no steps) and its test predictions (float32 mm)."""
     net = build_with_weights(pretrained, model, hparams, state, "re-run the pretrain stage")
     net = net.to(test.x.device)
     unit = recipe.target_unit_mm
@@ -518,7 +611,8 @@ def _no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Te
     pred_mm = to_mm(predict(net, test.x, recipe.eval_batch_size), unit).cpu()
     target_mm = to_mm(test.y, unit).cpu()
     record = {
-        "model": model, "init": "pretrained", "setting": NO_REAL_DATA, "repetition": 0,
+        "model": model, "init": "pretrained", "setting": NO_REAL_DATA, "repetition": j,
+        "subset": 0, "seed": 0, "pretrain_seed": j,
         "subjects": [], "train_frames": 0, "epochs_run": 0, "best_epoch": 0, "steps": 0,
         "stopped_early": False,
         "best_val_mpjpe": round(float(mpjpe(val_mm, to_mm(val.y, unit), val.mask)), 4),
@@ -528,12 +622,15 @@ def _no_real_data(model: str, hparams: dict[str, Any], state: dict[str, torch.Te
     return record, pred_mm.numpy().astype(np.float32)
 
 
-def _write_no_real_data(out_dir: Path, record: dict[str, Any], pred: np.ndarray) -> None:
-    """``runs.json`` and ``predictions.npz`` of :func:`_no_real_data` in the layout of a
-    setting."""
+def _write_no_real_data(out_dir: Path, runs: list[tuple[dict[str, Any], np.ndarray]]) -> None:
+    """``runs.json`` and ``predictions.npz`` of :func:`_no_real_data` (one run per
+    pre-training) in the layout of a setting."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.save_npz(out_dir / "predictions.npz", {"pred": pred[None], "repetition": np.asarray([0])})
-    atomic.write_atomic(out_dir / "runs.json", json.dumps([record], indent=1) + "\n")
+    atomic.save_npz(out_dir / "predictions.npz",
+                    {"pred": np.stack([p for _, p in runs]),
+                     "repetition": np.asarray([r["repetition"] for r, _ in runs])})
+    atomic.write_atomic(out_dir / "runs.json",
+                        json.dumps([r for r, _ in runs], indent=1) + "\n")
 
 
 def run_finetune_all(params: Params, model: str, init: str, processed: Path,
@@ -541,15 +638,32 @@ def run_finetune_all(params: Params, model: str, init: str, processed: Path,
                      timings_dir: Path | None = None, settings: list[str] | None = None,
                      store: RunStore | None = None) -> dict[str, list[dict]]:
     """Every run of every setting (default: all of params' ``settings``), each on its subset
-    (from scratch or from the pre-trained weights), keeping its best-val checkpoint, then
-    predicting the test set: ``out_root/<setting>/`` receives ``run<r>.pt``, ``runs.json`` (one
-    record per run) and ``predictions.npz`` (``pred`` (R, N_test, 13, 3) float32 mm,
-    ``repetition`` (R,)); the runs' wall times go to
+    (from scratch or from the pre-trained weights of the folder ``pretrained``), keeping its
+    best-val checkpoint, then predicting the test set: ``out_root/<setting>/`` receives
+    ``run<r>.pt``, ``runs.json`` (one record per run) and ``predictions.npz`` (``pred`` (R,
+    N_test, 13, 3) float32 mm, ``repetition`` (R,)); the runs' wall times go to
     ``<timings_dir>/finetune/<init>/<model>/<setting>.json``. From pre-trained weights,
-    ``out_root/none`` also receives those weights evaluated before any fine-tuning. One stage
-    per (model, init) saves the per-stage start-up cost that dominates a grid of small runs.
-    Returns the records per setting, with wall times."""
+    ``out_root/none`` also receives each pre-training's weights evaluated before any
+    fine-tuning. One stage per (model, init) saves the per-stage start-up cost that dominates a
+    grid of small runs. Returns the records per setting, with wall times."""
     names = list(params.settings) if settings is None else settings
+    for name in names:
+        if name not in params.settings:
+            raise CabinliftError(f"setting {name!r} is not listed under key 'settings'")
     jobs = [(name, subsets_dir / f"{name}.json", out_root / name) for name in names]
     return _finetune(params, model, init, processed, jobs, pretrained, timings_dir, store,
                      zero_dir=out_root / NO_REAL_DATA)
+
+
+def run_finetune_stage(params: Params, model: str, init: str, processed: Path,
+                       subsets_dir: Path, out_root: Path, pretrained: Path | None,
+                       timings_dir: Path | None, settings: list[str] | None
+                       ) -> dict[str, dict[str, Any]]:
+    """The ``finetune`` stage of ``(model, init)`` with the run store of params.yaml: a summary
+    per setting (runs, reused runs, mean test MPJPE)."""
+    by_setting = run_finetune_all(params, model, init, processed, subsets_dir, out_root,
+                                  pretrained, timings_dir, settings,
+                                  RunStore.from_config(params.store))
+    return {s: {"runs": len(r), "reused": sum(x["reused"] for x in r),
+                "mean_test_mpjpe": round(sum(x["test_mpjpe"] for x in r) / len(r), 2)}
+            for s, r in by_setting.items()}

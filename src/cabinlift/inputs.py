@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cabinlift import numerics, sources
 from cabinlift.atomic import write_atomic
 from cabinlift.config import Params, Section
 from cabinlift.errors import CabinliftError
@@ -103,25 +104,41 @@ def stage_inputs(params: Params, stage: str) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def training_code(model: str) -> dict[str, Any]:
-    """The code a training run of ``model`` executes, as the run store keys it
+def stage_code(stage: str, root: Path = sources.PACKAGE_ROOT) -> dict[str, Any]:
+    """The package modules stage ``stage`` executes and their SHA-256 (:mod:`cabinlift.sources`):
+    the stage depends on this manifest, so editing any of them re-runs it."""
+    return {"stage": stage, **sources.digest_of(sources.stage_modules(stage, root), root)}
+
+
+def training_code(model: str, root: Path = sources.PACKAGE_ROOT) -> dict[str, Any]:
+    """The modules a training run of ``model`` executes, as the run store keys them
     (:func:`cabinlift.training.store.code_version`): the pretrain and finetune stages of
     ``model`` depend on this manifest, so DVC re-runs them exactly when their runs' store keys
-    change (and the sources are named once, in ``TRAINING_SOURCES``)."""
-    from cabinlift.training.store import TRAINING_SOURCES, code_version
-
-    return {"model": model, "sources": [*TRAINING_SOURCES, f"lifters/{model}.py"],
-            "code_version": code_version(model)}
+    change."""
+    return {"model": model, **sources.digest_of(sources.training_modules(model, root), root)}
 
 
-def write_manifests(params: Params, out_dir: Path) -> dict[str, int]:
-    """Write ``<out_dir>/<stage>.json`` for every stage of :data:`MANIFEST_STAGES` and
-    ``<out_dir>/code/<model>.json`` for every registered lifter (all are computed before any is
-    written); return the number of files each stage's manifest lists."""
+def code_manifests(root: Path = sources.PACKAGE_ROOT) -> dict[str, dict[str, Any]]:
+    """Every code manifest by its path under the manifest folder: ``code/<stage>.json`` per
+    stage of :data:`cabinlift.sources.STAGE_ENTRIES`, ``code/training/<model>.json`` per
+    registered lifter. ``root`` is the package folder whose sources are read (the running
+    code's by default)."""
     from cabinlift.lifters import REGISTRY
 
+    out = {f"code/{stage}.json": stage_code(stage, root) for stage in sources.STAGE_ENTRIES}
+    out.update({f"code/training/{m}.json": training_code(m, root) for m in REGISTRY})
+    return out
+
+
+def write_manifests(params: Params, out_dir: Path, root: Path = sources.PACKAGE_ROOT
+                    ) -> dict[str, int]:
+    """Write ``<out_dir>/<stage>.json`` for every stage of :data:`MANIFEST_STAGES`, the code
+    manifests (:func:`code_manifests`) and ``<out_dir>/numerics.json``, the numerics regime of
+    this process (:func:`cabinlift.numerics.regime`; all are computed before any is written);
+    return the number of files each stage's input manifest lists."""
     manifests = {f"{stage}.json": stage_inputs(params, stage) for stage in MANIFEST_STAGES}
-    manifests.update({f"code/{m}.json": training_code(m) for m in REGISTRY})
+    manifests.update(code_manifests(root))
+    manifests["numerics.json"] = numerics.regime()
     for name, content in manifests.items():
         write_atomic(out_dir / name, json.dumps(content, indent=2, sort_keys=True) + "\n")
     return {stage: len(manifests[f"{stage}.json"]) for stage in MANIFEST_STAGES}

@@ -15,6 +15,7 @@ participant; synthetic: index of the virtual human in sorted order), ``frame_id`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cabinlift.arrays import save_arrays
+from cabinlift.atomic import write_atomic
 from cabinlift.config import SPLITS, Params, Section
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
@@ -181,7 +183,10 @@ def build_synthetic(params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
     return out, counts
 
 
-def run_normalize(params: Params, kp_dir: Path, out_dir: Path) -> dict[str, Any]:
+def run_normalize(params: Params, kp_dir: Path, out_dir: Path, report: Path | None = None
+                  ) -> dict[str, Any]:
+    """The processed arrays of every split (``out_dir/{real,synthetic}_<split>.npz``) and the
+    report of what was kept and dropped (returned, and written to ``report`` as JSON)."""
     real, real_counts = build_real(params, kp_dir)
     synth, synth_counts = build_synthetic(params)
     for split in SPLITS:
@@ -198,4 +203,7 @@ def run_normalize(params: Params, kp_dir: Path, out_dir: Path) -> dict[str, Any]
     for split in SPLITS:
         save_arrays(out_dir / f"real_{split}.npz", real[split])
         save_arrays(out_dir / f"synthetic_{split}.npz", synth[split])
-    return {"real": real_counts, "synthetic": synth_counts}
+    counts = {"real": real_counts, "synthetic": synth_counts}
+    if report is not None:
+        write_atomic(report, json.dumps(counts, indent=2, sort_keys=True) + "\n")
+    return counts

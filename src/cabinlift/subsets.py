@@ -8,9 +8,11 @@
   ones** for the same subject (5 % is a subset of 10 %, ... of 100 %).
 * Multi-subject settings with fewer subjects than the pool: ``repetitions`` distinct random
   combinations of subjects (seeded); with all subjects: the single combination (one run).
+* Every subset is trained with ``seeds`` seeds: a setting has ``repetitions x seeds`` runs,
+  numbered in order (``repetition``), each naming its ``subset`` and ``seed`` (0, 1, ...).
 
-Output: one JSON per setting, ``{"setting", "definition", "runs": [{"repetition",
-"subjects", "indices"}]}``; indices are rows of ``real_train.npz``.
+Output: one JSON per setting, ``{"setting", "definition", "runs": [{"repetition", "subset",
+"seed", "subjects", "indices"}]}``; indices are rows of ``real_train.npz``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from cabinlift.arrays import load_arrays
 from cabinlift.atomic import write_atomic
-from cabinlift.config import SettingDef
+from cabinlift.config import Params, SettingDef
 from cabinlift.errors import CabinliftError
 
 
@@ -41,8 +44,9 @@ def make_runs(
     subjects: np.ndarray, definition: SettingDef, seed: int, setting_index: int,
     min_frames: int,
 ) -> list[dict[str, Any]]:
-    """Runs of one setting: ``[{repetition, subjects, indices}]`` (indices sorted ascending).
-    The training subjects present in ``subjects`` must be enough for the definition."""
+    """Runs of one setting: ``[{repetition, subset, seed, subjects, indices}]`` (indices sorted
+    ascending), ``seeds`` runs per subset. The training subjects present in ``subjects`` must be
+    enough for the definition."""
     order = _subject_order(np.asarray(subjects), seed)
     pool = sorted(order)
     k, fraction, reps = definition.subjects, definition.fraction, definition.repetitions
@@ -80,13 +84,10 @@ def make_runs(
             n = len(order[s])
             take = n if fraction >= 1 else min(n, max(min_frames, round(fraction * n)))
             rows.append(order[s][:take])
-        runs.append(
-            {
-                "repetition": r,
-                "subjects": [int(s) for s in combo],
-                "indices": sorted(int(i) for i in np.concatenate(rows)),
-            }
-        )
+        indices = sorted(int(i) for i in np.concatenate(rows))
+        for seed in range(definition.seeds):
+            runs.append({"repetition": len(runs), "subset": r, "seed": seed,
+                         "subjects": [int(s) for s in combo], "indices": indices})
     return runs
 
 
@@ -108,6 +109,14 @@ def write_subsets(
     return counts
 
 
+def run_subsets(params: Params, processed: Path, out_dir: Path) -> dict[str, Any]:
+    """The ``subsets`` stage: every setting's runs over ``processed/real_train.npz``."""
+    train = load_arrays(processed / "real_train.npz")
+    counts = write_subsets(train["subject"], params.setting_defs(), params.subsets.seed,
+                           params.subsets.min_frames, out_dir)
+    return {"runs": counts, "total": sum(counts.values())}
+
+
 def read_subset(path: Path) -> dict[str, Any]:
     """Load one setting's runs, with a clear error for a missing or malformed file."""
     path = Path(path)
@@ -121,7 +130,7 @@ def read_subset(path: Path) -> dict[str, Any]:
         if key not in doc:
             raise CabinliftError(f"{path}: missing key {key!r}")
     for i, run in enumerate(doc["runs"]):
-        for key in ("repetition", "subjects", "indices"):
+        for key in ("repetition", "subset", "seed", "subjects", "indices"):
             if key not in run:
                 raise CabinliftError(f"{path}: runs[{i}] is missing key {key!r}")
     return doc

@@ -24,7 +24,7 @@ def options(qualitative: dict[str, Any] | None = None, pck: dict[str, Any] | Non
 
 
 def typed_settings(settings: dict[str, dict[str, Any]]) -> dict[str, SettingDef]:
-    return {name: SettingDef(**{"repetitions": 1, **d}) for name, d in settings.items()}
+    return {name: SettingDef(**{"repetitions": 1, "seeds": 1, **d}) for name, d in settings.items()}
 
 
 @pytest.fixture

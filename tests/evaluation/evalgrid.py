@@ -128,8 +128,8 @@ def write_subsets(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for setting, runs in SUBSET_ROWS.items():
         doc = {"setting": setting, "definition": SETTINGS[setting], "runs": [
-            {"repetition": r, "subjects": sorted({row // 4 + 1 for row in rows}),
-             "indices": rows}
+            {"repetition": r, "subset": r, "seed": 0,
+             "subjects": sorted({row // 4 + 1 for row in rows}), "indices": rows}
             for r, rows in enumerate(runs)
         ]}
         (out / f"{setting}.json").write_text(json.dumps(doc))

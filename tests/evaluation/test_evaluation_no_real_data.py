@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from evalgrid import MODELS, NO_REAL_DATA_MPJPE, SETTINGS, md_table
 
@@ -74,7 +75,7 @@ def test_missing_no_real_data_is_an_error_saying_what_to_rerun(
         run_eval(root, test_npz, tmp_path)
 
 
-def test_no_real_data_with_more_than_one_run_is_an_error(
+def test_no_real_data_with_training_frames_is_an_error(
     grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
 ) -> None:
     root, test_npz = grid
@@ -82,9 +83,44 @@ def test_no_real_data_with_more_than_one_run_is_an_error(
     runs = json.loads(p.read_text())
     runs[0]["train_frames"] = 5
     p.write_text(json.dumps(runs))
-    with pytest.raises(CabinliftError, match=r"none/runs\.json: expected one run with "
-                       r"train_frames 0"):
+    with pytest.raises(CabinliftError, match=r"none/runs\.json: expected 1 run\(s\) with "
+                       r"train_frames 0 .*'pretrain.seeds' is 1\), found 1 run\(s\) with "
+                       r"train_frames \[5\]"):
         run_eval(root, test_npz, tmp_path)
+
+
+def _pretrainings(root: Path, model: str, offsets: list[float], test_npz: Path) -> None:
+    """``pretrained/<model>/none/`` with one run per pre-training, run j off by offsets[j]."""
+    from evalgrid import shifted
+
+    test = dict(np.load(test_npz))
+    d = root / "pretrained" / model / "none"
+    runs = json.loads((d / "runs.json").read_text())
+    runs = [{**runs[0], "repetition": j, "pretrain_seed": j, "test_mpjpe": off}
+            for j, off in enumerate(offsets)]
+    (d / "runs.json").write_text(json.dumps(runs))
+    np.savez(d / "predictions.npz",
+             pred=np.stack([shifted(test["y3d"], test["mask"], off) for off in offsets]),
+             repetition=np.arange(len(offsets)))
+
+
+def test_every_pretraining_is_a_run_of_the_no_real_data_cell(
+    grid: tuple[Path, Path], tmp_path: Path, run_eval: Callable[..., dict[str, Path]]
+) -> None:
+    """Three pre-trainings 10, 20 and 60 mm off: the cell is their mean, 30.0 ± 26.5 (sample
+    std), and each is a row of runs.csv."""
+    root, test_npz = grid
+    for model in ("semgcn", "simplebl"):
+        _pretrainings(root, model, [10.0, 20.0, 60.0], test_npz)
+    with pytest.raises(CabinliftError, match=r"expected 1 run\(s\) .* found 3 run\(s\)"):
+        run_eval(root, test_npz, tmp_path)
+    out = run_eval(root, test_npz, tmp_path, pretrain_seeds=3)
+    table = json.loads(out["table1.json"].read_text())
+    assert table["semgcn"]["pretrained"]["none"] == 30.0
+    spread = md_table(out["table1.md"].read_text(), "## Spread and significance")
+    assert spread[1][:2] == ["PT SemGCN", "30.0 ± 26.5"]
+    rows = [r for r in out["runs.csv"].read_text().splitlines() if ",none," in r]
+    assert len(rows) == 6
 
 
 def test_none_is_not_a_setting_name() -> None:

@@ -310,8 +310,8 @@ def test_missing_setting_directory_is_an_error(
     root, test_npz = grid
     settings = {**SETTINGS, "subj4": {"subjects": 4, "fraction": 1.0, "repetitions": 8}}
     (test_npz.with_name("subsets") / "subj4.json").write_text(json.dumps(
-        {"setting": "subj4", "runs": [{"repetition": 0, "subjects": [1, 2, 3, 4],
-                                       "indices": list(range(16))}]}))
+        {"setting": "subj4", "runs": [{"repetition": 0, "subset": 0, "seed": 0,
+                                       "subjects": [1, 2, 3, 4], "indices": list(range(16))}]}))
     with pytest.raises(CabinliftError, match=r"scratch/semgcn/subj4: directory not found"):
         run_eval(root, test_npz, tmp_path, settings=settings)
 

@@ -71,8 +71,8 @@ def test_mean_pose_reference_from_the_files(tmp_path: Path) -> None:
     subsets = tmp_path / "subsets"
     subsets.mkdir()
     (subsets / "a.json").write_text(json.dumps({"setting": "a", "runs": [
-        {"repetition": 1, "subjects": [2], "indices": [3, 4]},  # stored out of order
-        {"repetition": 0, "subjects": [1], "indices": [0, 1, 2]},
+        {"repetition": 1, "subset": 1, "seed": 0, "subjects": [2], "indices": [3, 4]},  # order
+        {"repetition": 0, "subset": 0, "seed": 0, "subjects": [1], "indices": [0, 1, 2]},
     ]}))
     refs = mean_pose_references(tmp_path / "real_train.npz", subsets,
                                 [Setting("a", 1, 0.5, 2)], test)

@@ -18,7 +18,7 @@ def test_params_settings_carry_the_paper_labels_in_order() -> None:
     assert [s.name for s in settings] == ["pct5", "pct10", "pct25", "pct50", "subj1", "subj2",
                                           "subj4", "subj8"]
     assert [s.label for s in settings] == PAPER_COLUMNS
-    assert sum(s.repetitions for s in settings) == 57  # 57 runs per (model, init)
+    assert sum(s.runs for s in settings) == 59  # 57 subsets, three seeds of one
 
 
 @pytest.mark.parametrize(

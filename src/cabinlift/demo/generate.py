@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cabinlift.camera import INNER_MIRROR
-from cabinlift.config import Demo
+from cabinlift.config import Demo, Params
 from cabinlift.demo.real import annotate, make_subject, simulate_run
 from cabinlift.demo.synthetic import make_human, write_human
 from cabinlift.errors import CabinliftError
@@ -185,3 +185,8 @@ def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
 
 def _call(fn, args: tuple):
     return fn(*args)
+
+
+def run_demo(params: Params, out_root: Path) -> dict:
+    """The ``demo`` stage: :func:`generate` with params.yaml's ``demo`` section."""
+    return generate(out_root, params.demo)

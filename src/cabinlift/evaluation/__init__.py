@@ -6,7 +6,8 @@ Outputs: ``metrics/table1.json`` (the only DVC metrics file), ``metrics/table1.m
 (PNG + JSON). See :func:`run_evaluation`.
 """
 
-from cabinlift.evaluation.evaluate import run_evaluation
+from cabinlift.evaluation.evaluate import run_evaluate_stage, run_evaluation
 from cabinlift.evaluation.settings import Setting, model_label, parse_settings, setting_label
 
-__all__ = ["Setting", "model_label", "parse_settings", "run_evaluation", "setting_label"]
+__all__ = ["Setting", "model_label", "parse_settings", "run_evaluate_stage", "run_evaluation",
+           "setting_label"]

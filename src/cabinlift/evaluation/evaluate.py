@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cabinlift.config import INITS, NO_REAL_DATA, Evaluate, SettingDef
+from cabinlift.config import INITS, NO_REAL_DATA, Evaluate, Params, SettingDef
 from cabinlift.evaluation.aggregate import (
     ActivityIndex,
     CellSummary,
@@ -59,7 +59,7 @@ def _per_joint_setting(name: str | None, settings: Sequence[Setting]) -> Setting
     for s in settings:
         if s.subjects == 1 and s.fraction >= 1.0:
             return s
-    return next((s for s in settings if s.repetitions > 1), settings[0])
+    return next((s for s in settings if s.runs > 1), settings[0])
 
 
 def run_evaluation(
@@ -76,6 +76,7 @@ def run_evaluation(
     pretrain_dir: str | Path | None = None,
     timings_root: str | Path | None = None,
     wall_times: str | Path | None = None,
+    pretrain_seeds: int = 1,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
@@ -83,7 +84,8 @@ def run_evaluation(
     Besides the settings, every model's pre-trained weights evaluated before fine-tuning
     (``<finetuned_root>/pretrained/<model>/none/``) give the "No real data" cells, and the real
     training pool ``train_npz`` with the subsets of ``subsets_dir`` the mean-training-pose
-    reference of each setting.
+    reference of each setting. ``pretrain_seeds`` is the number of pre-trainings per model
+    (each gives a "No real data" run).
 
     ``settings`` are params.yaml's setting definitions in column order; ``options`` its
     ``evaluate`` section (the example figure's model, rows and frame; the 3DPCK threshold and
@@ -103,7 +105,8 @@ def run_evaluation(
     cells: dict[tuple[str, str, str], CellSummary] = {}
     for m in models:  # before the long aggregation: a missing none/ fails at once
         cells[m, "pretrained", NO_REAL_DATA] = summarize_setting(
-            load_no_real_data(finetuned_root, m, test.n_frames), test, activities, metric_cfg
+            load_no_real_data(finetuned_root, m, test.n_frames, pretrain_seeds), test,
+            activities, metric_cfg
         )
     mean_pose = mean_pose_references(train_npz, subsets_dir, setting_list, test)
 
@@ -196,3 +199,24 @@ def run_evaluation(
         rendered[Path(wall_times)] = wall_times_csv(cells, models, setting_list)
     write_all_atomic(rendered)
     return {p.name: p for p in rendered}
+
+
+def run_evaluate_stage(params: Params, finetuned: Path, processed: Path, subsets: Path,
+                       metrics: Path, plots: Path, timings: Path) -> dict[str, Path]:
+    """The ``evaluate`` stage: :func:`run_evaluation` with params.yaml's models, settings,
+    pre-trainings and ``evaluate`` options."""
+    return run_evaluation(
+        finetuned_root=finetuned,
+        test_npz=processed / "real_test.npz",
+        models=list(params.models),
+        settings=params.setting_defs(),
+        metrics_dir=metrics,
+        plots_dir=plots,
+        options=params.evaluate,
+        pretrain_dir=metrics / "pretrain",
+        timings_root=timings / "finetune",
+        wall_times=timings / "wall_times.csv",
+        train_npz=processed / "real_train.npz",
+        subsets_dir=subsets,
+        pretrain_seeds=params.pretrain.seeds,
+    )

@@ -253,11 +253,11 @@ def load_setting_runs(
 
 
 def load_no_real_data(
-    finetuned_root: str | Path, model: str, n_frames: int,
+    finetuned_root: str | Path, model: str, n_frames: int, seeds: int = 1,
 ) -> SettingRuns:
     """The pre-trained weights of ``model`` evaluated before any fine-tuning, which the
     pre-trained fine-tuning stage writes to ``<root>/pretrained/<model>/none/`` in the layout of a
-    setting: one run without training frames."""
+    setting: one run without training frames per pre-training (``seeds`` of them)."""
     d = Path(finetuned_root) / "pretrained" / model / NO_REAL_DATA
     if not d.is_dir():
         raise CabinliftError(
@@ -266,10 +266,11 @@ def load_no_real_data(
         )
     data = load_setting_runs(finetuned_root, model, "pretrained", NO_REAL_DATA, n_frames)
     runs_path = d / "runs.json"
-    if len(data.runs) != 1 or data.runs[0]["train_frames"] != 0:
+    if len(data.runs) != seeds or any(r["train_frames"] != 0 for r in data.runs):
         raise CabinliftError(
-            f"{runs_path}: expected one run with train_frames 0 (the weights before "
-            f"fine-tuning), found {len(data.runs)} run(s) with train_frames "
+            f"{runs_path}: expected {seeds} run(s) with train_frames 0 (the weights of each "
+            f"pre-training before fine-tuning: 'pretrain.seeds' is {seeds}), found "
+            f"{len(data.runs)} run(s) with train_frames "
             f"{[r['train_frames'] for r in data.runs]}; re-run "
             f"`dvc repro finetune_pretrained@{model}`"
         )

@@ -30,7 +30,7 @@ class Setting:
     name: str
     subjects: int
     fraction: float
-    repetitions: int
+    runs: int  # repetitions (subsets) x training seeds
 
     @property
     def label(self) -> str:
@@ -67,4 +67,5 @@ def model_label(model: str, init: str) -> str:
 
 def parse_settings(settings: Mapping[str, SettingDef]) -> list[Setting]:
     """params.yaml's settings (column order kept) as :class:`Setting` s."""
-    return [Setting(name, d.subjects, d.fraction, d.repetitions) for name, d in settings.items()]
+    return [Setting(name, d.subjects, d.fraction, d.repetitions * d.seeds)
+            for name, d in settings.items()]

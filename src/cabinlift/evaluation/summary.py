@@ -189,7 +189,7 @@ def summary_json(
                 "label": s.label,
                 "subjects": s.subjects,
                 "fraction": s.fraction,
-                "repetitions": s.repetitions,
+                "runs": s.runs,
                 "train_frames": rounded(setting_train_frames(cells, s.name), 1),
                 "steps_per_run": rounded(setting_steps(cells, s.name), 1),
             }

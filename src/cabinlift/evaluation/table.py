@@ -140,6 +140,11 @@ def _metric_rows(cells: Cells, models: list[str], settings: list[Setting], key: 
     ]
 
 
+def _mean_sd(cell: CellSummary) -> str:
+    """``mean ± std`` over a cell's runs (the mean alone for a single run)."""
+    return f"{cell.mean:.1f}" if cell.std is None else f"{cell.mean:.1f} ± {cell.std:.1f}"
+
+
 def _no_real_data(cells: Cells, m: str, i: str, fmt: Callable[[CellSummary], str]) -> str:
     """The "No real data" cell of a row: filled on pre-trained rows only."""
     return fmt(cells[m, i, NO_REAL_DATA]) if i == "pretrained" else "—"
@@ -246,12 +251,11 @@ def table1_markdown(
 
     spread_rows = []
     for m, i in _rows(models):
-        row = [model_label(m, i), _no_real_data(cells, m, i, lambda c: f"{c.mean:.1f}")]
+        row = [model_label(m, i), _no_real_data(cells, m, i, _mean_sd)]
         for s in settings:
             c = cells[m, i, s.name]
             mark = significance_mark(tests[m, s.name].p_holm, alpha) if i == "pretrained" else ""
-            text = f"{c.mean:.1f}" if c.std is None else f"{c.mean:.1f} ± {c.std:.1f}"
-            row.append(text + mark)
+            row.append(_mean_sd(c) + mark)
         spread_rows.append(row)
     n_runs = "; ".join(
         f"{s.label}: {cells[models[0], INITS[0], s.name].n_runs}" for s in settings
@@ -298,7 +302,8 @@ def table1_markdown(
         "*PT* denotes synthetic pre-training. **Bold**: best model per amount of data; "
         "<u>underlined</u>: best overall (ties at the shown precision are all marked). "
         f"*{NO_REAL_DATA_LABEL}*: the pre-trained weights evaluated before any fine-tuning "
-        "(one evaluation; the zero point of every PT curve; a model from scratch has none). "
+        "(one evaluation per pre-training; the zero point of every PT curve; a model from "
+        "scratch has none). "
         f"*{MEAN_POSE_LABEL}*: a reference, not a model: each run of the setting predicts the "
         "mean neck-centred pose of its own training frames for every test frame (each joint "
         "averaged over the frames where it is annotated), mean over runs. "
@@ -362,10 +367,10 @@ def table1_markdown(
         "",
     ]
     short = [
-        f"{model_label(m, i)} / {s.label}: {cells[m, i, s.name].n_runs} of {s.repetitions}"
+        f"{model_label(m, i)} / {s.label}: {cells[m, i, s.name].n_runs} of {s.runs}"
         for m, i in _rows(models)
         for s in settings
-        if cells[m, i, s.name].n_runs != s.repetitions
+        if cells[m, i, s.name].n_runs != s.runs
     ]
     if short:  # e.g. fewer subject combinations exist than requested; say so, don't hide it
         lines += [f"Runs differing from the configured repetitions: {'; '.join(short)}.", ""]

@@ -5,9 +5,11 @@ every run of one (model, init): a crash after hours would otherwise cost all of 
 as soon as it is finished, is also written to ``<store>/<key>.pt`` (atomically), where the key
 hashes everything its result depends on: the model and its hyper-parameters, the training
 recipe, the run's seed and training rows, the bytes of the data files and of the starting
-checkpoint, the training code, the PyTorch version, the device and the threads it trains on,
-and the runs it is stacked with. A re-run reuses an entry only when the key matches; anything
-else is trained again. An entry that cannot be read is trained again and overwritten.
+checkpoint, the training code (every module a run executes, :mod:`cabinlift.sources`), the
+numerics regime (mode, library versions, probe digest, device; :mod:`cabinlift.numerics`), the
+threads it trains on, and the runs it is stacked with. A re-run reuses an entry only when the
+key matches; anything else is trained again. An entry that cannot be read is trained again and
+overwritten.
 
 A stack of runs still training keeps a snapshot of its state beside the entries
 (``<digest of its keys>.snapshot.pt``, :mod:`cabinlift.training.snapshot`), so that a run killed
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from cabinlift import atomic
+from cabinlift import atomic, sources
 
 if TYPE_CHECKING:
     from cabinlift.config import Store
@@ -41,14 +43,6 @@ if TYPE_CHECKING:
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
 SNAPSHOT_SUFFIX = ".snapshot.pt"
-_PACKAGE = Path(__file__).resolve().parents[1]  # src/cabinlift
-#: The sources every training run executes, relative to the package (a folder: every ``.py``
-#: in it); the model's own module is added per model. The training stages of dvc.yaml depend on
-#: exactly these (tests/training/test_store.py checks it).
-TRAINING_SOURCES = (
-    "training", "experiments.py", "atomic.py", "arrays.py", "metrics.py",
-    "lifters/__init__.py", "lifters/base.py", "lifters/graph.py", "lifters/layers.py",
-)
 
 
 def file_digest(path: str | Path) -> str:
@@ -60,15 +54,11 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def code_version(model: str) -> str:
-    """Digest of the training code of ``model`` and of the library versions that compute it."""
-    h = hashlib.sha256(f"torch {torch.__version__} numpy {np.__version__}".encode())
-    for name in (*TRAINING_SOURCES, f"lifters/{model}.py"):
-        path = _PACKAGE / name
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            h.update(f.relative_to(_PACKAGE).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
+def code_version(model: str, root: Path = sources.PACKAGE_ROOT) -> str:
+    """Digest of every module a training run of ``model`` executes (its import closure,
+    :func:`cabinlift.sources.training_modules`; read from ``root``, the running code's package
+    by default). The library versions are part of the numerics regime, keyed beside it."""
+    return sources.digest_of(sources.training_modules(model, root), root)["digest"]
 
 
 def digest(value: Any) -> str:

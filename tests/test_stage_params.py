@@ -1,0 +1,121 @@
+"""Every stage reads exactly the params dvc.yaml declares for it, and loads no module of the
+package outside the code closure its manifest hashes.
+
+Each stage's command (as DVC resolves it from dvc.yaml, on tiny params) runs in its own process
+under tests/stagerecorder.py, which records every param the command takes out of the typed
+config and every package module it loaded. A param read but not declared would leave the
+stage's outputs stale when it changes (`dvc exp run -S` would not re-run the stage); a param
+declared but never read re-runs the stage for nothing. A module loaded but outside the stage's
+closure (src/cabinlift/sources.py) could change the outputs without re-running the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dvcrepo import make_repo
+from test_pipeline_e2e import tiny_params
+
+from cabinlift import sources
+
+pytestmark = pytest.mark.slow
+
+RECORDER = Path(__file__).with_name("stagerecorder.py")
+
+
+#: Read by stages but not their params, on purpose (dvc.yaml says why): where finished runs
+#: are kept and where units of work run never change what they compute (what could, the
+#: threads of a unit and the device, is in every run's store key).
+NOT_STAGE_PARAMS = ["store", "executor"]
+
+
+def _covered(key: str, by: list[str]) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in by)
+
+
+def _stage_params(stage) -> list[str]:
+    from dvc.dependency.param import ParamsDependency
+
+    return sorted(k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params)
+
+
+def _closure(name: str) -> list[str]:
+    if name.startswith(("finetune_scratch@", "finetune_pretrained@")):
+        return sources.training_modules(name.split("@")[1])
+    if name == "pretrain":
+        from cabinlift.lifters import REGISTRY
+
+        return sorted({m for model in REGISTRY for m in sources.training_modules(model)})
+    return sources.stage_modules(name)
+
+
+#: What the params check (cabinlift.config) loads in every command to check each lifter's
+#: hyper-parameters against its constructor: the lifter modules and what they import. It reads
+#: their signatures, never computes with them, so a non-training stage's outputs do not depend
+#: on them (they are in the training stages' closures).
+PARAMS_CHECK = sorted({m for model in ("simplebl", "semgcn", "graformer", "graphmlp",
+                                       "jointformer")
+                       for m in sources.closure([sources.lifter_module(model)])})
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> dict[str, tuple[dict, list[str]]]:
+    """``{stage: (recording, declared params)}`` for every stage but check, run in order."""
+    from dvc.repo import Repo
+
+    params = tiny_params()
+    params["pretrain"]["seeds"] = 2
+    repo = make_repo(tmp_path_factory.mktemp("stages"), params)
+    out = {}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    with Repo(str(repo)) as dvc:
+        stages = list(dvc.index.stages)  # in dvc.yaml's order, which is the pipeline's
+    for stage in stages:
+        argv = shlex.split(stage.cmd)
+        assert argv[0] == "cabinlift", stage.cmd
+        record = repo / f"{stage.name.replace('@', '_')}.json"
+        proc = subprocess.run([sys.executable, str(RECORDER), str(record), *argv[1:]],
+                              cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{stage.cmd}\n{proc.stderr[-3000:]}"
+        out[stage.name] = (json.loads(record.read_text()), _stage_params(stage))
+    return out
+
+
+def test_every_stage_ran(recorded):
+    assert set(recorded) == {"check", "demo", "detect", "keypoints2d", "normalize", "subsets",
+                             "pretrain", "finetune_scratch@simplebl",
+                             "finetune_pretrained@simplebl", "evaluate"}
+    assert all(r["status"] == 0 for r, _ in recorded.values())
+
+
+def test_a_stage_reads_only_declared_params(recorded):
+    undeclared = {name: [k for k in rec["read"]
+                         if not _covered(k, declared + NOT_STAGE_PARAMS)]
+                  for name, (rec, declared) in recorded.items() if name != "check"}
+    assert {k: v for k, v in undeclared.items() if v} == {}
+
+
+def test_every_declared_param_is_read(recorded):
+    unread = {name: [d for d in declared
+                     if not any(k == d or k.startswith(d + ".") or d.startswith(k + ".")
+                                for k in rec["read"])]
+              for name, (rec, declared) in recorded.items() if name != "check"}
+    assert {k: v for k, v in unread.items() if v} == {}
+
+
+def test_a_stage_loads_no_module_outside_its_closure(recorded):
+    outside = {}
+    for name, (rec, _) in recorded.items():
+        if name == "check":
+            continue
+        extra = set(rec["modules"]) - set(_closure(name)) - set(PARAMS_CHECK) - {
+            "cabinlift.cli"}
+        if extra:
+            outside[name] = sorted(extra)
+    assert outside == {}
