@@ -154,7 +154,7 @@ def demo_grid(threads: int, epochs: int | None, work: Path) -> dict:
     for model in params["models"]:
         for init in ("scratch", "pretrained"):
             for kind in kinds:
-                extra = ["--pretrained", f"{kind}/pretrained/{model}.pt"] \
+                extra = ["--pretrained", f"{kind}/pretrained/{model}"] \
                     if init == "pretrained" else []
                 stages[kind][f"finetune_{init}@{model}"] = _cabinlift(
                     ["--params", f"{kind}.yaml", "--timings", f"{kind}/logs", "finetune",

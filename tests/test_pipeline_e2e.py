@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import stageparams
 import yaml
 from dvcrepo import DVC, base_params, make_repo
 from dvcrepo import run as _run
@@ -50,13 +51,17 @@ def test_table1_structure_and_values(repo: Path):
             assert math.isfinite(value) and 5.0 < value < 5000.0  # mm, plausible
     none = json.loads((repo / "models" / "finetuned" / "pretrained" / "simplebl" / "none"
                        / "runs.json").read_text())
-    assert table["simplebl"]["pretrained"]["none"] == round(none[0]["test_mpjpe"], 2)
+    # one run per pre-training (three seeds), each from its own checkpoint
+    assert [r["pretrain_seed"] for r in none] == [0, 1, 2]
+    assert len({r["test_mpjpe"] for r in none}) == 3
+    assert abs(table["simplebl"]["pretrained"]["none"]
+               - sum(r["test_mpjpe"] for r in none) / 3) < 0.006
     md = (repo / "metrics" / "table1.md").read_text()
     assert "PT SimpleBL" in md and "5% of a subject" in md
     assert "| Model | No real data | 5% of a subject |" in md
     assert "| Mean training pose | — |" in md and "## Convergence" in md
     runs = list(csv.DictReader((repo / "metrics" / "runs.csv").open()))
-    assert len(runs) == 2 * 57 + 1  # + the weights before fine-tuning
+    assert len(runs) == 2 * 59 + 3  # + the weights of the 3 pre-trainings before fine-tuning
     assert [r["setting"] for r in runs if r["init"] == "pretrained"][0] == "none"
     trained = [r for r in runs if r["setting"] != "none"]
     assert all(int(r["steps"]) > 0 for r in trained)  # every run took optimiser steps
@@ -65,7 +70,9 @@ def test_table1_structure_and_values(repo: Path):
     assert len(times) == 1 + len(trained) and times[0].endswith("wall_time_s")
     assert all(float(t.rsplit(",", 1)[1]) > 0 for t in times[1:])
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
-    assert summary["cells"]["simplebl"]["pretrained"]["none"]["n_runs"] == 1
+    assert summary["cells"]["simplebl"]["pretrained"]["none"]["n_runs"] == 3
+    assert summary["cells"]["simplebl"]["scratch"]["subj8"]["n_runs"] == 3  # three seeds
+    assert summary["cells"]["simplebl"]["scratch"]["subj8"]["mpjpe"]["std"] > 0
     assert set(summary["mean_pose"]) == set(params["settings"])
     curve = (repo / "plots" / "mpjpe_vs_data.csv").read_text().splitlines()[0].split(",")
     assert curve[-4:] == ["simplebl_pretrained_none", "mean_pose", "mean_pose_lo", "mean_pose_hi"]
@@ -113,13 +120,35 @@ def test_second_repro_is_a_no_op(repo: Path):
     assert out == {"check": ["always changed"]}, out
 
 
+@pytest.fixture(scope="module")
+def recorded(repo: Path) -> dict:
+    """Every stage's command run once more under tests/stagerecorder.py (tests/stageparams.py)."""
+    return stageparams.record_stages(repo)
+
+
+def test_every_stage_ran_under_the_recorder(recorded):
+    stageparams.check_every_stage_ran(recorded)
+
+
+def test_a_stage_reads_only_the_params_it_declares(recorded):
+    stageparams.check_reads_only_declared_params(recorded)
+
+
+def test_a_stage_reads_every_param_it_declares(recorded):
+    stageparams.check_every_declared_param_is_read(recorded)
+
+
+def test_a_stage_loads_no_module_outside_its_code_closure(recorded):
+    stageparams.check_no_module_outside_the_closure(recorded)
+
+
 def test_forced_stage_reuses_stored_runs_and_keeps_its_outputs(repo: Path):
     """DVC wipes a stage's outputs before running it; the run store outside them lets a forced
     fine-tuning stage reuse all its runs, and the outputs DVC records are unchanged."""
     lock = (repo / "dvc.lock").read_text()
     proc = _run(DVC + ["repro", "--force", "--single-item", "finetune_pretrained@simplebl"], repo)
     log = proc.stderr + proc.stdout
-    assert log.count(": reused ") == 57 and ": trained in " not in log, log[-2000:]
+    assert log.count(": reused ") == 59 and ": trained in " not in log, log[-2000:]
     assert (repo / "dvc.lock").read_text() == lock
 
 
@@ -138,16 +167,42 @@ def test_bad_param_fails_with_one_line_and_keeps_outputs(repo: Path):
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def test_forced_repro_gives_identical_runs_csv_and_table(repo: Path):
-    """Determinism: all stages re-run and retrained (`dvc repro --force` after emptying the run
-    store) give byte-identical results."""
-    files = ("metrics/runs.csv", "metrics/table1.json", "metrics/summary.json")
-    before = {f: (repo / f).read_bytes() for f in files}
-    wall_before = (repo / "logs" / "wall_times.csv").read_bytes()
-    _run(["cabinlift", "store", "clean", "--all"], repo)
-    proc = _run(DVC + ["repro", "--force"], repo)
-    log = proc.stderr + proc.stdout
-    assert log.count(": trained in ") == 2 * 57 + 1 and ": reused " not in log
-    for f in files:
-        assert (repo / f).read_bytes() == before[f], f
-    assert (repo / "logs" / "wall_times.csv").read_bytes() != wall_before  # really re-ran
+def _commit(repo: Path) -> None:
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-qm", "results", "--allow-empty"], repo)
+
+
+def test_verify_re_runs_everything_and_finds_it_identical(repo: Path, tmp_path: Path):
+    """Determinism, through `cabinlift verify`: the whole pipeline re-run from nothing in a
+    scratch copy (no DVC run cache, an empty run store) gives every output byte for byte."""
+    _commit(repo)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = _run(["cabinlift", "verify", "--scratch", str(scratch), "--json"], repo)
+    assert "DVC outputs: identical (" in proc.stdout, proc.stdout
+    assert "Table 1: identical (" in proc.stdout and "differs in" not in proc.stdout
+    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert result["identical"] and result["numerics"]["mode"] == "portable"
+    # really re-ran: every run trained anew in the copy's own store
+    assert len(list((scratch / ".cache" / "runs").glob("*.pt"))) == 2 * 59 + 3
+
+
+def test_verify_of_one_stage_names_a_changed_cell(repo: Path):
+    """A committed Table-1 cell that the code does not give: `cabinlift verify evaluate` re-runs
+    evaluate alone on the committed inputs and names the cell, with its spread."""
+    table = repo / "metrics" / "table1.json"
+    original = table.read_text()
+    cells = json.loads(original)
+    cells["simplebl"]["scratch"]["subj4"] += 1.0
+    table.write_text(json.dumps(cells, indent=2) + "\n")
+    _commit(repo)
+    try:
+        proc = _run(["cabinlift", "verify", "evaluate"], repo, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "DVC outputs: 1 of 12 not identical" in proc.stdout, proc.stdout
+        assert "  different metrics/table1.json" in proc.stdout
+        line = next(ln for ln in proc.stdout.splitlines() if " subj4 " in ln)
+        assert line.split()[:2] == ["simplebl", "scratch"] and line.split()[5] == "-1.00", line
+    finally:
+        table.write_text(original)
+        _commit(repo)

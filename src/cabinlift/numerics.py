@@ -70,14 +70,18 @@ def environment(mode: str) -> dict[str, str]:
 
 
 def cpu_features() -> dict[str, bool]:
-    """The CPU's own instruction sets that matter here: from /proc/cpuinfo where there is one
-    (read without loading NumPy, whose settings must come first), else as NumPy detects them."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), None)
-    except OSError:
-        flags = None
+    """The CPU's own instruction sets that matter here: as NumPy detects them (by CPUID) once it
+    is loaded; before, from /proc/cpuinfo where there is one (NumPy's settings must come
+    first). The two agree except under an emulator such as qemu-user, which answers CPUID for
+    the CPU it emulates but shows the host's /proc/cpuinfo."""
+    flags = None
+    if "numpy" not in sys.modules:
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next((line.split(":", 1)[1].split() for line in f
+                              if line.startswith("flags")), None)
+        except OSError:
+            flags = None
     if flags is not None:
         return {"AVX2": "avx2" in flags, "FMA3": "fma" in flags, "AVX512F": "avx512f" in flags}
     from numpy._core._multiarray_umath import __cpu_features__ as found
@@ -146,14 +150,16 @@ def apply(mode: str) -> str:
                 f"run the stage through the `cabinlift` command, or set {exports} before "
                 "starting Python")
         torch.backends.mkldnn.enabled = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.cuda.is_available():  # on the CPU it changes nothing here; it loads inductor
+            torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     else:
         torch.backends.mkldnn.enabled = torch.backends.mkldnn.is_available()
-        torch.use_deterministic_algorithms(False)
+        if torch.are_deterministic_algorithms_enabled():
+            torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.deterministic = False
     if (_state["mode"], _state["effective"]) != (mode, effective):
         _state["probe"] = None
@@ -280,6 +286,8 @@ def _device_info(device: Any) -> dict[str, Any]:
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type != "cuda":
         return {"device": "cpu"}
+    if not torch.cuda.is_available():  # a Ray driver planning GPU tasks: only the kind is known
+        return {"device": str(device)}
     index = device.index or 0
     return {"device": str(device), "gpu": torch.cuda.get_device_name(index),
             "gpu_capability": list(torch.cuda.get_device_capability(index)),

@@ -1,9 +1,10 @@
 """Every stage reads exactly the params dvc.yaml declares for it, and loads no module of the
-package outside the code closure its manifest hashes.
+package outside the code closure its manifest hashes (the checks; the stages run in
+tests/test_pipeline_e2e.py, on its reproduced tiny pipeline).
 
-Each stage's command (as DVC resolves it from dvc.yaml, on tiny params) runs in its own process
-under tests/stagerecorder.py, which records every param the command takes out of the typed
-config and every package module it loaded. A param read but not declared would leave the
+Each stage's command (as DVC resolves it from dvc.yaml) runs in its own process under
+tests/stagerecorder.py, which records every param the command takes out of the typed config and
+every package module it loaded. A param read but not declared would leave the
 stage's outputs stale when it changes (`dvc exp run -S` would not re-run the stage); a param
 declared but never read re-runs the stage for nothing. A module loaded but outside the stage's
 closure (src/cabinlift/sources.py) could change the outputs without re-running the stage.
@@ -18,13 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from dvcrepo import make_repo
-from test_pipeline_e2e import tiny_params
-
 from cabinlift import sources
-
-pytestmark = pytest.mark.slow
 
 RECORDER = Path(__file__).with_name("stagerecorder.py")
 
@@ -64,14 +59,11 @@ PARAMS_CHECK = sorted({m for model in ("simplebl", "semgcn", "graformer", "graph
                        for m in sources.closure([sources.lifter_module(model)])})
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> dict[str, tuple[dict, list[str]]]:
-    """``{stage: (recording, declared params)}`` for every stage but check, run in order."""
+def record_stages(repo: Path) -> dict[str, tuple[dict, list[str]]]:
+    """``{stage: (recording, declared params)}`` of every stage of ``repo``'s dvc.yaml, each
+    command run once more under the recorder, in the pipeline's order (outputs as before)."""
     from dvc.repo import Repo
 
-    params = tiny_params()
-    params["pretrain"]["seeds"] = 2
-    repo = make_repo(tmp_path_factory.mktemp("stages"), params)
     out = {}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     with Repo(str(repo)) as dvc:
@@ -79,7 +71,8 @@ def recorded(tmp_path_factory) -> dict[str, tuple[dict, list[str]]]:
     for stage in stages:
         argv = shlex.split(stage.cmd)
         assert argv[0] == "cabinlift", stage.cmd
-        record = repo / f"{stage.name.replace('@', '_')}.json"
+        record = repo / "logs" / f"recorded_{stage.name.replace('@', '_')}.json"
+        record.parent.mkdir(exist_ok=True)
         proc = subprocess.run([sys.executable, str(RECORDER), str(record), *argv[1:]],
                               cwd=repo, env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{stage.cmd}\n{proc.stderr[-3000:]}"
@@ -87,21 +80,21 @@ def recorded(tmp_path_factory) -> dict[str, tuple[dict, list[str]]]:
     return out
 
 
-def test_every_stage_ran(recorded):
+def check_every_stage_ran(recorded):
     assert set(recorded) == {"check", "demo", "detect", "keypoints2d", "normalize", "subsets",
                              "pretrain", "finetune_scratch@simplebl",
                              "finetune_pretrained@simplebl", "evaluate"}
     assert all(r["status"] == 0 for r, _ in recorded.values())
 
 
-def test_a_stage_reads_only_declared_params(recorded):
+def check_reads_only_declared_params(recorded):
     undeclared = {name: [k for k in rec["read"]
                          if not _covered(k, declared + NOT_STAGE_PARAMS)]
                   for name, (rec, declared) in recorded.items() if name != "check"}
     assert {k: v for k, v in undeclared.items() if v} == {}
 
 
-def test_every_declared_param_is_read(recorded):
+def check_every_declared_param_is_read(recorded):
     unread = {name: [d for d in declared
                      if not any(k == d or k.startswith(d + ".") or d.startswith(k + ".")
                                 for k in rec["read"])]
@@ -109,7 +102,7 @@ def test_every_declared_param_is_read(recorded):
     assert {k: v for k, v in unread.items() if v} == {}
 
 
-def test_a_stage_loads_no_module_outside_its_closure(recorded):
+def check_no_module_outside_the_closure(recorded):
     outside = {}
     for name, (rec, _) in recorded.items():
         if name == "check":
