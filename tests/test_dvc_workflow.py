@@ -27,12 +27,14 @@ def small_params() -> dict:
     p["demo"]["synthetic"].update(humans=4, poses_per_human=10)
     p["models"] = ["simplebl"]
     p["settings"] = ["pct50", "subj2"]
-    p["subsets"]["settings"] = {"pct50": {"subjects": 1, "fraction": 0.5, "repetitions": 2},
-                                "subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 1}}
+    p["subsets"]["settings"] = {
+        "pct50": {"subjects": 1, "fraction": 0.5, "repetitions": 2, "seeds": 1},
+        "subj2": {"subjects": 2, "fraction": 1.0, "repetitions": 1, "seeds": 1}}
     p["normalize"]["real_splits"] = {"train": [1, 2, 3], "val": [4], "test": [5, 6]}
     p["normalize"]["synthetic_splits"] = {"train": ["human_01", "human_02"], "val": ["human_03"],
                                           "test": ["human_04"]}
     p["train"].update(max_epochs=2, val_every=1)
+    p["pretrain"]["seeds"] = 1
     p["lifters"]["simplebl"] = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
     return p
 

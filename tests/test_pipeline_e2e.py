@@ -179,9 +179,9 @@ def test_verify_re_runs_everything_and_finds_it_identical(repo: Path, tmp_path: 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     proc = _run(["cabinlift", "verify", "--scratch", str(scratch), "--json"], repo)
-    assert "DVC outputs: identical (" in proc.stdout, proc.stdout
-    assert "Table 1: identical (" in proc.stdout and "differs in" not in proc.stdout
-    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert "DVC outputs: identical (" in proc.stderr, proc.stderr
+    assert "Table 1: identical (" in proc.stderr and "differs in" not in proc.stderr
+    result = json.loads(proc.stdout)
     assert result["identical"] and result["numerics"]["mode"] == "portable"
     # really re-ran: every run trained anew in the copy's own store
     assert len(list((scratch / ".cache" / "runs").glob("*.pt"))) == 2 * 59 + 3

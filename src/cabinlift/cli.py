@@ -119,10 +119,13 @@ def _evaluate(args: argparse.Namespace, params: Params) -> None:
 def _verify(args: argparse.Namespace, params: Params) -> int:
     from cabinlift.verify import run_verify
 
-    code, result = run_verify(Path.cwd(), args.stage, Path(args.scratch) if args.scratch else None,
-                              args.keep)
-    if args.json:
+    code, result, text = run_verify(Path.cwd(), args.stage,
+                                    Path(args.scratch) if args.scratch else None, args.keep)
+    if args.json:  # the report to stderr, the comparison as the one JSON object on stdout
+        print(text, end="", file=sys.stderr)
         print(json.dumps(result, indent=1, sort_keys=True))
+    else:
+        print(text, end="")
     return code
 
 
@@ -298,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scratch", help="an empty folder for the re-run (default: a temporary "
                    "one, removed afterwards)")
     s.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
-    s.add_argument("--json", action="store_true", help="also print the comparison as JSON")
+    s.add_argument("--json", action="store_true", help="print the comparison as JSON (the "
+                   "report goes to stderr)")
     s.set_defaults(func=_verify)
 
     s = sub.add_parser(

@@ -66,6 +66,21 @@ def lock_outputs(lock: dict[str, Any], stages: set[str] | None = None) -> dict[s
     return out
 
 
+def committed_outputs(project: Path, lock: dict[str, Any], stages: set[str] | None = None
+                      ) -> dict[str, str]:
+    """:func:`lock_outputs` of the committed ``dvc.lock``, where an output is a file the
+    repository tracks (a metric, a plot) by the MD5 of the file as it is: a committed file
+    that its lock entry does not describe counts as committed."""
+    import hashlib
+
+    tracked = set(_tracked(project))
+    out = lock_outputs(lock, stages)
+    for path in out:
+        if path in tracked and (project / path).is_file():
+            out[path] = hashlib.md5((project / path).read_bytes()).hexdigest()
+    return out
+
+
 def compare_outputs(committed: dict[str, str], now: dict[str, str]) -> dict[str, str]:
     """``{path: "different" | "missing" | "new"}`` for every output that is not identical."""
     out = {}
@@ -128,7 +143,9 @@ def scratch_copy(project: Path, dest: Path) -> Path:
 def _dvc(args: list[str], cwd: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env)
+    # DVC's progress goes to stderr, so that stdout holds only the comparison
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env,
+                          stdout=sys.stderr)
     if proc.returncode:
         raise CabinliftError(f"verify: `dvc {' '.join(args)}` failed in {cwd} "
                              f"(exit {proc.returncode}); its output is above")
@@ -197,9 +214,9 @@ def report(outputs: dict[str, str], n_outputs: int, cells: list[CellDiff],
 
 
 def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
-               keep: bool = False) -> tuple[int, dict[str, Any]]:
+               keep: bool = False) -> tuple[int, dict[str, Any], str]:
     """Re-run and compare (see the module docstring); returns the exit status (0 identical,
-    :data:`DIFFERENT`) and the comparison, which is also printed."""
+    :data:`DIFFERENT`), the comparison and its :func:`report`."""
     project = project.resolve()
     lock_path = project / "dvc.lock"
     if not lock_path.is_file():
@@ -215,7 +232,7 @@ def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
         rerun(project, scratch, stages)
         new_lock = yaml.safe_load((scratch / "dvc.lock").read_text()) or {}
         names = None if not stages else set(stages)
-        before = lock_outputs(committed_lock, names)
+        before = committed_outputs(project, committed_lock, names)
         outputs = compare_outputs(before, lock_outputs(new_lock, names))
         cells = compare_cells(_read_json(project / TABLE), _read_json(project / SUMMARY),
                               _read_json(scratch / TABLE)) if (scratch / TABLE).is_file() else []
@@ -226,12 +243,12 @@ def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
         if made and not keep:
             shutil.rmtree(scratch, ignore_errors=True)
     fingerprint = numerics.fingerprint()
-    print(report(outputs, len(before), cells, committed_regime, regime, fingerprint), end="")
+    text = report(outputs, len(before), cells, committed_regime, regime, fingerprint)
     if keep or not made:
-        print(f"(the re-run is kept in {scratch})")
+        text += f"(the re-run is kept in {scratch})\n"
     identical = not outputs and all(c.committed == c.now for c in cells)
     result = {"identical": identical, "outputs": outputs,
               "cells": [c.__dict__ | {"diff": c.diff} for c in cells if c.committed != c.now],
               "committed_numerics": committed_regime, "numerics": regime,
               "fingerprint": fingerprint}
-    return (0 if identical else DIFFERENT), result
+    return (0 if identical else DIFFERENT), result, text
