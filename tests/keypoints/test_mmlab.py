@@ -20,6 +20,17 @@ pytestmark = pytest.mark.mmlab
 SIZE = (1280, 1024)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def native_numerics():
+    """These tests compare the backend with MMLab's own inference, not numerics: they compute
+    natively, with oneDNN's convolutions, which portable numerics switch off."""
+    from cabinlift import numerics
+
+    numerics.apply("native")
+    yield
+    numerics.apply("portable")
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> tuple[Path, Path]:
     return random_checkpoints(tmp_path_factory.mktemp("ckpt"))
