@@ -63,3 +63,31 @@ def test_report_says_identical_or_lists_each_difference():
     assert "semgcn       scratch    pct5        100.00    103.00     3.00    4.00    8" in text
     assert "1 of 2 differences are within one std of their cell" in text
     assert "differs in: probe" in text
+
+
+def test_scratch_folder_is_made_when_missing_and_refused_when_not_empty(tmp_path):
+    """`--scratch` names a new folder (made, parents too) or an empty one; a file or a folder
+    with something in it is a clear error before anything is copied or run."""
+    import pytest
+
+    from cabinlift.errors import CabinliftError
+    from cabinlift.verify import run_verify
+
+    project = tmp_path / "project"  # committed results, but not a git repository
+    project.mkdir()
+    (project / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "kept.txt").write_text("mine")
+    with pytest.raises(CabinliftError, match="busy: the scratch folder must be empty"):
+        run_verify(project, [], busy)
+    assert (busy / "kept.txt").read_text() == "mine"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(CabinliftError, match="a-file: the scratch folder is a file"):
+        run_verify(project, [], a_file)
+    new = tmp_path / "new" / "scratch"
+    with pytest.raises(CabinliftError) as err:  # made, then copying is what fails
+        run_verify(project, [], new)
+    assert "scratch folder" not in str(err.value)
+    assert new.is_dir()

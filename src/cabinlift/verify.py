@@ -225,8 +225,13 @@ def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
     committed_lock = yaml.safe_load(lock_path.read_text()) or {}
     made = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix="cabinlift-verify-")) if made else scratch
-    if not made and any(scratch.iterdir()):
-        raise CabinliftError(f"{scratch}: the scratch folder must be empty")
+    if not made:
+        if scratch.exists() and not scratch.is_dir():
+            raise CabinliftError(f"{scratch}: the scratch folder is a file; give an empty or "
+                                 "new folder")
+        scratch.mkdir(parents=True, exist_ok=True)
+        if any(scratch.iterdir()):
+            raise CabinliftError(f"{scratch}: the scratch folder must be empty")
     try:
         scratch_copy(project, scratch)
         rerun(project, scratch, stages)
