@@ -91,8 +91,8 @@ def per_joint_setting(name: str | None, settings: Sequence[Setting]) -> Setting:
 
 
 def all_data_setting(settings: Sequence[Setting]) -> Setting:
-    """"All data": the largest amount (the last such setting on ties); the reference of the
-    example frame's choice."""
+    """The "all data" setting: the largest amount (the last such setting on ties), whose
+    frame errors choose the example frame."""
     all_data = settings[0]
     for s in settings:
         if s.amount >= all_data.amount:
