@@ -140,14 +140,14 @@ def test_weights_that_do_not_fit_the_architecture_are_named(checkpoint, tmp_path
         load_lifter(bad)
 
 
-def test_checkpoint_without_unit_needs_a_fallback(checkpoint, tmp_path):
+def test_checkpoint_without_unit_is_an_error(checkpoint, tmp_path):
     ckpt = torch.load(checkpoint, weights_only=True)
     del ckpt["meta"]["target_unit_mm"]
     old = tmp_path / "old.pt"
     torch.save(ckpt, old)
-    with pytest.raises(CabinliftError, match="target_unit_mm"):
+    with pytest.raises(CabinliftError, match=r"old.pt: the checkpoint does not record its output "
+                                             r"unit \('target_unit_mm'\); re-run the stage"):
         load_lifter(old)
-    assert load_lifter(old, fallback_unit_mm=10.0).target_unit_mm == 10.0
 
 
 def _file(path: Path, text: str | None) -> Path:

@@ -137,8 +137,8 @@ def _exps(args: argparse.Namespace) -> None:
 
 
 def _lift_params(path: Path) -> Params | None:
-    """params.yaml for ``lift``, which reads only the unit of checkpoints too old to record
-    theirs: None where there is no valid file (a checkpoint then needs its own unit)."""
+    """params.yaml for ``lift``, which reads only its numerics mode and threads: None where
+    there is no valid file (then native numerics and automatic threads)."""
     try:
         return config.load_config(path) if path.is_file() else None
     except CabinliftError:
@@ -148,8 +148,7 @@ def _lift_params(path: Path) -> Params | None:
 def _lift(args: argparse.Namespace, params: Params | None) -> None:
     from cabinlift.lift import run_lift
 
-    fallback = None if params is None else params.train.target_unit_mm
-    print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, fallback)))
+    print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device)))
 
 
 def _profile(args: argparse.Namespace, params: Params) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cabinlift.config import NO_REAL_DATA
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import parse_json
 
 PARAMS_FILE = "params.yaml"
 TABLE1_FILE = "metrics/table1.json"
@@ -79,10 +80,7 @@ def run_dvc_exp_show(extra: list[str]) -> list[dict[str, Any]]:
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
         raise CabinliftError(f"dvc exp show failed: {lines[-1]}")
-    try:
-        return json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise CabinliftError(f"dvc exp show --json: not JSON ({exc.msg})") from None
+    return parse_json(proc.stdout, "dvc exp show --json", invalid="{path}: not JSON ({msg})")
 
 
 def _shorten(text: str, width: int) -> str:

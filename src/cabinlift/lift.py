@@ -66,10 +66,9 @@ class Poses2D:
     score: np.ndarray  # (N,) float64 person score (NaN when unknown)
 
 
-def load_lifter(path: str | Path, device: str = "cpu",
-                fallback_unit_mm: float | None = None) -> LoadedLifter:
+def load_lifter(path: str | Path, device: str = "cpu") -> LoadedLifter:
     """Rebuild the model a checkpoint (written by pretrain/finetune) was trained as, with its
-    weights. ``fallback_unit_mm`` serves checkpoints that predate storing their target unit."""
+    weights and its output unit."""
     path = Path(path)
     if path.is_dir():
         raise CabinliftError(
@@ -84,12 +83,11 @@ def load_lifter(path: str | Path, device: str = "cpu",
     joints = meta.get("joints", list(COCO13))
     if list(joints) != list(COCO13):
         raise CabinliftError(f"{path}: checkpoint joints {joints} differ from {list(COCO13)}")
-    unit = meta.get("target_unit_mm", fallback_unit_mm)
+    unit = meta.get("target_unit_mm")
     if unit is None:
         raise CabinliftError(
-            f"{path}: the checkpoint does not record its output unit ('target_unit_mm'); run "
-            "lift with --params pointing to the params.yaml it was trained with (its "
-            "train.target_unit_mm is used)"
+            f"{path}: the checkpoint does not record its output unit ('target_unit_mm'); "
+            "re-run the stage that wrote it (pretrain or finetune)"
         )
     model = build_with_weights(
         path, name, ckpt["hparams"], ckpt["state_dict"],
@@ -225,14 +223,14 @@ def _json_doc(lifter: LoadedLifter, poses: Poses2D, pose3d: np.ndarray, ok: np.n
     }
 
 
-def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device: str = "cpu",
-             fallback_unit_mm: float | None = None) -> dict[str, Any]:
+def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device: str = "cpu"
+             ) -> dict[str, Any]:
     """Lift every pose of ``inputs`` with ``checkpoint`` and write ``out`` (.npz or .json).
     Poses that cannot be normalised are skipped and counted. Returns a short summary."""
     out = Path(out)
     if out.suffix not in (".npz", ".json"):
         raise CabinliftError(f"{out}: the output must end in .npz or .json")
-    lifter = load_lifter(checkpoint, device, fallback_unit_mm)
+    lifter = load_lifter(checkpoint, device)
     poses = read_inputs(inputs)
     if len(poses.xy) == 0:
         raise CabinliftError(f"{inputs}: no 2D poses to lift (no person entry / detected frame)")

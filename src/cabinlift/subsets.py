@@ -29,6 +29,7 @@ from cabinlift.arrays import load_arrays
 from cabinlift.atomic import write_atomic
 from cabinlift.config import Params, SettingDef
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import read_json
 
 
 def _subject_order(subjects: np.ndarray, seed: int) -> dict[int, np.ndarray]:
@@ -119,13 +120,8 @@ def run_subsets(params: Params, processed: Path, out_dir: Path) -> dict[str, Any
 
 def read_subset(path: Path) -> dict[str, Any]:
     """Load one setting's runs, with a clear error for a missing or malformed file."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise CabinliftError(f"{path}: subset file not found (run the subsets stage)") from exc
-    except json.JSONDecodeError as exc:
-        raise CabinliftError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    doc = read_json(path, missing="{path}: subset file not found (run the subsets stage)",
+                    invalid="{path}: line {line}: not valid JSON: {msg}")
     for key in ("setting", "runs"):
         if key not in doc:
             raise CabinliftError(f"{path}: missing key {key!r}")

@@ -27,6 +27,7 @@ import yaml
 
 from cabinlift import numerics
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import read_json
 
 #: The exit status of ``cabinlift verify`` when the outputs differ (1 is an error).
 DIFFERENT = 2
@@ -165,10 +166,9 @@ def rerun(project: Path, scratch: Path, stages: list[str]) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CabinliftError(f"{path}: cannot be read as JSON ({exc})") from None
+    message = "{path}: cannot be read as JSON ({error})"
+    return read_json(path, missing=message, unreadable=message, invalid=message,
+                     not_utf8=message)
 
 
 def _fmt(v: float | None) -> str:

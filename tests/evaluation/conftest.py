@@ -4,27 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from evalgrid import MODELS, SETTINGS, make_grid
-
-from cabinlift.config import Evaluate, Pck, Qualitative, SettingDef
-
-
-def options(qualitative: dict[str, Any] | None = None, pck: dict[str, Any] | None = None,
-            alpha: float = 0.05, per_joint_setting: str | None = None) -> Evaluate:
-    """An ``evaluate`` section: the first model's typical frame, 3DPCK at 150 mm with 31 AUC
-    thresholds, alpha 0.05, the automatic per-joint setting, unless given."""
-    q = {"model": None, "inits": ["scratch", "pretrained"], "file_id": None, "frame_id": None,
-         **(qualitative or {})}
-    k = {"threshold_mm": 150.0, "auc_max_mm": 150.0, "auc_steps": 31, **(pck or {})}
-    return Evaluate(qualitative=Qualitative(**q), pck=Pck(**k), alpha=alpha,
-                    per_joint_setting=per_joint_setting)
-
-
-def typed_settings(settings: dict[str, dict[str, Any]]) -> dict[str, SettingDef]:
-    return {name: SettingDef(**{"repetitions": 1, "seeds": 1, **d}) for name, d in settings.items()}
+from evalgrid import MODELS, SETTINGS, make_grid, options, typed_settings
 
 
 @pytest.fixture

@@ -195,7 +195,8 @@ def _references(values: dict[str, list[float]]) -> dict:
 
 
 def test_scratch_bound_is_the_fewest_steps_of_a_run_below_its_own_constant() -> None:
-    from cabinlift.evaluation.table import scratch_bound
+    from cabinlift.evaluation.results import scratch_bound
+    from cabinlift.evaluation.table import scratch_sentence
 
     settings = [Setting("a", 1, 0.1, 2), Setting("b", 2, 1.0, 2)]
     # setting a: 10 and 12 steps, both above their own reference (repetition 1's reference
@@ -207,9 +208,9 @@ def test_scratch_bound_is_the_fewest_steps_of_a_run_below_its_own_constant() -> 
     bound = scratch_bound(cells, ["m"], settings, refs)
     # repetition 1 of a (140 < 150) beats its own constant with 12 steps: the fewest
     assert (bound.fewest_steps, bound.runs_fewer, bound.runs, bound.most_steps) == (12, 1, 4, 40)
-    assert bound.sentence().startswith("No run from scratch with fewer than 12 gradient steps")
-    assert "(1 of 4 scratch runs had fewer)" in bound.sentence()
+    assert scratch_sentence(bound).startswith("No run from scratch with fewer than 12 gradient steps")
+    assert "(1 of 4 scratch runs had fewer)" in scratch_sentence(bound)
     refs = _references({"a": [100.0, 130.0], "b": [50.0, 85.0]})
     bound = scratch_bound(cells, ["m"], settings, refs)
     assert (bound.fewest_steps, bound.runs_fewer) == (None, 4)
-    assert "(up to 40 gradient steps)" in bound.sentence()
+    assert "(up to 40 gradient steps)" in scratch_sentence(bound)

@@ -1,28 +1,17 @@
-"""Entry point of the ``evaluate`` stage: every fine-tuning run -> Table 1, summary, figures."""
+"""Entry point of the ``evaluate`` stage: every fine-tuning run -> Table 1, summary, figures.
+
+Load the inputs, compute one :class:`~cabinlift.evaluation.results.EvaluationResults`, render
+each output from it (:data:`METRICS_OUTPUTS`, :data:`PLOTS_OUTPUTS`), write them all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from cabinlift.config import INITS, NO_REAL_DATA, Evaluate, Params, SettingDef
-from cabinlift.evaluation.aggregate import (
-    ActivityIndex,
-    CellSummary,
-    frame_mpjpe,
-    summarize_setting,
-)
-from cabinlift.evaluation.loading import (
-    load_no_real_data,
-    load_pretrain_summaries,
-    load_setting_runs,
-    load_test_set,
-)
+from cabinlift.config import Evaluate, Params, SettingDef
+from cabinlift.evaluation.compute import compute_results, load_inputs
 from cabinlift.evaluation.outputs import write_all_atomic
-from cabinlift.evaluation.paired import paired_tests
 from cabinlift.evaluation.plots import (
     curve_csv,
     curve_png,
@@ -31,35 +20,45 @@ from cabinlift.evaluation.plots import (
     per_joint_csv,
     per_joint_png,
 )
-from cabinlift.evaluation.qualitative import (
-    find_frame,
-    make_panels,
-    panels_json,
-    qualitative_png,
-    qualitative_title,
-    select_frame,
-)
-from cabinlift.evaluation.reference import mean_pose_references
-from cabinlift.evaluation.settings import Setting, parse_settings
+from cabinlift.evaluation.qualitative import qualitative_json, qualitative_png
+from cabinlift.evaluation.results import EvaluationResults
+from cabinlift.evaluation.settings import parse_settings
 from cabinlift.evaluation.summary import summary_json
-from cabinlift.evaluation.table import (
-    dump_json,
-    runs_csv,
-    table1_json,
-    table1_markdown,
-    wall_times_csv,
-)
+from cabinlift.evaluation.table import runs_csv, table1_json, table1_markdown, wall_times_csv
+
+Renderer = Callable[[EvaluationResults], str | bytes]
+
+#: The files written to the metrics directory, in writing order, and what renders each.
+METRICS_OUTPUTS: dict[str, Renderer] = {
+    "table1.json": table1_json,
+    "table1.md": table1_markdown,
+    "runs.csv": runs_csv,
+    "summary.json": summary_json,
+}
+#: The files written to the plots directory, in writing order, and what renders each.
+PLOTS_OUTPUTS: dict[str, Renderer] = {
+    "mpjpe_vs_data.csv": curve_csv,
+    "mpjpe_vs_data.png": curve_png,
+    "pretraining_gain.csv": gain_csv,
+    "pretraining_gain.png": gain_png,
+    "per_joint.csv": per_joint_csv,
+    "per_joint.png": per_joint_png,
+    "qualitative.json": qualitative_json,
+    "qualitative.png": qualitative_png,
+}
 
 
-def _per_joint_setting(name: str | None, settings: Sequence[Setting]) -> Setting:
-    """The configured setting, or (None) the first single-subject, full-fraction one, else the
-    first with more than one run, else the first."""
-    if name is not None:  # params.yaml names a listed setting
-        return next(s for s in settings if s.name == name)
-    for s in settings:
-        if s.subjects == 1 and s.fraction >= 1.0:
-            return s
-    return next((s for s in settings if s.runs > 1), settings[0])
+def render_outputs(results: EvaluationResults, metrics_dir: Path, plots_dir: Path,
+                   wall_times: Path | None = None) -> dict[Path, str | bytes]:
+    """``{path: content}`` of every output (the wall times too where ``wall_times`` is given),
+    in writing order."""
+    rendered: dict[Path, str | bytes] = {}
+    for directory, outputs in ((metrics_dir, METRICS_OUTPUTS), (plots_dir, PLOTS_OUTPUTS)):
+        for name, render in outputs.items():
+            rendered[directory / name] = render(results)
+    if wall_times is not None:
+        rendered[wall_times] = wall_times_csv(results)
+    return rendered
 
 
 def run_evaluation(
@@ -94,109 +93,12 @@ def run_evaluation(
     inputs are read and checked and all outputs rendered before the first file is written, so a
     failure leaves the previous outputs intact.
     """
-    models = list(models)
-    setting_list = parse_settings(settings)
-    qcfg, metric_cfg, alpha = options.qualitative, options.pck, options.alpha
-    joint_setting = _per_joint_setting(options.per_joint_setting, setting_list)
-    q_model = qcfg.model if qcfg.model is not None else models[0]
-    test = load_test_set(test_npz)
-    pretrain = load_pretrain_summaries(pretrain_dir, models)  # optional; checked early
-    activities = ActivityIndex(test)
-    cells: dict[tuple[str, str, str], CellSummary] = {}
-    for m in models:  # before the long aggregation: a missing none/ fails at once
-        cells[m, "pretrained", NO_REAL_DATA] = summarize_setting(
-            load_no_real_data(finetuned_root, m, test.n_frames, pretrain_seeds), test,
-            activities, metric_cfg
-        )
-    mean_pose = mean_pose_references(train_npz, subsets_dir, setting_list, test)
-
-    # "All data" = the largest amount (last such setting on ties): the frame choice's reference.
-    all_data = setting_list[0]
-    for s in setting_list:
-        if s.amount >= all_data.amount:
-            all_data = s
-
-    ref_frame_err: dict[tuple[str, str], np.ndarray] = {}
-    q_preds: dict[tuple[str, str], np.ndarray] = {}
-    for m in models:
-        for i in INITS:
-            for s in setting_list:
-                data = load_setting_runs(finetuned_root, m, i, s.name, test.n_frames,
-                                         timings_root)
-                cells[m, i, s.name] = summarize_setting(data, test, activities, metric_cfg)
-                reps = [r["repetition"] for r in data.runs]
-                first = reps.index(min(reps))  # "repetition 0" whether numbering starts at 0 or 1
-                if s is all_data:
-                    ref_frame_err[m, i] = frame_mpjpe(data.pred[first], test.y3d, test.mask)
-                if m == q_model and i in qcfg.inits:
-                    q_preds[i, s.name] = np.array(data.pred[first])  # a copy; the rest is freed
-                del data
-    tests = paired_tests(cells, models, [s.name for s in setting_list])
-
-    if qcfg.file_id is not None and qcfg.frame_id is not None:
-        frame = find_frame(test, qcfg.file_id, qcfg.frame_id)
-        selection: dict[str, Any] = {"how": "configured"}
-    else:
-        best = min(
-            ((m, i) for m in models for i in INITS),
-            key=lambda mi: cells[mi[0], mi[1], all_data.name].mean,
-        )
-        frame = select_frame(test, ref_frame_err[best])
-        selection = {
-            "how": "fully annotated frame closest to the median frame MPJPE of the best model's "
-            "all-data setting (lowest repetition)",
-            "reference": {"model": best[0], "init": best[1], "setting": all_data.name},
-        }
-    panels = make_panels(test, frame, q_preds, qcfg.inits, setting_list)
-    q_info = {
-        "model": q_model,
-        "inits": list(qcfg.inits),
-        "repetition": "lowest of each setting",
-        "test_index": frame,
-        "file_id": str(test.file_id[frame]),
-        "frame_id": int(test.frame_id[frame]),
-        "subject": int(test.subject[frame]),
-        "valid_joints": int(test.mask[frame].sum()),
-        **selection,
-        "frame_mpjpe": {
-            i: {p.setting.name: round(p.error, 3) for p in panels if p.init == i}
-            for i in qcfg.inits
-        },
-    }
-    test_info = {
-        "file": test.path.name,
-        "frames": test.n_frames,
-        "subjects": sorted(int(x) for x in np.unique(test.subject)),
-        "valid_joints": int(test.mask.sum()),
-        "activities": len(activities.names),
-    }
-
-    metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
-    rendered: dict[Path, str | bytes] = {
-        metrics_dir / "table1.json": table1_json(cells, models, setting_list, mean_pose),
-        metrics_dir / "table1.md": table1_markdown(
-            cells, models, setting_list, tests, alpha, metric_cfg, mean_pose
-        ),
-        metrics_dir / "runs.csv": runs_csv(cells, models, setting_list),
-        metrics_dir / "summary.json": summary_json(
-            cells, tests, models, setting_list, metric_cfg, alpha, test_info, pretrain,
-            q_info, mean_pose,
-        ),
-        plots_dir / "mpjpe_vs_data.csv": curve_csv(cells, models, setting_list, mean_pose),
-        plots_dir / "mpjpe_vs_data.png": curve_png(cells, models, setting_list, mean_pose),
-        plots_dir / "pretraining_gain.csv": gain_csv(tests, cells, models, setting_list),
-        plots_dir / "pretraining_gain.png": gain_png(tests, cells, models, setting_list, alpha),
-        plots_dir / "per_joint.csv": per_joint_csv(cells, models, joint_setting),
-        plots_dir / "per_joint.png": per_joint_png(cells, models, joint_setting),
-        plots_dir / "qualitative.json": dump_json(
-            {**q_info, **panels_json(test, frame, panels)}
-        ),
-        plots_dir / "qualitative.png": qualitative_png(
-            test, frame, panels, qualitative_title(test, frame, q_model)
-        ),
-    }
-    if wall_times is not None:
-        rendered[Path(wall_times)] = wall_times_csv(cells, models, setting_list)
+    inputs = load_inputs(finetuned_root, test_npz, models, train_npz=train_npz,
+                         subsets_dir=subsets_dir, pretrain_dir=pretrain_dir,
+                         timings_root=timings_root, pretrain_seeds=pretrain_seeds)
+    results = compute_results(inputs, models, parse_settings(settings), options)
+    rendered = render_outputs(results, Path(metrics_dir), Path(plots_dir),
+                              None if wall_times is None else Path(wall_times))
     write_all_atomic(rendered)
     return {p.name: p for p in rendered}
 

@@ -7,7 +7,6 @@ against the contract (keys, shapes, and that the run files match the directory t
 
 from __future__ import annotations
 
-import json
 import math
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 
 from cabinlift.config import NO_REAL_DATA
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import read_json
 from cabinlift.skeleton import NUM_JOINTS
 
 #: Keys every entry of a ``runs.json`` must carry, with the Python types accepted.
@@ -36,6 +36,9 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "history": (list,),
 }
 
+#: The message of a runs.json or pre-training summary that is not JSON (or not UTF-8).
+NOT_VALID_JSON = "{path}: not valid JSON ({error})"
+
 
 def load_timings(timings_root: str | Path | None, model: str, init: str, setting: str
                  ) -> dict[int, float]:
@@ -49,13 +52,12 @@ def load_timings(timings_root: str | Path | None, model: str, init: str, setting
     path = Path(timings_root) / init / model / f"{setting}.json"
     if not path.is_file():
         return {}
+    expected = "{path}: expected a JSON list of {{repetition, wall_time_s}} ({error})"
+    rows = read_json(path, invalid=expected, not_utf8=expected)
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
         return {int(r["repetition"]): float(r["wall_time_s"]) for r in rows}
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise CabinliftError(
-            f"{path}: expected a JSON list of {{repetition, wall_time_s}} ({exc})"
-        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CabinliftError(expected.format(path=path, error=exc)) from None
 
 
 @dataclass(frozen=True)
@@ -213,12 +215,8 @@ def load_setting_runs(
             f"{init}/{model}/{setting})"
         )
     runs_path = d / "runs.json"
-    if not runs_path.is_file():
-        raise CabinliftError(f"{runs_path}: file not found (expected the list of runs)")
-    try:
-        runs = json.loads(runs_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CabinliftError(f"{runs_path}: not valid JSON ({exc})") from None
+    runs = read_json(runs_path, missing="{path}: file not found (expected the list of runs)",
+                     invalid=NOT_VALID_JSON, not_utf8=NOT_VALID_JSON)
     if not isinstance(runs, list) or not runs:
         raise CabinliftError(f"{runs_path}: expected a non-empty JSON list of runs")
     for i, run in enumerate(runs):
@@ -286,10 +284,7 @@ def load_pretrain_summaries(pretrain_dir: str | Path | None, models: list[str]) 
         p = Path(pretrain_dir) / f"{m}.json"
         if not p.is_file():
             continue
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CabinliftError(f"{p}: not valid JSON ({exc})") from None
+        data = read_json(p, invalid=NOT_VALID_JSON, not_utf8=NOT_VALID_JSON)
         if not isinstance(data, dict):
             raise CabinliftError(f"{p}: expected a JSON object with the pre-training summary")
         missing = [

@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from cabinlift.config import INITS, NO_REAL_DATA
-from cabinlift.evaluation.aggregate import CellSummary
-from cabinlift.evaluation.paired import PairedTest
+from cabinlift.evaluation.outputs import csv_text
+from cabinlift.evaluation.results import EvaluationResults
 from cabinlift.evaluation.settings import Setting
-from cabinlift.evaluation.table import MeanPose, csv_text, setting_train_frames
 from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.skeleton import COCO13
-
-Cells = Mapping[tuple[str, str, str], CellSummary]
-Tests = Mapping[tuple[str, str], PairedTest]
 
 _PNG_METADATA = {"Software": None}
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -68,12 +64,12 @@ def _band(mean: float, ci: float | None) -> tuple[float, float]:
     return (mean, mean) if ci is None else (mean - ci, mean + ci)
 
 
-def curve_csv(cells: Cells, models: list[str], settings: list[Setting], mean_pose: MeanPose
-              ) -> str:
+def curve_csv(r: EvaluationResults) -> str:
     """One row per setting: mean training frames, and per ``<model>_<init>`` the mean MPJPE
     and the bounds of its 95 % CI (``_lo``/``_hi``; empty for a single run); then per model
     ``<model>_pretrained_none``, the pre-trained weights before fine-tuning (the same value on
     every row: a horizontal line), and ``mean_pose`` with its CI bounds, the reference."""
+    cells, models = r.cells, r.models
     header = ["setting", "train_frames"]
     for m in models:
         for i in INITS:
@@ -81,22 +77,23 @@ def curve_csv(cells: Cells, models: list[str], settings: list[Setting], mean_pos
     header += [f"{m}_pretrained_{NO_REAL_DATA}" for m in models]
     header += ["mean_pose", "mean_pose_lo", "mean_pose_hi"]
     rows = []
-    for s in settings:
-        row = [s.name, f"{setting_train_frames(cells, s.name):.1f}"]
+    for s in r.settings:
+        row = [s.name, f"{r.train_frames(s.name):.1f}"]
         for m in models:
             for i in INITS:
                 c = cells[m, i, s.name]
                 lo, hi = _band(c.mean, c.ci95) if c.ci95 is not None else (None, None)
                 row += [_num(c.mean), _num(lo), _num(hi)]
         row += [_num(cells[m, "pretrained", NO_REAL_DATA].mean) for m in models]
-        ref = mean_pose[s.name].stat
+        ref = r.mean_pose[s.name].stat
         lo, hi = _band(ref.mean, ref.ci95) if ref.ci95 is not None else (None, None)
         row += [_num(ref.mean), _num(lo), _num(hi)]
         rows.append(row)
     return csv_text(header, rows)
 
 
-def _log_x_axis(ax, frames: list[float], settings: list[Setting], top_labels: bool) -> None:
+def _log_x_axis(ax, frames: list[float], settings: Sequence[Setting], top_labels: bool
+                ) -> None:
     ax.set_xscale("log")
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
@@ -107,19 +104,19 @@ def _log_x_axis(ax, frames: list[float], settings: list[Setting], top_labels: bo
         top.tick_params(which="minor", top=False, labeltop=False)
 
 
-def curve_png(cells: Cells, models: list[str], settings: list[Setting], mean_pose: MeanPose
-              ) -> bytes:
+def curve_png(r: EvaluationResults) -> bytes:
     """Small multiples, one panel per model on a shared y axis: mean MPJPE vs training frames
     (log x) for scratch (grey, solid) and pre-trained (blue, dashed), shaded 95 % CI over runs.
     Where the bands separate, pre-training's benefit is larger than the run-to-run noise. The
     pre-trained weights before fine-tuning (no real data, which a log axis cannot place) are a
     dotted horizontal line marked and labelled at the left edge; the light grey dash-dotted
     curve is the mean-training-pose reference: a curve above it learned less than a constant."""
+    cells, models, settings = r.cells, r.models, r.settings
     n = len(models)
     fig = Figure(figsize=(2.9 * n + 0.6, 4.4))
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
-    frames = [setting_train_frames(cells, s.name) for s in settings]
-    ref_y = [mean_pose[s.name].mean for s in settings]
+    frames = [r.train_frames(s.name) for s in settings]
+    ref_y = [r.mean_pose[s.name].mean for s in settings]
     for ax, m in zip(axes, models, strict=True):
         for i in INITS:
             color, style, label = _INIT_STYLE[i]
@@ -156,18 +153,18 @@ def curve_png(cells: Cells, models: list[str], settings: list[Setting], mean_pos
     return png_bytes(fig, dpi=110)
 
 
-def gain_csv(tests: Tests, cells: Cells, models: list[str], settings: list[Setting]) -> str:
+def gain_csv(r: EvaluationResults) -> str:
     """One row per setting: mean training frames, and per model the mean pre-training gain
     (scratch − pre-trained MPJPE over matched runs, mm; positive = pre-training helps), its 95 %
     CI bounds and the Holm-adjusted p-value of the paired t-test."""
     header = ["setting", "train_frames"]
-    for m in models:
+    for m in r.models:
         header += [m, f"{m}_lo", f"{m}_hi", f"{m}_p_holm"]
     rows = []
-    for s in settings:
-        row = [s.name, f"{setting_train_frames(cells, s.name):.1f}"]
-        for m in models:
-            t = tests[m, s.name]
+    for s in r.settings:
+        row = [s.name, f"{r.train_frames(s.name):.1f}"]
+        for m in r.models:
+            t = r.tests[m, s.name]
             gain = None if t.mean_diff is None else -t.mean_diff
             lo, hi = (None, None) if gain is None or t.ci95 is None else _band(gain, t.ci95)
             row += [_num(gain), _num(lo), _num(hi), "" if t.p_holm is None else f"{t.p_holm:.4g}"]
@@ -175,19 +172,19 @@ def gain_csv(tests: Tests, cells: Cells, models: list[str], settings: list[Setti
     return csv_text(header, rows)
 
 
-def gain_png(tests: Tests, cells: Cells, models: list[str], settings: list[Setting],
-             alpha: float) -> bytes:
+def gain_png(r: EvaluationResults) -> bytes:
     """Pre-training gain (mm saved by pre-training) vs training frames (log x), one line per
     model with its shaded 95 % CI; filled markers where the Holm-adjusted paired test is below
     ``alpha``, hollow where it is not (or cannot be computed: a single run)."""
+    settings, alpha = r.settings, r.alpha
     fig = Figure(figsize=(10.0, 5.0))
     ax = fig.add_subplot()
-    frames = [setting_train_frames(cells, s.name) for s in settings]
-    for k, m in enumerate(models):
+    frames = [r.train_frames(s.name) for s in settings]
+    for k, m in enumerate(r.models):
         color, marker = f"C{k % 10}", _MARKERS[k % len(_MARKERS)]
         xs, ys, lo, hi, sig = [], [], [], [], []
         for s, x in zip(settings, frames, strict=True):
-            t = tests[m, s.name]
+            t = r.tests[m, s.name]
             if t.mean_diff is None:
                 continue
             g = -t.mean_diff
@@ -213,9 +210,10 @@ def gain_png(tests: Tests, cells: Cells, models: list[str], settings: list[Setti
     return png_bytes(fig, dpi=110)
 
 
-def per_joint_csv(cells: Cells, models: list[str], setting: Setting) -> str:
+def per_joint_csv(r: EvaluationResults) -> str:
     """One row per joint (index and COCO name): per ``<model>_<init>`` the mean MPJPE over runs
-    at ``setting`` and its 95 % CI half-width."""
+    at the per-joint setting and its 95 % CI half-width."""
+    models, setting = r.models, r.per_joint_setting
     header = ["joint_index", "joint"]
     for m in models:
         for i in INITS:
@@ -225,16 +223,17 @@ def per_joint_csv(cells: Cells, models: list[str], setting: Setting) -> str:
         row = [str(j), name]
         for m in models:
             for i in INITS:
-                c = cells[m, i, setting.name]
+                c = r.cells[m, i, setting.name]
                 row += [_num(float(c.per_joint[j])), _num(float(c.per_joint_ci95[j]))]
         rows.append(row)
     return csv_text(header, rows)
 
 
-def per_joint_png(cells: Cells, models: list[str], setting: Setting) -> bytes:
+def per_joint_png(r: EvaluationResults) -> bytes:
     """Horizontal bars per joint (head at the top), one panel per model, scratch vs pre-trained
-    side by side with 95 % CI error bars over runs: which joints are hard, and where
-    pre-training helps."""
+    side by side with 95 % CI error bars over runs at the per-joint setting: which joints are
+    hard, and where pre-training helps."""
+    cells, models, setting = r.cells, r.models, r.per_joint_setting
     n = len(models)
     fig = Figure(figsize=(2.7 * n + 1.2, 4.6))
     axes = fig.subplots(1, n, sharey=True, sharex=True, squeeze=False)[0]

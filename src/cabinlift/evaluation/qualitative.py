@@ -8,7 +8,6 @@ how the pose improves with data and what pre-training changes at each amount.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,9 @@ from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the '3d' proje
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.aggregate import frame_mpjpe
 from cabinlift.evaluation.loading import TestSet
+from cabinlift.evaluation.outputs import dump_json
 from cabinlift.evaluation.plots import png_bytes
+from cabinlift.evaluation.results import EvaluationResults, Panel, QualitativeFrame
 from cabinlift.evaluation.settings import Setting, model_label
 from cabinlift.skeleton import COCO13, COCO13_EDGES, NUM_JOINTS
 
@@ -52,16 +53,6 @@ def select_frame(test: TestSet, frame_errors: np.ndarray) -> int:
     return int(idx[np.argmin(np.abs(e - med))])
 
 
-@dataclass(frozen=True)
-class Panel:
-    """One skeleton view: the estimate of ``init`` after fine-tuning on ``setting``."""
-
-    init: str
-    setting: Setting
-    pose: np.ndarray  # (J, 3) mm
-    error: float  # this frame's MPJPE, mm
-
-
 def make_panels(
     test: TestSet, frame: int, preds: Mapping[tuple[str, str], np.ndarray],
     inits: Sequence[str], settings: Sequence[Setting],
@@ -77,20 +68,24 @@ def make_panels(
     return out
 
 
-def panels_json(test: TestSet, frame: int, panels: Sequence[Panel]) -> dict[str, Any]:
+def panels_json(q: QualitativeFrame) -> dict[str, Any]:
     """The poses drawn, so the figure can be re-drawn or checked without the model outputs."""
-    mask = test.mask[frame]
     return {
         "joints": list(COCO13),
-        "valid": [bool(v) for v in mask],
+        "valid": [bool(v) for v in q.mask],
         "ground_truth_mm": [[round(float(c), 2) for c in p] if v else None
-                            for p, v in zip(test.y3d[frame], mask, strict=True)],
+                            for p, v in zip(q.ground_truth, q.mask, strict=True)],
         "estimates": [
             {"init": p.init, "setting": p.setting.name, "frame_mpjpe": round(p.error, 3),
              "pose_mm": [[round(float(c), 2) for c in j] for j in p.pose]}
-            for p in panels
+            for p in q.panels
         ],
     }
+
+
+def qualitative_json(r: EvaluationResults) -> str:
+    """``plots/qualitative.json``: the frame's description and the poses drawn."""
+    return dump_json({**r.qualitative.info(), **panels_json(r.qualitative)})
 
 
 def _to_plot(p: np.ndarray) -> np.ndarray:
@@ -99,11 +94,12 @@ def _to_plot(p: np.ndarray) -> np.ndarray:
     return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
 
 
-def qualitative_png(test: TestSet, frame: int, panels: Sequence[Panel], title: str) -> bytes:
+def qualitative_png(r: EvaluationResults) -> bytes:
     """A grid of 3D skeletons (rows: inits, columns: settings): ground truth (green) and the
     estimate (black) of one test frame, each titled with that frame's MPJPE (as Figure 3)."""
-    mask = test.mask[frame]
-    gt = _to_plot(test.y3d[frame])
+    q = r.qualitative
+    panels, mask = q.panels, q.mask
+    gt = _to_plot(q.ground_truth)
     preds = [_to_plot(p.pose) for p in panels]
     pts = np.concatenate([gt[mask], *preds]) if preds else gt[mask]
     pts = pts[np.isfinite(pts).all(axis=1)]
@@ -137,16 +133,16 @@ def qualitative_png(test: TestSet, frame: int, panels: Sequence[Panel], title: s
         if k % cols == 0:
             ax.text2D(-0.04, 0.5, "pre-trained" if panel.init == "pretrained" else "from scratch",
                       transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=10)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(qualitative_title(q), fontsize=10)
     fig.subplots_adjust(left=0.03, right=1.0, bottom=0.0, top=1 - 0.62 / fig.get_figheight(),
                         wspace=0.0, hspace=0.12)
     return png_bytes(fig, dpi=110)
 
 
-def qualitative_title(test: TestSet, frame: int, model: str) -> str:
+def qualitative_title(q: QualitativeFrame) -> str:
     """Figure title naming the model and the frame (subject, file, frame id)."""
     return (
-        f"{model_label(model, 'scratch')}: test subject {int(test.subject[frame])}, "
-        f"{test.file_id[frame]} frame {int(test.frame_id[frame])} "
+        f"{model_label(q.model, 'scratch')}: test subject {q.subject}, "
+        f"{q.file_id} frame {q.frame_id} "
         "(green: ground truth, black: estimate; frame MPJPE per panel)"
     )

@@ -10,31 +10,20 @@ diff`` would list thousands of numbers), so its structure is free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from cabinlift.config import INITS, NO_REAL_DATA, Pck
+from cabinlift.config import INITS, NO_REAL_DATA
 from cabinlift.evaluation.aggregate import (
     RUN_METRICS,
     CellSummary,
     Stat,
     best_at_last_check,
 )
+from cabinlift.evaluation.outputs import dump_json, rounded
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
-from cabinlift.evaluation.settings import NO_REAL_DATA_LABEL, Setting
-from cabinlift.evaluation.table import (
-    Cells,
-    MeanPose,
-    ScratchBound,
-    Tests,
-    above_mean_pose,
-    dump_json,
-    rounded,
-    scratch_bound,
-    setting_steps,
-    setting_train_frames,
-)
+from cabinlift.evaluation.results import EvaluationResults, ScratchBound
+from cabinlift.evaluation.settings import NO_REAL_DATA_LABEL
 from cabinlift.skeleton import COCO13
 
 
@@ -120,21 +109,48 @@ def paired_json(t: PairedTest) -> dict[str, Any]:
     }
 
 
-def summary_json(
-    cells: Cells,
-    tests: Tests,
-    models: list[str],
-    settings: list[Setting],
-    metrics: Pck,
-    alpha: float,
-    test_info: Mapping[str, Any],
-    pretrain: Mapping[str, Any],
-    qualitative: Mapping[str, Any] | None,
-    mean_pose: MeanPose,
-) -> str:
+def _definitions(r: EvaluationResults) -> dict[str, str]:
+    """What each key of summary.json means, with the configured thresholds and level."""
+    metrics, alpha = r.pck, r.alpha
+    return {
+        "mpjpe": "mean Euclidean error over all valid joints of all test frames",
+        "p_mpjpe": "MPJPE after aligning each predicted pose onto its ground truth by the "
+                   "best rotation, uniform scale and translation (no reflection)",
+        "per_joint": "MPJPE of each joint over the frames where it is annotated",
+        "pck": f"3DPCK: % of valid joints with error <= {metrics.threshold_mm:g} mm",
+        "auc": f"mean 3DPCK over {metrics.auc_steps} thresholds from 0 to "
+               f"{metrics.auc_max_mm:g} mm",
+        "activity_macro": "mean over activities (unlabelled frames left out) of the "
+                          "per-activity MPJPE",
+        "paired_tests": "pre-trained − scratch MPJPE over runs with the same training "
+                        "subjects; two-sided paired t-test (p_t), Holm-adjusted over all "
+                        f"model x setting tests (p_holm, marks at {alpha:g}), Wilcoxon "
+                        "signed-rank (p_wilcoxon)",
+        NO_REAL_DATA: "the pre-trained weights evaluated on the real test set before any "
+                      "fine-tuning (one evaluation, no real training frames)",
+        "mean_pose": "reference: each run of a setting predicts, for every test frame, the "
+                     "mean neck-centred pose of its own training frames (each joint "
+                     "averaged over the frames where it is annotated; a joint annotated in "
+                     "none of them at the neck); MPJPE over valid test joints, statistics "
+                     "over the setting's runs",
+        "above_mean_pose": "cells whose mean MPJPE is above the mean_pose reference of "
+                           "their setting (learned less than a constant)",
+        "scratch_untrained": "the fewest gradient steps of a scratch run whose MPJPE is "
+                             "below the mean_pose reference of its own setting and "
+                             "repetition (null: none is), how many scratch runs had "
+                             "fewer steps (none of them below), scratch runs",
+        "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
+                       "used all epochs with their best validation at the last check "
+                       "(best_at_last_check: limited by the epoch budget), runs (n), "
+                       "optimiser steps per run (mean_steps)",
+    }
+
+
+def summary_json(r: EvaluationResults) -> str:
     """Render summary.json: definitions, settings, test set, quick-look tables (mean per cell
     of each metric), cells, paired tests, the mean-training-pose reference, pre-training
     summaries, qualitative frame. Pre-trained rows start with the setting ``none``."""
+    cells, models, settings = r.cells, r.models, r.settings
 
     def names(i: str) -> list[tuple[str, str]]:
         """(setting, label) of a row: a pre-trained one starts with the weights before
@@ -152,50 +168,19 @@ def summary_json(
     }
     out = {
         "units": "mm; pck and auc in %",
-        "definitions": {
-            "mpjpe": "mean Euclidean error over all valid joints of all test frames",
-            "p_mpjpe": "MPJPE after aligning each predicted pose onto its ground truth by the "
-                       "best rotation, uniform scale and translation (no reflection)",
-            "per_joint": "MPJPE of each joint over the frames where it is annotated",
-            "pck": f"3DPCK: % of valid joints with error <= {metrics.threshold_mm:g} mm",
-            "auc": f"mean 3DPCK over {metrics.auc_steps} thresholds from 0 to "
-                   f"{metrics.auc_max_mm:g} mm",
-            "activity_macro": "mean over activities (unlabelled frames left out) of the "
-                              "per-activity MPJPE",
-            "paired_tests": "pre-trained − scratch MPJPE over runs with the same training "
-                            "subjects; two-sided paired t-test (p_t), Holm-adjusted over all "
-                            f"model x setting tests (p_holm, marks at {alpha:g}), Wilcoxon "
-                            "signed-rank (p_wilcoxon)",
-            NO_REAL_DATA: "the pre-trained weights evaluated on the real test set before any "
-                          "fine-tuning (one evaluation, no real training frames)",
-            "mean_pose": "reference: each run of a setting predicts, for every test frame, the "
-                         "mean neck-centred pose of its own training frames (each joint "
-                         "averaged over the frames where it is annotated; a joint annotated in "
-                         "none of them at the neck); MPJPE over valid test joints, statistics "
-                         "over the setting's runs",
-            "above_mean_pose": "cells whose mean MPJPE is above the mean_pose reference of "
-                               "their setting (learned less than a constant)",
-            "scratch_untrained": "the fewest gradient steps of a scratch run whose MPJPE is "
-                                 "below the mean_pose reference of its own setting and "
-                                 "repetition (null: none is), how many scratch runs had "
-                                 "fewer steps (none of them below), scratch runs",
-            "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
-                           "used all epochs with their best validation at the last check "
-                           "(best_at_last_check: limited by the epoch budget), runs (n), "
-                           "optimiser steps per run (mean_steps)",
-        },
+        "definitions": _definitions(r),
         "settings": {
             s.name: {
                 "label": s.label,
                 "subjects": s.subjects,
                 "fraction": s.fraction,
                 "runs": s.runs,
-                "train_frames": rounded(setting_train_frames(cells, s.name), 1),
-                "steps_per_run": rounded(setting_steps(cells, s.name), 1),
+                "train_frames": rounded(r.train_frames(s.name), 1),
+                "steps_per_run": rounded(r.steps(s.name), 1),
             }
             for s in settings
         },
-        "test_set": dict(test_info),
+        "test_set": r.test_set.as_dict(),
         "tables": tables,
         "cells": {
             m: {i: {n: {"label": label, **cell_json(cells[m, i, n])} for n, label in names(i)}
@@ -203,16 +188,15 @@ def summary_json(
             for m in models
         },
         "paired_tests": {
-            m: {s.name: paired_json(tests[m, s.name]) for s in settings} for m in models
+            m: {s.name: paired_json(r.tests[m, s.name]) for s in settings} for m in models
         },
-        "mean_pose": {s.name: mean_pose_json(mean_pose[s.name]) for s in settings},
+        "mean_pose": {s.name: mean_pose_json(r.mean_pose[s.name]) for s in settings},
         "above_mean_pose": [
             {"model": m, "init": i, "setting": s.name}
-            for m in models for i in INITS for s in settings
-            if above_mean_pose(cells[m, i, s.name], mean_pose[s.name])
+            for m, i in r.rows() for s in settings if r.above_mean_pose(m, i, s.name)
         ],
-        "scratch_untrained": _scratch_json(scratch_bound(cells, models, settings, mean_pose)),
-        "pretrain": {m: pretrain[m] for m in models if m in pretrain},
-        "qualitative": dict(qualitative) if qualitative is not None else None,
+        "scratch_untrained": _scratch_json(r.scratch),
+        "pretrain": {m: r.pretrain[m] for m in models if m in r.pretrain},
+        "qualitative": r.qualitative.info(),
     }
     return dump_json(out)

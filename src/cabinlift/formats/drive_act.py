@@ -22,6 +22,7 @@ import pandas as pd
 
 from cabinlift.camera import Calibration
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import read_json
 from cabinlift.skeleton import DRIVE_ACT_JOINTS
 
 _AXES = ("x", "y", "z", "p")
@@ -290,21 +291,6 @@ _CALIB_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _load_json(path: Path) -> object:
-    if not path.is_file():
-        raise CabinliftError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CabinliftError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CabinliftError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-
-
 def _get_number(path: Path, doc: object, dotted: str) -> float:
     node = doc
     for part in dotted.split("."):
@@ -319,7 +305,7 @@ def _get_number(path: Path, doc: object, dotted: str) -> float:
 def read_calibration(path: str | Path) -> Calibration:
     """Read a Drive&Act ``<run>.ids_1.calibration.json`` into a :class:`Calibration`."""
     path = Path(path)
-    doc = _load_json(path)
+    doc = read_json(path)
     v = {name: _get_number(path, doc, key) for name, key in _CALIB_KEYS}
     for name, key in (("width", "intrinsics.img_size.width"),
                       ("height", "intrinsics.img_size.height")):

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from cabinlift.arrays import save_arrays
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import parse_json, read_json
 from cabinlift.skeleton import SYNTHETIC_TO_COCO17
 
 #: Number of leading keypoints that are COCO joints.
@@ -158,17 +159,7 @@ def _parse(path: Path | str, doc: object) -> tuple[str, dict, list[SyntheticHuma
 def read_annotation(path: str | Path) -> SyntheticAnnotation:
     """Read and validate one SyntheticCabin ``gt_jsons`` file."""
     path = Path(path)
-    if not path.is_file():
-        raise CabinliftError(f"{path}: file not found")
-    try:
-        doc = json.loads(_read_bytes(path))
-    except json.JSONDecodeError as exc:
-        raise CabinliftError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise CabinliftError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    img_name, cam, humans = _parse(path, doc)
+    img_name, cam, humans = _parse(path, read_json(path))
     return SyntheticAnnotation(path=path, img_name=img_name, camera_parameters=cam, humans=humans)
 
 
@@ -213,15 +204,7 @@ def _load_chunk(paths: list[str], views: tuple[str, ...]) -> dict:
     kp2d, kp3d, vis, human, view, img = [], [], [], [], [], []
     seen: dict[str, int] = {}
     for p in paths:
-        try:
-            doc = json.loads(_read_bytes(p))
-        except json.JSONDecodeError as exc:
-            raise CabinliftError(
-                f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise CabinliftError(f"{p}: not UTF-8 text ({exc.reason})") from None
-        img_name, cam, humans = _parse(p, doc)
+        img_name, cam, humans = _parse(p, parse_json(_read_bytes(p), p))
         v = str(cam["name"])
         seen[v] = seen.get(v, 0) + 1
         if v not in views:

@@ -20,7 +20,6 @@ missed detections.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from cabinlift.config import DetectPrecomputed, KeypointsPrecomputed
 from cabinlift.errors import CabinliftError
+from cabinlift.jsonfiles import read_json
 
 _FILE_NAME = re.compile(r"(?:^|/)(vp\d+/[^/]+\.ids_\d+)/(?:\D*?)(\d+)\.[A-Za-z0-9]+$")
 
@@ -43,14 +43,11 @@ class Instance:
 
 
 def load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise CabinliftError(f"{path}: file not found (expected COCO-format keypoint results JSON)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CabinliftError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise CabinliftError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    """A COCO-format JSON file (keypoint results, or its images)."""
+    return read_json(
+        path, missing="{path}: file not found (expected COCO-format keypoint results JSON)",
+        invalid="{path}: line {line}: not valid JSON: {msg}",
+    )
 
 
 def _frames_of_images(path: Path, images: Any) -> dict[Any, tuple[str, int]]:
