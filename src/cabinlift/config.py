@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, Valida
 from pydantic_core import PydanticCustomError
 
 from cabinlift.errors import CabinliftError
+from cabinlift.hyperparams import LOSS_REDUCTIONS
 from cabinlift.skeleton import NUM_JOINTS, SYNTHETIC_VIEWS
 
 #: The 2D backends of the ``detect`` and ``keypoints2d`` stages.
@@ -35,9 +36,6 @@ BACKENDS: tuple[str, ...] = ("simulated", "mmpose", "precomputed")
 INITS: tuple[str, ...] = ("scratch", "pretrained")
 #: Data splits of ``normalize.real_splits`` and ``normalize.synthetic_splits``.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-#: Reductions of the training loss (``train.loss_reduction``; see
-#: :func:`cabinlift.metrics.loss_denominator`).
-LOSS_REDUCTIONS: tuple[str, ...] = ("coordinate_mean", "xyz_sum_joint_mean")
 #: Where the units of work of the training stages and of the ``mmpose`` backend run
 #: (``executor.kind``; see :mod:`cabinlift.executors`).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
