@@ -57,6 +57,7 @@ Integer = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
 Text = Annotated[str, Strict()]
 Flag = Annotated[bool, Strict()]
+Real = Integer | Number  # a number kept as written (an integer stays one)
 Seed = Annotated[int, Strict(), Field(ge=0)]
 Count = Annotated[int, Strict(), Field(ge=1)]
 Positive = Annotated[float, Strict(), Field(gt=0)]
@@ -67,9 +68,9 @@ PathText = Annotated[str, Strict(), Field(pattern=r"\S", description="a path (no
 AutoOrCount = Annotated[Literal["auto"] | Count, Field(description="'auto' or an integer >= 1")]
 Device = Annotated[str, Strict(), Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                                         description="'auto', 'cpu', 'cuda' or 'cuda:N'")]
-ScoreRange = Annotated[tuple[Number, Number], holds(lambda v: 0 <= v[0] < v[1] <= 1), Field(
+ScoreRange = Annotated[tuple[Real, Real], holds(lambda v: 0 <= v[0] < v[1] <= 1), Field(
     description="[lo, hi]: two increasing numbers with 0 <= lo < hi <= 1")]
-Region = Annotated[tuple[Number, Number, Number, Number], holds(
+Region = Annotated[tuple[Real, Real, Real, Real], holds(
     lambda v: 0 <= v[0] < v[2] <= 1 and 0 <= v[1] < v[3] <= 1), Field(description=(
         "[x1, y1, x2, y2] with 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1 (fractions of the image)"))]
 
