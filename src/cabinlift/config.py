@@ -47,6 +47,8 @@ NUMERICS_MODES: tuple[str, ...] = ("portable", "native")
 #: The pseudo-setting of the pre-trained weights evaluated before any fine-tuning (the zero
 #: point of every pre-trained curve); a reserved name, never a configured setting.
 NO_REAL_DATA = "none"
+_RESERVED = (f"setting name {NO_REAL_DATA!r} is reserved for the pre-trained weights evaluated before "
+             f"fine-tuning; rename the setting")
 # ``train.loss_reduction`` takes one of LOSS_REDUCTIONS, defined with the lifters' loss.
 
 # --------------------------------------------------------------------------- values
@@ -278,6 +280,8 @@ class Subsets(Section):
             elif spec.fraction < 1 and spec.subjects != 1:
                 yield (f"key 'subsets.settings.{name}': a fraction below 1 is defined for one "
                        f"subject only (subjects: 1), got subjects: {spec.subjects}")
+        if NO_REAL_DATA in self.settings:
+            yield _RESERVED
 
 
 class Train(Section):
@@ -456,10 +460,9 @@ def _listed_models_have_lifters(models: tuple[str, ...], lifters: dict[str, Any]
                f"hyper-parameters)")
 
 
-def _reserved_setting_name(settings: tuple[str, ...], subsets: Subsets) -> Iterator[str]:
-    if NO_REAL_DATA in settings or NO_REAL_DATA in subsets.settings:
-        yield (f"setting name {NO_REAL_DATA!r} is reserved for the pre-trained weights evaluated "
-               f"before fine-tuning; rename the setting")
+def _reserved_setting_name(settings: tuple[str, ...]) -> Iterator[str]:
+    if NO_REAL_DATA in settings:
+        yield _RESERVED
 
 
 def _settings_are_defined(settings: tuple[str, ...], subsets: Subsets) -> Iterator[str]:

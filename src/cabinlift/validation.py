@@ -70,10 +70,10 @@ def check(model: type[BaseModel], raw: dict[str, Any], rules: Sequence[Rule] = (
     def order(e: Any) -> tuple[int, bool]:
         return (rank.get(e["loc"][0], -1) if e["loc"] else len(rank)), e["type"] != "extra_forbidden"
 
-    found = list(dict.fromkeys(_reword(model, e, raw) for e in sorted(errors, key=order)))
+    found = [_reword(model, e, raw) for e in sorted(errors, key=order)]
     if all(e["loc"] for e in errors):  # a section failed, so the rules were not asked
         found += ask(rules, _valid_sections(model, raw))
-    return None, found
+    return None, list(dict.fromkeys(found))  # a problem two rules find, once
 
 
 @functools.cache
