@@ -51,9 +51,9 @@ def _closure(name: str) -> list[str]:
 
 
 #: What the params check (cabinlift.config) loads in every command to check each lifter's
-#: hyper-parameters against its constructor: the lifter modules and what they import. It reads
-#: their signatures, never computes with them, so a non-training stage's outputs do not depend
-#: on them (they are in the training stages' closures).
+#: hyper-parameters with its typed config: the lifter modules and what they import. It builds
+#: their configs, never computes with them, so a non-training stage's outputs do not depend on
+#: them (they are in the training stages' closures).
 PARAMS_CHECK = sorted({m for model in ("simplebl", "semgcn", "graformer", "graphmlp",
                                        "jointformer")
                        for m in sources.closure([sources.lifter_module(model)])})

@@ -88,7 +88,7 @@ def test_pretrain_into_a_full_output_folder(tmp_path, capsys):
     p = copy.deepcopy(PARAMS)
     # wide enough that a tensor outgrows the file buffer: torch's zip writer then fails as it
     # does on a real checkpoint (a RuntimeError about the archive's position, after the OSError)
-    p["lifters"]["simplebl"] = {"linear_size": 128, "num_stage": 1, "dropout": 0.5}
+    p["lifters"]["simplebl"].update(linear_size=128, num_stage=1, dropout=0.5)
     p["train"].update(max_epochs=1, val_every=1, device="cpu", workers=1)
     p["store"]["dir"] = None
     processed = write_processed(tmp_path / "processed", p)

@@ -4,6 +4,7 @@ stages read typed, frozen sections."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from cabinlift.errors import CabinliftError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = config.read_yaml(ROOT / "params.yaml")
+PROFILES = ROOT / "profiles"
 _DELETE = object()
 
 
@@ -434,8 +436,37 @@ def test_literal_choices_accept_each_listed_value():
     })) == []
 
 
-def test_lifter_hyper_parameters_may_be_left_to_their_defaults():
-    assert config.problems(_with(**{"lifters.jointformer": {}})) == []
+def test_every_lifter_hyper_parameter_is_set_in_params():
+    """A hyper-parameter missing from params.yaml is an error (not its constructor's default)."""
+    assert _one(_with(**{"lifters.simplebl.dropout": _DELETE})) == (
+        "missing key 'lifters.simplebl.dropout' (expected a number in [0, 1])")
+    found = config.problems(_with(**{"lifters.jointformer": {}}))
+    assert len(found) == 9 and found[0] == (
+        "missing key 'lifters.jointformer.d_model' (expected an integer >= 1)")
+    # constructor arguments for other skeletons are not hyper-parameters of params.yaml
+    assert _one(_with(**{"lifters.semgcn.edges": [[0, 1]]})).startswith(
+        "unknown key 'lifters.semgcn.edges' (expected one of hid_dim, num_layers,")
+
+
+def test_lifters_are_typed_frozen_configs_with_the_file_s_values_in_its_order():
+    """``Params.lifters`` holds each lifter's config; ``hparams`` (what trains, and what run-store
+    keys and checkpoints hold) is exactly the mapping params.yaml writes, with every profile's
+    values set in place (as `cabinlift profile apply` writes them, keeping the file's layout)."""
+    from cabinlift import profiles
+    from cabinlift.lifters import lifter_class
+
+    for raw in [PARAMS, *(_with(**profiles.load_profile(name, PROFILES).values)
+                          for name in profiles.available(PROFILES))]:
+        params = config.build(raw)
+        for model in PARAMS["models"]:
+            assert type(params.lifters[model]) is lifter_class(model).Config
+            hparams = params.hparams(model)
+            assert hparams == raw["lifters"][model]
+            assert list(hparams) == list(raw["lifters"][model])
+            assert [type(v) for v in hparams.values()] == [
+                type(v) for v in raw["lifters"][model].values()]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.lifters["simplebl"].dropout = 0.1
 
 
 # --------------------------------------------------------------------------- cross-key rules
@@ -444,9 +475,9 @@ def test_lifter_hyper_parameters_may_be_left_to_their_defaults():
 def test_graformer_width_divisible_by_heads():
     assert _one(_with(**{"lifters.graformer.dim_model": 98})) == (
         "key 'lifters.graformer.dim_model' (98) must be divisible by 'lifters.graformer.n_head' (4)")
-    # the constructor's default fills a key that is not given
+    # the rule waits for both keys (no constructor default fills a missing one)
     assert _one(_with(**{"lifters.graformer.dim_model": _DELETE, "lifters.graformer.n_head": 7})) == (
-        "key 'lifters.graformer.dim_model' (96) must be divisible by 'lifters.graformer.n_head' (7)")
+        "missing key 'lifters.graformer.dim_model' (expected an integer >= 1)")
     assert config.problems(_with(**{"lifters.graformer.dim_model": 128,
                                            "lifters.graformer.n_head": 8})) == []
 

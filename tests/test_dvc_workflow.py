@@ -35,7 +35,7 @@ def small_params() -> dict:
                                           "test": ["human_04"]}
     p["train"].update(max_epochs=2, val_every=1)
     p["pretrain"]["seeds"] = 1
-    p["lifters"]["simplebl"] = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
+    p["lifters"]["simplebl"].update(linear_size=32, num_stage=1, dropout=0.5)
     return p
 
 

@@ -17,7 +17,7 @@ PARAMS = config.read_yaml("params.yaml")
 
 def _params():
     p = copy.deepcopy(PARAMS)
-    p["lifters"]["simplebl"] = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
+    p["lifters"]["simplebl"].update(linear_size=32, num_stage=1, dropout=0.5)
     p["train"]["max_epochs"] = 3
     p["train"]["val_every"] = 1
     p["train"]["device"] = "cpu"

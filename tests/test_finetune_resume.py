@@ -25,7 +25,7 @@ SETTINGS = ("pct25", "subj1")  # 2 x 8 runs
 
 def _params(store: Path | None) -> dict:
     p = copy.deepcopy(config.read_yaml("params.yaml"))
-    p["lifters"]["simplebl"] = {"linear_size": 128, "num_stage": 2, "dropout": 0.5}
+    p["lifters"]["simplebl"].update(linear_size=128, num_stage=2, dropout=0.5)
     p["train"].update(max_epochs=40, val_every=1, patience=100, device="cpu")
     p["store"] = {"dir": None if store is None else str(store), "max_gb": 1}
     return p

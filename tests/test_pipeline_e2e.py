@@ -25,7 +25,7 @@ def tiny_params() -> dict:
     demo["synthetic"]["poses_per_human"] = 12
     params["train"]["max_epochs"] = 2
     params["train"]["val_every"] = 1
-    params["lifters"]["simplebl"] = {"linear_size": 64, "num_stage": 1, "dropout": 0.5}
+    params["lifters"]["simplebl"].update(linear_size=64, num_stage=1, dropout=0.5)
     params["models"] = ["simplebl"]
     params["evaluate"]["qualitative"]["model"] = "simplebl"
     return params

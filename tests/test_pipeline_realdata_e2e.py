@@ -44,7 +44,7 @@ def fixture_params() -> dict:
     params["normalize"]["synthetic_splits"] = {
         "train": ["human_01", "human_02"], "val": ["human_03"], "test": ["human_04"]}
     params["train"].update(max_epochs=2, val_every=1)
-    params["lifters"]["simplebl"] = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
+    params["lifters"]["simplebl"].update(linear_size=32, num_stage=1, dropout=0.5)
     for stage in ("detect", "keypoints2d"):
         params[stage]["mmpose"].update(device="cpu", batch_size=2)
     # random weights: any person box anywhere is "the driver"

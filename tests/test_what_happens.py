@@ -34,9 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "docs" / "operations.md"
 HEADING = "## What happens when…"
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-TINY_SIMPLEBL = {"linear_size": 32, "num_stage": 1, "dropout": 0.5}
+TINY_SIMPLEBL = {"linear_size": 32, "num_stage": 1, "dropout": 0.5, "activation": "relu",
+                 "bias_init": "default"}
 TINY_GRAFORMER = {"dim_model": 16, "n_layers": 1, "n_head": 4, "dropout": 0.0,
-                  "attn_dropout": 0.0, "gcn_dropout": 0.0, "cheb_order": 2}
+                  "attn_dropout": 0.0, "gcn_dropout": 0.0, "cheb_order": 2, "graph": "coco15",
+                  "deepcopy_init": False}
 
 
 def _params(**changes) -> dict:

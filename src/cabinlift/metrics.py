@@ -1,4 +1,6 @@
-"""Every pose error and training loss of the project, each defined once.
+"""Every pose error and training loss of the project, each defined once (the training loss,
+:func:`masked_mse` and :func:`loss_denominator`, in :mod:`cabinlift.lifters.losses`, on the
+lifters' own floor, and imported here).
 
 Errors, named by protocol as in VideoPose3D / MMPose: **MPJPE** (Protocol #1, :func:`mpjpe`)
 pools the Euclidean errors of all valid joints of all frames; **P-MPJPE** (Protocol #2,
@@ -18,37 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cabinlift.config import LOSS_REDUCTIONS
-
-
-def loss_denominator(mask: torch.Tensor, reduction: str, copies: int = 1) -> torch.Tensor:
-    """What a masked sum of squared errors over ``copies`` stacked predictions of poses with
-    joint mask ``mask`` (B, J) is divided by under ``reduction``, one of
-    :data:`cabinlift.config.LOSS_REDUCTIONS` (``train.loss_reduction``):
-
-    * ``coordinate_mean``: the mean over the x, y, z coordinates of the valid joints only (an
-      unannotated joint is in neither the sum nor the count);
-    * ``xyz_sum_joint_mean``: the squared Euclidean error of each joint (the sum over x, y, z),
-      averaged over all B x J joints; unannotated joints add zero to the sum but count in the
-      denominator (what the paper's authors' code computes)."""
-    if reduction == "coordinate_mean":
-        return (mask.sum() * 3 * copies).clamp_min(1.0)
-    if reduction == "xyz_sum_joint_mean":  # a bool mask's own dtype would hold only True
-        dtype = mask.dtype if mask.is_floating_point() else torch.get_default_dtype()
-        return torch.full((), float(mask.numel() * copies), dtype=dtype, device=mask.device)
-    raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {LOSS_REDUCTIONS}")
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-               reduction: str = "coordinate_mean") -> torch.Tensor:
-    """Squared error of the valid joints, reduced by ``reduction`` (see :func:`loss_denominator`;
-    the default is the mean over the coordinates of valid joints).
-
-    pred, target: (B, J, 3); mask: (B, J) bool or 0/1. Returns a scalar; 0 when nothing is valid.
-    """
-    m = mask.to(pred.dtype)
-    sq = (pred - target).square() * m.unsqueeze(-1)
-    return sq.sum() / loss_denominator(m, reduction)
+from cabinlift.lifters.losses import loss_denominator as loss_denominator
+from cabinlift.lifters.losses import masked_mse as masked_mse
 
 
 def to_units(mm: torch.Tensor | np.ndarray, unit_mm: float) -> torch.Tensor | np.ndarray:

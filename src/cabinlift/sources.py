@@ -63,15 +63,17 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _import_nodes(tree: ast.AST) -> Iterable[ast.Import | ast.ImportFrom]:
-    """Every import statement that can run (all but the bodies of ``if TYPE_CHECKING:``)."""
+def _import_nodes(tree: ast.AST, with_typing: bool = False
+                  ) -> Iterable[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run (all but the bodies of ``if TYPE_CHECKING:``, unless
+    ``with_typing``)."""
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
             continue
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not with_typing:
             stack.extend(node.orelse)
             continue
         stack.extend(ast.iter_child_nodes(node))
@@ -84,18 +86,30 @@ def _with_parents(module: str) -> list[str]:
 
 def imports_of(module: str, root: Path = PACKAGE_ROOT) -> set[str]:
     """The package modules that running ``module`` can import (directly), parents included."""
+    return {parent for name in named_imports(module, root) for parent in _with_parents(name)
+            if parent != module and module_path(parent, root) is not None}
+
+
+def named_imports(module: str, root: Path = PACKAGE_ROOT, with_typing: bool = False
+                  ) -> set[str]:
+    """The package modules that the import statements of ``module`` name: for each imported
+    name, the deepest module of the package it names (``from a.b import c``: ``a.b.c`` when that
+    is a module, else ``a.b``), without the parent packages that importing it initialises.
+    ``with_typing``: also those under ``if TYPE_CHECKING:``."""
     path = module_path(module, root)
     if path is None:
         raise ValueError(f"{module!r} is not a module of {root}")
-    return set(_imports(module, root, path.name == "__init__.py", path.read_bytes()))
+    return set(_imports(module, root, path.name == "__init__.py", path.read_bytes(),
+                        with_typing))
 
 
 @functools.lru_cache(maxsize=4096)
-def _imports(module: str, root: Path, is_package: bool, text: bytes) -> frozenset[str]:
-    """:func:`imports_of` of a module whose source is ``text`` (parsed once per content)."""
+def _imports(module: str, root: Path, is_package: bool, text: bytes, with_typing: bool = False
+             ) -> frozenset[str]:
+    """:func:`named_imports` of a module whose source is ``text`` (parsed once per content)."""
     package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _import_nodes(ast.parse(text)):
+    for node in _import_nodes(ast.parse(text), with_typing):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
@@ -105,11 +119,11 @@ def _imports(module: str, root: Path, is_package: bool, text: bytes) -> frozense
             else:
                 base = node.module or ""
             # ``from a import b``: b is a submodule of a, or a name defined in a
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            names = [f"{base}.{alias.name}" for alias in node.names]
         for name in names:
-            for candidate in _with_parents(name):
-                if module_path(candidate, root) is not None:
-                    found.add(candidate)
+            modules = [c for c in _with_parents(name) if module_path(c, root) is not None]
+            if modules:
+                found.add(modules[-1])
     found.discard(module)
     return frozenset(found)
 

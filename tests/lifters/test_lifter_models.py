@@ -82,6 +82,49 @@ def test_defaults_are_scalar_keyword_hyperparameters(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_the_typed_config_holds_the_constructor_s_hyperparameters(name: str) -> None:
+    """Each field of a lifter's Config is a keyword argument of its constructor, in order and
+    with the same choices; the constructor's other arguments (``num_joints``, a graph for another
+    skeleton) are set by the pipeline or by code, never in params.yaml."""
+    import dataclasses
+    import inspect
+    import typing
+
+    cls = lifter_class(name)
+    args = [a for a in list(inspect.signature(cls.__init__).parameters)[1:]
+            if a not in ("num_joints", "edges", "sym_pairs", "dist_center")]
+    fields = [f.name for f in dataclasses.fields(cls.Config)]
+    assert fields == args
+    hints = typing.get_type_hints(cls.__init__)
+    for field, expect in cls.Config.expected().items():
+        if typing.get_origin(hints[field]) is typing.Literal:
+            assert expect.text == f"one of {', '.join(map(repr, typing.get_args(hints[field])))}"
+    defaults = {a: inspect.signature(cls.__init__).parameters[a].default for a in args}
+    config = cls.Config(**defaults)  # the official values are valid ones
+    torch.manual_seed(0)
+    built = cls.from_config(config).state_dict()
+    torch.manual_seed(0)
+    assert all(torch.equal(v, built[k]) for k, v in build_lifter(name).state_dict().items())
+
+
+def test_a_config_refuses_what_its_fields_and_rules_refuse() -> None:
+    from cabinlift.lifters.graformer import GraFormerConfig
+
+    good = dict(dim_model=16, n_layers=1, n_head=4, dropout=0.1, attn_dropout=0.1,
+                gcn_dropout=0.1, cheb_order=2, graph="coco15", deepcopy_init=False)
+    assert GraFormerConfig(**good).n_head == 4
+    with pytest.raises(CabinliftError, match=r"'n_head' must be an integer >= 1, got 0; "
+                                             r"'graph' must be one of 'coco15', 'coco17', got 'x'"):
+        GraFormerConfig(**{**good, "n_head": 0, "graph": "x"})
+    with pytest.raises(CabinliftError, match=r"'dim_model' \(16\) must be divisible by 'n_head' \(3\)"):
+        GraFormerConfig(**{**good, "n_head": 3})
+    with pytest.raises(CabinliftError, match=r"'dim_model' \(16\) must be divisible by 'n_head' \(3\)"):
+        build_lifter("graformer", dim_model=16, n_head=3)  # the same rule, built from code
+    with pytest.raises(TypeError):
+        GraFormerConfig(**{k: v for k, v in good.items() if k != "dropout"})  # all required
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_output_shape(name: str) -> None:
     model = build_lifter(name)
     x, _, _ = batch()

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import torch
 from torch import nn
 
-from cabinlift.metrics import masked_mse
+from cabinlift.hyperparams import HyperParameters
+from cabinlift.lifters.losses import masked_mse
+from cabinlift.skeleton import NUM_JOINTS
 
 
 class Lifter(nn.Module):
     """Maps normalised 2D poses (B, J, 2) to neck-centred 3D poses (B, J, 3).
 
+    ``Config`` is the typed, frozen config of the hyper-parameters params.yaml sets
+    (:class:`cabinlift.hyperparams.HyperParameters`): each of its fields is a keyword argument
+    of the constructor, which gives the official value as its default.
+
     ``training_loss`` is the model's training objective over valid joints; the default is the
     paper's masked MSE on the final prediction, reduced as ``reduction`` says
-    (:func:`cabinlift.metrics.loss_denominator`). Models with auxiliary outputs (JointFormer's
-    intermediate poses and error predictions) override it.
+    (:func:`cabinlift.lifters.losses.loss_denominator`). Models with auxiliary outputs
+    (JointFormer's intermediate poses and error predictions) override it.
     """
+
+    Config: ClassVar[type[HyperParameters]]
+
+    @classmethod
+    def from_config(cls, config: HyperParameters, num_joints: int = NUM_JOINTS) -> Lifter:
+        """The lifter of ``config`` (an instance of :attr:`Config`)."""
+        if not isinstance(config, cls.Config):
+            raise TypeError(f"{cls.__name__} is built from a {cls.Config.__name__}, "
+                            f"not a {type(config).__name__}")
+        return cls(num_joints=num_joints,
+                   **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
 
     def training_loss(
         self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

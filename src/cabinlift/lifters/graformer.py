@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cabinlift.hyperparams import HyperParameterError, HyperParameters, Rate, Size, quoted
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.graph import (
     Edges,
@@ -56,6 +59,28 @@ from cabinlift.lifters.graph import (
 )
 from cabinlift.lifters.layers import attend
 from cabinlift.skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraFormerConfig(HyperParameters):
+    """GraFormer's hyper-parameters (``lifters.graformer``); its heads split the width."""
+
+    dim_model: Size
+    n_layers: Size
+    n_head: Size
+    dropout: Rate
+    attn_dropout: Rate
+    gcn_dropout: Rate
+    cheb_order: Size
+    graph: Literal["coco15", "coco17"]
+    deepcopy_init: bool
+
+    @classmethod
+    def rules(cls, values: Mapping[str, Any], key: Callable[[str], str] = quoted
+              ) -> Iterator[str]:
+        dim, heads = values["dim_model"], values["n_head"]
+        if dim % heads:
+            yield f"{key('dim_model')} ({dim}) must be divisible by {key('n_head')} ({heads})"
 
 
 def _graph_apply(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -106,8 +131,8 @@ class _MultiHeadAttention(nn.Module):
     def __init__(self, n_head: int, dim: int, attn_dropout: float, copies: bool = False) -> None:
         """``copies``: q/k/v/o start as deep copies of one Linear (the official init)."""
         super().__init__()
-        if dim % n_head:
-            raise ValueError(f"dim_model {dim} is not divisible by n_head {n_head}")
+        if problems := list(GraFormerConfig.rules({"dim_model": dim, "n_head": n_head})):
+            raise HyperParameterError(f"bad GraFormer: {'; '.join(problems)}")
         self.n_head = n_head
         if copies:
             proto = nn.Linear(dim, dim)
@@ -181,6 +206,8 @@ class _ResChebGC(nn.Module):
 
 class GraFormer(Lifter):
     """GraFormer lifter; hyper-parameters are the official defaults."""
+
+    Config = GraFormerConfig
 
     def __init__(
         self,

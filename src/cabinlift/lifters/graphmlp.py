@@ -32,6 +32,7 @@ and the partition aggregation are single left-multiplications ``(., J) @ (J, B*C
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cabinlift.errors import CabinliftError
+from cabinlift.hyperparams import HyperParameters, Rate, Size
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.graph import (
     COCO13_DIST_CENTER,
@@ -49,6 +51,19 @@ from cabinlift.lifters.graph import (
 )
 from cabinlift.lifters.layers import DropPath
 from cabinlift.skeleton import COCO13_FLIP_PAIRS, NUM_JOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphMLPConfig(HyperParameters):
+    """GraphMLP's hyper-parameters (``lifters.graphmlp``)."""
+
+    layers: Size
+    channel: Size
+    d_hid: Size
+    token_dim: Size
+    dropout: Rate
+    drop_path: Rate
+    graph_layout: Literal["coco13", "authors_shifted"]
 
 
 class _Gcn(nn.Module):
@@ -107,6 +122,8 @@ class _Block(nn.Module):
 
 class GraphMLP(Lifter):
     """Single-frame GraphMLP lifter; hyper-parameters are the official 1-frame defaults."""
+
+    Config = GraphMLPConfig
 
     def __init__(
         self,

@@ -24,14 +24,32 @@ the pipeline trains every lifter with one uniform single-stage recipe.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cabinlift.hyperparams import HyperParameters, Rate, Size
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.layers import attend
-from cabinlift.metrics import loss_denominator
+from cabinlift.lifters.losses import loss_denominator
 from cabinlift.skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class JointFormerConfig(HyperParameters):
+    """JointFormer's hyper-parameters (``lifters.jointformer``)."""
+
+    d_model: Size
+    n_layers: Size
+    n_head: Size
+    d_k: Size
+    d_v: Size
+    d_inner: Size
+    encoder_dropout: Rate
+    pred_dropout: Rate
+    attn_dropout: Rate
 
 
 class _EncoderLayer(nn.Module):
@@ -71,6 +89,8 @@ def _head(width: int, n_out: int, dropout: float) -> nn.Sequential:
 
 class JointFormer(Lifter):
     """JointFormer stage 1 with intermediate pose/error supervision (official README defaults)."""
+
+    Config = JointFormerConfig
 
     def __init__(
         self,
@@ -148,7 +168,7 @@ class JointFormer(Lifter):
     ) -> torch.Tensor:
         """Official JointFormer loss over valid joints: mean over layers of
         ``(MSE(pose_i, gt) + MSE(err_i, |pose_i.detach() - gt|)) / 2``, each MSE reduced as
-        ``reduction`` says (:func:`cabinlift.metrics.loss_denominator`)."""
+        ``reduction`` says (:func:`cabinlift.lifters.losses.loss_denominator`)."""
         poses, errors = self.forward_all(x)
         m = mask.to(poses.dtype)  # (B, J)
         denom = loss_denominator(m, reduction, copies=poses.shape[0])

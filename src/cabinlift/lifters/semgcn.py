@@ -31,6 +31,7 @@ does (4 more mask entries, 40 more parameters). The authors' SemGCN is ``graph="
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -38,9 +39,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from cabinlift.errors import CabinliftError
+from cabinlift.hyperparams import HyperParameters, Rate, Size
 from cabinlift.lifters.base import Lifter
 from cabinlift.lifters.graph import NONLOCAL_GROUPS, Edges, graph_edges, nonlocal_order, semgcn_mask
 from cabinlift.skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemGCNConfig(HyperParameters):
+    """SemGCN's hyper-parameters (``lifters.semgcn``)."""
+
+    hid_dim: Size
+    num_layers: Size
+    dropout: Rate
+    non_local: bool
+    graph: Literal["coco15", "coco17"]
+    non_local_groups: Literal["flip_pairs", "authors"]
 
 
 class SemGraphConv(nn.Module):
@@ -171,6 +185,8 @@ class _GraphNonLocal(nn.Module):
 
 class SemGCN(Lifter):
     """SemGCN lifter; hyper-parameters are the official defaults (``-z 128 -l 4``)."""
+
+    Config = SemGCNConfig
 
     def __init__(
         self,

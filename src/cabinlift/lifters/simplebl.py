@@ -14,16 +14,29 @@ same (4,276,263 at 13 joints).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
 from cabinlift.errors import CabinliftError
+from cabinlift.hyperparams import HyperParameters, Rate, Size
 from cabinlift.lifters.base import Lifter
 
 #: Negative slope of ``activation="leaky_relu"`` (PyTorch's default, as in the authors' code).
 LEAKY_SLOPE = 0.01
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimpleBLConfig(HyperParameters):
+    """SimpleBL's hyper-parameters (``lifters.simplebl``)."""
+
+    linear_size: Size
+    num_stage: Size
+    dropout: Rate
+    activation: Literal["relu", "leaky_relu"]
+    bias_init: Literal["default", "zero"]
 
 
 def _activation(name: str) -> nn.Module:
@@ -54,6 +67,8 @@ class _ResidualBlock(nn.Module):
 
 class SimpleBaseline(Lifter):
     """SimpleBL lifter; the defaults are the official model (ReLU, PyTorch's bias init)."""
+
+    Config = SimpleBLConfig
 
     def __init__(
         self, num_joints: int = 13, linear_size: int = 1024, num_stage: int = 2,

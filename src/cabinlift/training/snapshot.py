@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from tqdm import tqdm
@@ -35,11 +35,19 @@ from cabinlift.training.engine import StackedLifters
 from cabinlift.training.optim import StackedAdam
 from cabinlift.training.store import RunStore
 
-if TYPE_CHECKING:
-    from cabinlift.training.recipe import _BestWeights
-
 #: bump when the snapshot layout changes
 FORMAT = 1
+
+
+class BestSoFar(Protocol):
+    """What a snapshot keeps of the runs' validations: their state, and which runs still train
+    (the recipe's early stopping, :mod:`cabinlift.training.recipe`)."""
+
+    def live(self) -> list[int]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def _stderr(message: str) -> None:
@@ -55,7 +63,7 @@ class StackProgress:
     opt: StackedAdam
     order: list[torch.Generator]  # each run's batch order
     noise: list[torch.Generator]  # each run's dropout noise
-    best: _BestWeights
+    best: BestSoFar
     epochs_run: list[int]
     steps: list[int]
     started: float = field(default_factory=time.perf_counter)  # this process's start
