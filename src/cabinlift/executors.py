@@ -68,8 +68,8 @@ def unit_device(config: ExecutorSection | None, name: str, source: str) -> str:
     holds it) and independent of the machine the stage runs on. Locally it is this machine's
     (:func:`cabinlift.devices.resolve_device`: ``auto`` is CUDA when it has it, one it lacks is
     an error). On Ray it is what a task reserves: ``auto`` is CUDA when a task reserves GPUs
-    (``executor.gpus_per_task``), else the CPU; a task sees its own GPUs as ``cuda:0``, ....
-    (the params check holds other names to that)."""
+    (``executor.gpus_per_task``), else the CPU; a task sees its own GPUs as ``cuda:0``, ...,
+    and the params check holds any other name to that."""
     if not is_remote(config):
         from cabinlift.devices import resolve_device
 

@@ -70,7 +70,7 @@ def _backend(params: Params, stage: str) -> tuple[str, Section]:
     return section.backend, getattr(section, section.backend)
 
 
-def _simulated_detector(seed: int, cfg: DetectSimulated) -> Detector:
+def _simulated_detector(seed: int | None, cfg: DetectSimulated) -> Detector:
     def detect(rec: Recording, calib: Calibration, frames: SampledFrames) -> Detections:
         rng = simulated.recording_rng(seed, rec.file_id, "detect")
         return simulated.simulate_detections(frames.xyz, frames.annotated, calib, cfg, rng,
@@ -79,7 +79,7 @@ def _simulated_detector(seed: int, cfg: DetectSimulated) -> Detector:
     return detect
 
 
-def _simulated_estimator(seed: int, cfg: KeypointsSimulated) -> Estimator:
+def _simulated_estimator(seed: int | None, cfg: KeypointsSimulated) -> Estimator:
     def estimate(rec: Recording, calib: Calibration, frames: SampledFrames,
                  det: Detections) -> Keypoints2D:
         rng = simulated.recording_rng(seed, rec.file_id, "keypoints2d")
