@@ -12,6 +12,8 @@ import torch
 from tinydata import write_processed
 
 from cabinlift import config
+from cabinlift.executors import function_name
+from cabinlift.training import units
 from cabinlift.training.plan import run_seed
 from cabinlift.training.stages import run_finetune_all, run_pretrain_stage
 
@@ -71,6 +73,11 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
                      .read_text())
     assert [t["repetition"] for t in log] == list(range(8))
     assert [t["wall_time_s"] for t in log] == [r["wall_time_s"] for r in a]
+    # the executor's record names the unit functions, those the Ray executor runs too
+    # (tests/test_ray_cluster.py compares the two)
+    record = (tmp_path / "logs" / "units" / "finetune_scratch_simplebl.jsonl").read_text()
+    assert {json.loads(line)["fn"] for line in record.splitlines()} == {
+        function_name(units.train_stack)}
 
     summary = run_pretrain(p, processed, tmp_path / "pt")
     saved = json.loads((tmp_path / "pt" / "simplebl.json").read_text())
