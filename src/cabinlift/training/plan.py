@@ -45,7 +45,7 @@ def pretrained_checkpoints(folder: Path, seeds: int) -> list[Path]:
     return [folder / PRETRAINED_NAME.format(j=j) for j in range(seeds)]
 
 
-def setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, str]:
+def lifter_setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, str]:
     """What every run of ``model`` trains with: its hyper-parameters, the recipe, and the device
     the executor's units compute on (``train.device``, :func:`cabinlift.executors.unit_device`)."""
     return (params.hparams(model), Recipe.from_config(params.train),
@@ -158,7 +158,7 @@ def plan_finetune(params: Params, model: str, init: str, jobs: list[tuple[str, P
     ``train.runs_per_group``, not yet keyed. The worker count (hence, locally, each run's
     threads, hence in native numerics its rounding) depends on the whole stage, never on how
     many stacks the store already holds: reused and retrained runs match. ``lifter`` is
-    :func:`setup`'s (hyper-parameters, recipe, device)."""
+    :func:`lifter_setup`'s (hyper-parameters, recipe, device)."""
     hparams, recipe, device = lifter
     base_seed = params.train.seed
     size = runs_per_group(params, device)

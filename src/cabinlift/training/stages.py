@@ -20,11 +20,11 @@ from cabinlift.training.data import PoseTensors
 from cabinlift.training.outputs import write_no_real_data, write_pretrain, write_setting
 from cabinlift.training.plan import (
     Starts,
+    lifter_setup,
     plan_finetune,
     pretrain_seed,
     pretrain_workers,
     pretrained_checkpoints,
-    setup,
 )
 from cabinlift.training.store import RunStore, finetune_keys, pretrain_key, stage_key
 
@@ -48,7 +48,7 @@ def _pretrain(params: Params, jobs: list[tuple[str, Path, Path]], processed: Pat
     wall time."""
     files, arrays = _load(processed, "synthetic")
     record = None if timings_dir is None else timings_dir / "units" / "pretrain.jsonl"
-    setups = {model: setup(params, model) for model, _, _ in jobs}
+    setups = {model: lifter_setup(params, model) for model, _, _ in jobs}
     n_seeds = params.pretrain.seeds
     out = {}
     with open_executor(params.executor, pretrain_workers(len(jobs) * n_seeds), None, record,
@@ -103,7 +103,7 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained FOLDER")
-    hparams, recipe, device = lifter = setup(params, model)
+    hparams, recipe, device = lifter = lifter_setup(params, model)
     files, arrays = _load(processed, "real")
     starts = None if init != "pretrained" else Starts.load(
         pretrained_checkpoints(pretrained, params.pretrain.seeds), model, hparams)
