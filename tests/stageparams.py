@@ -65,7 +65,9 @@ def record_stages(repo: Path) -> dict[str, tuple[dict, list[str]]]:
     from dvc.repo import Repo
 
     out = {}
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    # the recorder's folder first, then whatever the tests run under (e.g. a checkout's src)
+    path = [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     with Repo(str(repo)) as dvc:
         stages = list(dvc.index.stages)  # in dvc.yaml's order, which is the pipeline's
     for stage in stages:

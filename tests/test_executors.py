@@ -5,16 +5,18 @@ executor on a real cluster: tests/test_ray_cluster.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from cabinlift import config
 from cabinlift.errors import CabinliftError
-from cabinlift.executors import LocalExecutor, Unit, open_executor
+from cabinlift.executors import LocalExecutor, Unit, open_executor, unit_device
 
 
 def _after(seconds: float, value: int, log: list[int]) -> int:
@@ -46,6 +48,7 @@ def test_results_come_in_submission_order(workers, tmp_path):
     record = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     assert sorted(r["unit"] for r in record) == ["u0", "u1", "u2"]
     assert all(r["node"].startswith("local:") and r["wall_s"] >= 0 for r in record)
+    assert {r["fn"] for r in record} == {"test_executors._after"}  # the function each ran
 
 
 def test_a_failed_unit_is_one_line_naming_it_and_stops_the_units_after_it():
@@ -128,4 +131,44 @@ def test_an_address_nobody_answers_at_is_one_line(tmp_path, capsys):
 def test_the_local_config_opens_a_local_executor(section):
     ex = open_executor(section, workers=3, threads=1)
     assert isinstance(ex, LocalExecutor) and (ex.workers, ex.threads) == (3, 1)
-    assert not ex.remote and ex.share(threading) is threading
+    assert not ex.unit_bars and ex.share(threading) is threading
+    assert open_executor(section).unit_bars  # one unit at a time: its own bar shows
+
+
+def test_the_device_of_units_is_the_executors_decision():
+    """Locally this machine's devices; on Ray what a task reserves, whatever the stage's
+    machine has (a task sees its own GPUs as cuda:0, ...)."""
+    ray = config.Executor(kind="ray", address=None, cpus_per_task=1, gpus_per_task=0,
+                          max_retries=3)
+    assert unit_device(ray, "auto", "k") == "cpu"
+    assert unit_device(ray.model_copy(update={"gpus_per_task": 0.5}), "auto", "k") == "cuda"
+    assert unit_device(ray, "cuda", "k") == "cuda"  # the params check holds it to gpus_per_task
+    assert unit_device(None, "cpu", "k") == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert unit_device(None, "auto", "k") == unit_device(ray.model_copy(
+        update={"kind": "local"}), "auto", "k") == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(CabinliftError, match="^key 'x' asks for CUDA .'cuda:1'., which is "
+                                                 "not available on this machine$"):
+            unit_device(None, "cuda:1", "key 'x'")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frames:
+    frame_id: np.ndarray
+    name: str
+
+
+def test_read_only_arrays_become_writable_copies():
+    """As a Ray task gets arrays from the object store; a unit always has them writable."""
+    from cabinlift.executors import _writable
+
+    frozen = np.arange(4)
+    frozen.flags.writeable = False
+    mine = np.zeros(2)
+    args = ({"train": {"x2d": frozen}}, [_Frames(frozen, "a")], mine, "text")
+    out = _writable(args)
+    assert isinstance(out, tuple) and out[2] is mine and out[3] == "text"
+    for array in (out[0]["train"]["x2d"], out[1][0].frame_id):
+        assert array.flags.writeable and np.array_equal(array, frozen)
+    assert out[1][0].name == "a" and not frozen.flags.writeable

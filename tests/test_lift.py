@@ -12,12 +12,12 @@ from cliutil import one_line_error
 
 from cabinlift.cli import main
 from cabinlift.errors import CabinliftError
-from cabinlift.experiments import checkpoint_meta
 from cabinlift.keypoints.interim import Keypoints2D, write_keypoints
 from cabinlift.lift import load_lifter, read_inputs, run_lift
 from cabinlift.lifters import build_lifter
 from cabinlift.normalize import normalize_2d
 from cabinlift.training.checkpoints import save_checkpoint
+from cabinlift.training.outputs import checkpoint_meta
 from cabinlift.training.recipe import Recipe
 
 HPARAMS = {"linear_size": 32, "num_stage": 1, "dropout": 0.0}

@@ -3,7 +3,9 @@ stages connect, and two worker nodes of one CPU each, where the units run): the
 pre-training and fine-tuning stages run through ``dvc repro`` with ``executor.kind: ray`` write
 the bytes the local executor writes with one thread per run, their units run on both nodes, a
 change to one lifter re-runs only that lifter's work, and a node killed while it trains a stack
-costs nothing but time (Ray runs the task again on the other node)."""
+costs nothing but time (Ray runs the task again on the other node). Both executors run the same
+unit functions: each stage's record names the function of every unit, and the Ray run's are
+those of the local run."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from dvcrepo import run as _run
 from raycluster import LocalCluster
 from test_pipeline_e2e import tiny_params
 from tinydata import write_processed
+
+from cabinlift.executors import function_name
+from cabinlift.training import units as training_units
 
 pytestmark = pytest.mark.slow
 
@@ -71,11 +76,16 @@ def units(repo: Path, stage: str) -> list[dict]:
             (repo / "logs" / "units" / f"{stage}.jsonl").read_text().splitlines()]
 
 
+def functions(record: list[dict]) -> set[str]:
+    """The functions the units of a record ran (``module.name``)."""
+    return {r["fn"] for r in record}
+
+
 @pytest.fixture(scope="module")
 def cluster_and_repo(tmp_path_factory):
     """The cluster, and the pipeline up to a fine-tuning stage trained by the local executor
-    (while the cluster's nodes start) with its training outputs and dvc.lock as they were
-    then."""
+    (while the cluster's nodes start) with its training outputs, dvc.lock and the functions its
+    units ran (by stage) as they were then."""
     import shutil
     import tempfile
     import threading
@@ -103,7 +113,9 @@ def cluster_and_repo(tmp_path_factory):
         starting.join()
         if failed:
             raise failed[0]
-        yield cluster, (repo, outputs(repo), (repo / "dvc.lock").read_text())
+        ran = {stage: functions(units(repo, stage))
+               for stage in ("pretrain", STAGE.replace("@", "_"))}
+        yield cluster, (repo, outputs(repo), (repo / "dvc.lock").read_text(), ran)
     finally:
         starting.join()
         cluster.stop()
@@ -137,7 +149,7 @@ def use_ray(repo: Path, cluster: LocalCluster) -> None:
 def test_ray_pretraining_writes_the_bytes_of_the_local_executor_on_both_nodes(repo, cluster):
     """The pre-trainings run at the same time, one on each node, and write what the local
     executor wrote; executor is not a stage parameter, so dvc.lock keeps its bytes."""
-    repo, local, lock = repo
+    repo, local, lock, local_functions = repo
     use_ray(repo, cluster)
     _run(["cabinlift", "store", "clean", "--all"], repo)  # every run is trained again
     log = repro(repo, cluster, "--force", "pretrain")
@@ -149,13 +161,15 @@ def test_ray_pretraining_writes_the_bytes_of_the_local_executor_on_both_nodes(re
     record = units(repo, "pretrain")
     assert sorted(r["unit"] for r in record) == ["pretrain semgcn", "pretrain simplebl"]
     assert {r["node"] for r in record} == set(worker_nodes(cluster))
+    assert functions(record) == local_functions["pretrain"] == {
+        function_name(training_units.pretrain)}
 
 
 def test_a_changed_lifter_retrains_only_its_own_runs(repo, cluster):
     """One pre-training stage for all lifters: a change to SemGCN re-runs it, SimpleBL's run
     comes from the store, its checkpoint keeps its bytes, and so SimpleBL's fine-tuning stage
     does not run again."""
-    repo, local, _ = repo
+    repo, local, _, _ = repo
     use_ray(repo, cluster)
     set_params(repo, **{"lifters.semgcn.hid_dim": 24})
     log = repro(repo, cluster)
@@ -235,6 +249,8 @@ def test_mmpose_keypoints_of_a_recording_are_a_task(tmp_path, driver, monkeypatc
     record = units(tmp_path / "ray", "keypoints2d")
     assert sorted(r["unit"] for r in record) == [
         f"keypoints2d {rec.file_id}" for rec in discover_recordings(real)]
+    assert functions(record) == functions(units(tmp_path / "local", "keypoints2d")) == {
+        "cabinlift.keypoints.stages.infer_recording"}
     assert {r["node"] for r in record} <= set(worker_nodes(driver))
     cached = sorted(f.read_bytes() for f in (tmp_path / "ray" / "cache").rglob("*.csv"))
     assert cached == sorted(out["ray"].values())
@@ -304,7 +320,7 @@ def test_a_node_killed_mid_stage_costs_only_time(repo, cluster):
     the other node, and the stage writes the bytes of the local executor."""
     import subprocess
 
-    repo, local, _ = repo
+    repo, local, _, local_functions = repo
     use_ray(repo, cluster)
     _run(["cabinlift", "store", "clean", "--all"], repo)
     workers = worker_nodes(cluster)
@@ -336,6 +352,9 @@ def test_a_node_killed_mid_stage_costs_only_time(repo, cluster):
         k: v for k, v in local.items() if k.startswith(folder)}
     record = {r["unit"]: r["node"] for r in units(repo, "finetune_pretrained_simplebl")}
     assert len(record) == 8 * len(SETTINGS) + 1 and set(record.values()) == set(workers)
+    assert functions(units(repo, "finetune_pretrained_simplebl")) == local_functions[
+        "finetune_pretrained_simplebl"] == {function_name(training_units.train_stack),
+                                            function_name(training_units.evaluate_pretrained)}
     (survivor,) = set(workers) - {victim}
     for name in busy:  # the stack the dead node was training finished on the other one
         assert record[name] == survivor, (name, record)

@@ -9,8 +9,8 @@ import torch
 from cliutil import write_params
 
 from cabinlift import cli, config, numerics
-from cabinlift.experiments import training_workers
 from cabinlift.resources import available_cores, resolve_threads, thread_budget
+from cabinlift.training.plan import training_workers
 
 PARAMS = config.read_yaml("params.yaml")
 
@@ -41,7 +41,7 @@ def test_a_stage_computes_on_the_configured_threads(tmp_path, threads, mode, res
     assert torch.get_num_threads() == (threads if mode == "native" else 1)
     assert thread_budget() == threads
     # training splits that budget: one worker per thread, each on one thread
-    assert training_workers(config.build(PARAMS), torch.device("cpu")) == threads
+    assert training_workers(config.build(PARAMS), "cpu") == threads
     numerics.apply("portable")  # as the other tests compute
 
 

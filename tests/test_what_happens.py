@@ -257,9 +257,9 @@ def checkpoint_cut_by_a_killed_writer() -> str:
 
 def _untrained_checkpoint() -> Path:
     """A checkpoint as pretrain writes it (weights not trained: lift only needs the format)."""
-    from cabinlift.experiments import checkpoint_meta
     from cabinlift.lifters import build_lifter
     from cabinlift.training.checkpoints import save_checkpoint
+    from cabinlift.training.outputs import checkpoint_meta
     from cabinlift.training.recipe import Recipe
 
     recipe = Recipe(lr=1e-3, lr_decay=0.95, batch_size=8, grad_clip=1.0, max_epochs=1,

@@ -68,7 +68,7 @@ def _subsets(args: argparse.Namespace, params: Params) -> None:
 
 
 def _pretrain(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.experiments import run_pretrain_stage
+    from cabinlift.training.stages import run_pretrain_stage
 
     done = run_pretrain_stage(params, args.model, Path(args.processed), Path(args.out),
                               Path(args.summary), Path(args.timings))
@@ -77,7 +77,7 @@ def _pretrain(args: argparse.Namespace, params: Params) -> None:
 
 
 def _finetune(args: argparse.Namespace, params: Params) -> None:
-    from cabinlift.experiments import run_finetune_stage
+    from cabinlift.training.stages import run_finetune_stage
 
     print(json.dumps(run_finetune_stage(
         params, args.model, args.init, Path(args.processed), Path(args.subsets), Path(args.out),

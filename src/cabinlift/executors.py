@@ -8,6 +8,11 @@ which order the units finished never reaches an output, so the choice (``executo
 params.yaml) is not a stage parameter: given the same device and the same intra-op threads per
 unit, both executors give the same bytes.
 
+A stage has one code path for both: its units take the same arguments and run the same
+functions wherever they run. The arguments are portable (NumPy arrays, device names decided by
+:func:`unit_device`, paths, plain settings) and a unit returns its results on the CPU; what
+differs between the executors is theirs alone to handle:
+
 * :class:`LocalExecutor` (``kind: local``, or no ``executor`` section): the units run one after
   another in this process, or on a pool of ``workers`` threads that share the stage's thread
   budget.
@@ -15,16 +20,20 @@ unit, both executors give the same bytes.
   CPUs (its intra-op threads) and ``gpus_per_task`` GPUs. The package's source travels with the
   job (``py_modules``), so every node runs exactly the stage's code; large inputs shared by all
   units (the processed arrays, the pre-trained weights) are put into Ray's object store once
-  (:meth:`Executor.share`). A task whose worker or node dies is run again by Ray (``max_retries``
-  times); units write run-store entries atomically, so a task killed half-way leaves none.
+  (:meth:`Executor.share`), and the read-only arrays a task gets from there are made writable
+  copies, as a local unit has them. A task runs in the stage's folder (where a node has it), so
+  relative paths mean there what they mean to the stage. A task whose worker or node dies is
+  run again by Ray (``max_retries`` times); units write run-store entries atomically, so a task
+  killed half-way leaves none.
 
 Each finished unit appends one JSON line to the executor's record (``record``): the unit's name,
-the node it ran on, its process id, GPUs and wall time.
+the function it ran, the node it ran on, its process id, GPUs and wall time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -39,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from cabinlift.config import Executor as ExecutorSection
@@ -50,6 +60,28 @@ def is_remote(config: ExecutorSection | None) -> bool:
     """Units run in other processes (possibly other machines): ``executor.kind`` is ``ray``.
     No ``executor`` section is the local executor."""
     return config is not None and config.kind == "ray"
+
+
+def unit_device(config: ExecutorSection | None, name: str, source: str) -> str:
+    """The device the units of executor ``config`` compute on for the device param ``name``
+    (``source`` names it in errors), decided before any unit starts (a training run's store key
+    holds it) and independent of the machine the stage runs on. Locally it is this machine's
+    (:func:`cabinlift.devices.resolve_device`: ``auto`` is CUDA when it has it, one it lacks is
+    an error). On Ray it is what a task reserves: ``auto`` is CUDA when a task reserves GPUs
+    (``executor.gpus_per_task``), else the CPU; a task sees its own GPUs as ``cuda:0``, ...,
+    and the params check holds any other name to that."""
+    if not is_remote(config):
+        from cabinlift.devices import resolve_device
+
+        return str(resolve_device(name, source))
+    if name == "auto":
+        return "cuda" if config.gpus_per_task > 0 else "cpu"
+    return name
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of a unit's function, as the record names it."""
+    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -78,9 +110,11 @@ def _print_traceback(exc: BaseException) -> None:
 
 class Executor:
     """What a stage needs from an executor: the intra-op threads every unit computes on,
-    :meth:`share` for inputs common to many units, and :meth:`map`."""
+    whether a unit may draw its own progress bar (:attr:`unit_bars`), :meth:`share` for inputs
+    common to many units, and :meth:`map`."""
 
-    remote = False
+    #: Units run one at a time in this process, where a unit's own progress bar shows.
+    unit_bars = False
 
     def __init__(self, threads: int, record: Path | None = None) -> None:
         self.threads = threads
@@ -103,7 +137,8 @@ class Executor:
     def _write_record(self, unit: Unit, info: dict[str, Any]) -> None:
         if self.record is not None:
             with self._lock, self.record.open("a") as f:
-                f.write(json.dumps({"unit": unit.name, **info}) + "\n")
+                f.write(json.dumps({"unit": unit.name, "fn": function_name(unit.fn), **info})
+                        + "\n")
 
     def close(self) -> None:
         """Release what the executor holds (a Ray connection or instance)."""
@@ -126,6 +161,7 @@ class LocalExecutor(Executor):
         super().__init__(threads if threads is not None
                          else unit_threads(thread_budget(), workers), record)
         self.workers = workers
+        self.unit_bars = workers == 1
         self.node = f"local:{socket.gethostname()}"
 
     def _call(self, unit: Unit) -> tuple[Any, dict[str, Any]]:
@@ -193,13 +229,44 @@ def _check_reachable(address: str | None, source: str, timeout_s: float = 10.0) 
             f"({exc.strerror or exc}); start the cluster first (docs/cluster.md)") from None
 
 
+def _writable(value: Any) -> Any:
+    """``value`` with every read-only NumPy array in it (as Ray's object store hands arrays
+    out, also inside lists, tuples, dicts and dataclasses) replaced by a writable copy."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else value.copy()
+    if type(value) in (list, tuple):
+        return type(value)(_writable(v) for v in value)
+    if type(value) is dict:
+        return {k: _writable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _writable(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
+@contextlib.contextmanager
+def _in_folder(folder: str) -> Iterator[None]:
+    """Run in the stage's ``folder`` where this node has it (else where the worker is)."""
+    here = os.getcwd()
+    try:
+        os.chdir(folder)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
 def _remote_call(fn: Callable[..., Any], threads: int, numerics_mode: str,
-                 regime: dict[str, Any], *args: Any) -> tuple[Any, str, dict]:
+                 regime: dict[str, Any], folder: str, *args: Any) -> tuple[Any, str, dict]:
     """What a Ray worker runs for one unit: ``fn(*args)`` under the stage's numerics mode, on
-    ``threads`` intra-op threads, its stderr (the unit's log lines) captured and returned with
-    the result, so that the stage prints it; where it ran. A worker that computes under another
-    numerics regime (CPU-side) than the stage planned with is an error naming its node: its
-    results would not be those the run store keys promise."""
+    ``threads`` intra-op threads, in the stage's ``folder``, on writable arrays, its stderr (the
+    unit's log lines) captured and returned with the result, so that the stage prints it; where
+    it ran. A worker that computes under another numerics regime (CPU-side) than the stage
+    planned with is an error naming its node: its results would not be those the run store keys
+    promise."""
     import ray
     import torch
 
@@ -217,8 +284,8 @@ def _remote_call(fn: Callable[..., Any], threads: int, numerics_mode: str,
     torch.set_num_threads(threads)
     start = time.perf_counter()
     buffer = io.StringIO()
-    with contextlib.redirect_stderr(buffer):
-        result = fn(*args)
+    with contextlib.redirect_stderr(buffer), _in_folder(folder):
+        result = fn(*_writable(args))
     ctx = ray.get_runtime_context()
     info = {"node": ctx.get_node_id(), "pid": os.getpid(),
             "gpus": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])],
@@ -229,8 +296,6 @@ def _remote_call(fn: Callable[..., Any], threads: int, numerics_mode: str,
 class RayExecutor(Executor):
     """Units as Ray tasks; see the module docstring. ``local_cpus`` is how many CPUs a private
     instance (``address`` None) offers: the stage's thread budget."""
-
-    remote = True
 
     def __init__(self, config: ExecutorSection, local_cpus: int, record: Path | None = None,
                  source: str = "params.yaml") -> None:
@@ -314,8 +379,9 @@ class RayExecutor(Executor):
 
     def map(self, units: Sequence[Unit], desc: str) -> Iterator[Any]:
         ray = self._ray
+        folder = os.getcwd()
         refs = [self._task.options(name=u.name).remote(u.fn, self.threads, self.numerics_mode,
-                                                      self.regime, *u.args)
+                                                      self.regime, folder, *u.args)
                 for u in units]
         index = {ref: i for i, ref in enumerate(refs)}
         done: dict[int, Any] = {}

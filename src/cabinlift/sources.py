@@ -42,7 +42,7 @@ STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
     "evaluate": ("cabinlift.evaluation",),
 }
 #: The entry module of the training stages (pretrain, finetune), before the lifter's module.
-TRAINING_ENTRY: tuple[str, ...] = ("cabinlift.experiments",)
+TRAINING_ENTRY: tuple[str, ...] = ("cabinlift.training.stages",)
 
 
 def module_path(module: str, root: Path = PACKAGE_ROOT) -> Path | None:

@@ -3,7 +3,7 @@
 resumes with the recordings it had not finished.
 
 DVC deletes a stage's outputs before it runs the stage again, so the interim CSVs themselves
-cannot serve. Each finished recording's CSV is also copied to ``<cache_dir>/<key>.csv``, where
+cannot serve. Each finished recording's CSV is also written to ``<cache_dir>/<key>.csv``, where
 the key hashes everything that determines it: the stage, the backend and its params, the frame
 stride, and the path, size and modification time of every input file (pose CSV, calibration,
 video, checkpoints; the bytes of the detections the keypoints are computed in). A changed input is a new key;
@@ -50,13 +50,16 @@ class RecordingCache:
                   for p in contents]
         return hashlib.sha1((self.base + json.dumps(ident)).encode()).hexdigest()
 
+    def entry(self, key: str) -> Path | None:
+        """Where the result of the recording ``key`` is kept (None: the cache is disabled); the
+        unit that computes it writes it there (atomically)."""
+        return None if self.dir is None else self.dir / f"{key}.csv"
+
     def restore(self, key: str, out: Path, read: Callable[[Path], T]) -> T | None:
         """Copy the cached file for ``key`` to ``out`` and return what ``read`` makes of it, or
         None when there is no entry or ``read`` rejects it (a damaged entry is recomputed)."""
-        if self.dir is None:
-            return None
-        entry = self.dir / f"{key}.csv"
-        if not entry.is_file():
+        entry = self.entry(key)
+        if entry is None or not entry.is_file():
             return None
         try:
             value = read(entry)
@@ -64,10 +67,6 @@ class RecordingCache:
             return None
         _copy_atomic(entry, out)
         return value
-
-    def store(self, key: str, out: Path) -> None:
-        if self.dir is not None:
-            _copy_atomic(out, self.dir / f"{key}.csv")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:

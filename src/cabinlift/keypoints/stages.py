@@ -1,13 +1,14 @@
-"""The ``detect`` and ``keypoints2d`` stages: loop over recordings, dispatch to the backend
-chosen in params (``simulated``, ``mmpose``, ``precomputed``), write the interim files
+"""The ``detect`` and ``keypoints2d`` stages: loop over recordings, run each one not found in
+the resume cache as a unit of work (:func:`infer_recording`) with the backend chosen in params
+(``simulated``, ``mmpose``, ``precomputed``) on an executor (:mod:`cabinlift.executors`: Ray's
+with ``mmpose`` and ``executor.kind: ray``, else this process), write the interim files
 (:mod:`cabinlift.keypoints.interim`)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from cabinlift.camera import Calibration
 from cabinlift.config import DetectSimulated, KeypointsSimulated, Params, Section
 from cabinlift.errors import CabinliftError
-from cabinlift.executors import Unit, is_remote, open_executor
+from cabinlift.executors import Unit, open_executor, unit_device
 from cabinlift.formats.drive_act import (
     Recording,
     discover_recordings,
@@ -69,9 +70,7 @@ def _backend(params: Params, stage: str) -> tuple[str, Section]:
     return section.backend, getattr(section, section.backend)
 
 
-def _simulated_detector(params: Params, cfg: DetectSimulated) -> Detector:
-    seed = params.detect.seed
-
+def _simulated_detector(seed: int | None, cfg: DetectSimulated) -> Detector:
     def detect(rec: Recording, calib: Calibration, frames: SampledFrames) -> Detections:
         rng = simulated.recording_rng(seed, rec.file_id, "detect")
         return simulated.simulate_detections(frames.xyz, frames.annotated, calib, cfg, rng,
@@ -80,9 +79,7 @@ def _simulated_detector(params: Params, cfg: DetectSimulated) -> Detector:
     return detect
 
 
-def _simulated_estimator(params: Params, cfg: KeypointsSimulated) -> Estimator:
-    seed = params.keypoints2d.seed
-
+def _simulated_estimator(seed: int | None, cfg: KeypointsSimulated) -> Estimator:
     def estimate(rec: Recording, calib: Calibration, frames: SampledFrames,
                  det: Detections) -> Keypoints2D:
         rng = simulated.recording_rng(seed, rec.file_id, "keypoints2d")
@@ -91,30 +88,57 @@ def _simulated_estimator(params: Params, cfg: KeypointsSimulated) -> Estimator:
     return estimate
 
 
-def make_detector(params: Params) -> Detector:
-    name, cfg = _backend(params, "detect")
-    if name == "simulated":
-        return _simulated_detector(params, cfg)
-    if name == "mmpose":
-        from cabinlift.keypoints.mmlab import mmdet_detector
+@dataclass(frozen=True)
+class Backend:
+    """A stage's 2D backend as its units build it, in whichever process they run: the stage
+    (``detect`` or ``keypoints2d``), the backend's name and settings (the ``mmpose`` device as
+    the executor decides it, :func:`cabinlift.executors.unit_device`) and the stage's seed (for
+    ``simulated``). ``run`` names the stage run: its units share one model per process."""
 
-        return mmdet_detector(cfg, "detect.mmpose")
-    from cabinlift.keypoints.precomputed import precomputed_detector
+    stage: str
+    name: str
+    cfg: Section
+    seed: int | None
+    run: str
 
-    return precomputed_detector(cfg, "detect.precomputed")
+    def build(self) -> Detector | Estimator:
+        key = f"{self.stage}.{self.name}"
+        if self.name == "simulated":
+            make = _simulated_detector if self.stage == "detect" else _simulated_estimator
+            return make(self.seed, self.cfg)
+        if self.name == "mmpose":
+            from cabinlift.keypoints.mmlab import mmdet_detector, mmpose_estimator
+
+            return (mmdet_detector if self.stage == "detect" else mmpose_estimator)(self.cfg, key)
+        from cabinlift.keypoints.precomputed import precomputed_detector, precomputed_estimator
+
+        make = precomputed_detector if self.stage == "detect" else precomputed_estimator
+        return make(self.cfg, key)
 
 
-def make_estimator(params: Params) -> Estimator:
-    name, cfg = _backend(params, "keypoints2d")
-    if name == "simulated":
-        return _simulated_estimator(params, cfg)
-    if name == "mmpose":
-        from cabinlift.keypoints.mmlab import mmpose_estimator
+#: The 2D model of the stage run in progress, built by this process's first unit of it (a Ray
+#: CPU worker runs many recordings; a GPU task gets a fresh process).
+_MODELS: dict[str, Detector | Estimator] = {}
 
-        return mmpose_estimator(cfg, "keypoints2d.mmpose")
-    from cabinlift.keypoints.precomputed import precomputed_estimator
 
-    return precomputed_estimator(cfg, "keypoints2d.precomputed")
+def infer_recording(backend: Backend, cache_entry: Path | None, *inputs: Any
+                    ) -> Detections | Keypoints2D:
+    """One recording's 2D inference, a unit of the ``detect`` or ``keypoints2d`` stage:
+    ``inputs`` are the recording, its calibration, sampled frames (and detections). The result
+    also goes to the resume cache (``cache_entry``) at once, so that a stage stopped before it
+    gets this result does not compute it again."""
+    model = _MODELS.get(backend.run)
+    if model is None:
+        _MODELS.clear()
+        model = _MODELS[backend.run] = backend.build()
+    result = model(*inputs)
+    if cache_entry is not None:
+        _writer(backend.stage)(cache_entry, result)
+    return result
+
+
+def _writer(stage: str) -> Callable[[Path, Any], None]:
+    return interim.write_detections if stage == "detect" else interim.write_keypoints
 
 
 def _recording_cache(name: str, cfg: Section, stage: str, stride: int) -> RecordingCache:
@@ -151,86 +175,33 @@ def report_rejected(counts: dict[str, Any], backend: str, cfg: Section) -> None:
              f"driver sits")
 
 
-def _on_tasks(params: Params, backend: str) -> bool:
-    """A recording's 2D inference runs as a Ray task: only with the slow ``mmpose`` backend
-    (the simulated and precomputed ones stay in the stage's process)."""
-    return backend == "mmpose" and is_remote(params.executor)
-
-
-def _for_tasks(cfg: Section, gpus_per_task: float) -> Section:
-    """The ``mmpose`` settings as a task reads them on any node: file paths made absolute (a
-    Ray worker does not run in the project folder), and device ``auto`` decided by what a task
-    reserves (a task sees only its own GPUs, as cuda:0, ...)."""
-    update: dict[str, Any] = {"checkpoint": str(Path(cfg.checkpoint).resolve())}
-    if Path(cfg.config).is_file():  # else a config name inside the installed package
-        update["config"] = str(Path(cfg.config).resolve())
-    if cfg.device == "auto":
-        update["device"] = "cuda:0" if gpus_per_task > 0 else "cpu"
-    return cfg.model_copy(update=update)
-
-
-def _absolute(rec: Recording) -> Recording:
-    return dataclasses.replace(rec, pose3d_path=rec.pose3d_path.resolve(),
-                               calibration_path=rec.calibration_path.resolve())
-
-
-#: The 2D models a Ray worker process has built, by stage and settings (a CPU worker runs
-#: many recordings; a GPU task gets a fresh process).
-_TASK_MODELS: dict[str, Callable[..., Any]] = {}
-
-
-def _remote_2d(stage: str, cfg: Section, cache_entry: Path | None, *args: Any
-               ) -> Detections | Keypoints2D:
-    """One recording's ``mmpose`` inference as a Ray task: ``args`` are the recording, its
-    calibration, sampled frames (and detections). The finished interim file also goes to the
-    resume cache (``cache_entry``) at once, so that a stage stopped before it gets this result
-    does not compute it again."""
-    ident = json.dumps([stage, cfg.model_dump(mode="json")], sort_keys=True)
-    model = _TASK_MODELS.get(ident)
-    if model is None:
-        from cabinlift.keypoints.mmlab import mmdet_detector, mmpose_estimator
-
-        make = mmdet_detector if stage == "detect" else mmpose_estimator
-        model = _TASK_MODELS[ident] = make(cfg, f"{stage}.mmpose")
-    result = model(*args)
-    if cache_entry is not None:
-        write = interim.write_detections if stage == "detect" else interim.write_keypoints
-        write(cache_entry, result)
-    return result
-
-
 def _infer_recordings(params: Params, stage: str, cache: RecordingCache,
-                      todo: list[tuple[str, Path, tuple[Any, ...]]],
-                      make: Callable[[], Callable[..., Any]], timings_dir: Path | None
+                      todo: list[tuple[str, Path, tuple[Any, ...]]], timings_dir: Path | None
                       ) -> Iterator[Detections | Keypoints2D]:
     """The results of the recordings ``todo`` (key, interim path, inputs), in order, each
-    written to its interim path and the resume cache: in this process (the model built once by
-    ``make``, only when a recording needs it), or as Ray tasks (``mmpose`` with
-    ``executor.kind: ray``)."""
-    name, cfg = _backend(params, stage)
-    write = interim.write_detections if stage == "detect" else interim.write_keypoints
-    if not _on_tasks(params, name):
-        model: Callable[..., Any] | None = None
-        for key, path, inputs in tqdm(todo, desc=stage, unit="rec"):
-            model = model or make()
-            result = model(*inputs)
-            write(path, result)
-            cache.store(key, path)
-            yield result
+    written to its interim path (and by its unit to the resume cache). The slow ``mmpose``
+    backend's units run on the executor of params.yaml; the others' in this process (a task
+    would cost more than they compute)."""
+    if not todo:
         return
-    task_cfg = _for_tasks(cfg, params.executor.gpus_per_task)
-    cache_root = None if cache.dir is None else cache.dir.resolve()
-    if cache_root is not None:
-        cache_root.mkdir(parents=True, exist_ok=True)
+    name, cfg = _backend(params, stage)
+    config = None
+    if name == "mmpose":
+        config = params.executor
+        cfg = cfg.model_copy(update={"device": unit_device(
+            config, cfg.device, f"params.yaml: key '{stage}.mmpose.device'")})
+    backend = Backend(stage, name, cfg, getattr(params, stage).seed, uuid.uuid4().hex)
     record = None if timings_dir is None else timings_dir / "units" / f"{stage}.jsonl"
-    with open_executor(params.executor, record=record, source=params.source) as executor:
-        units = [Unit(f"{stage} {inputs[0].file_id}", _remote_2d, (
-            stage, task_cfg, None if cache_root is None else cache_root / f"{key}.csv",
-            _absolute(inputs[0]), *inputs[1:])) for key, _path, inputs in todo]
-        with contextlib.closing(executor.map(units, stage)) as results:
-            for (_key, path, _inputs), result in zip(todo, results, strict=True):
-                write(path, result)
-                yield result
+    try:
+        with open_executor(config, record=record, source=params.source) as executor:
+            units = [Unit(f"{stage} {inputs[0].file_id}", infer_recording,
+                          (backend, cache.entry(key), *inputs)) for key, _path, inputs in todo]
+            with contextlib.closing(executor.map(units, stage)) as results:
+                for (_key, path, _inputs), result in zip(todo, results, strict=True):
+                    _writer(stage)(path, result)
+                    yield result
+    finally:
+        _MODELS.pop(backend.run, None)  # the model of this process, if it ran units
 
 
 def run_detect(params: Params, out_dir: Path, timings_dir: Path | None = None
@@ -238,7 +209,8 @@ def run_detect(params: Params, out_dir: Path, timings_dir: Path | None = None
     """Driver box per sampled frame of every recording under ``data.real.root``; returns the
     counts of frames, detected frames, frames without a driver box by reason (see
     :mod:`cabinlift.keypoints.driver`) and resumed recordings. The recordings not found in the
-    resume cache are the stage's units of work (on Ray with the ``mmpose`` backend)."""
+    resume cache are the stage's units of work (on Ray with the ``mmpose`` backend and
+    ``executor.kind: ray``)."""
     root, stride = Path(params.data.real.root), params.data.real.frame_stride
     recordings = discover_recordings(root)
     name, cfg = _backend(params, "detect")
@@ -259,8 +231,7 @@ def run_detect(params: Params, out_dir: Path, timings_dir: Path | None = None
         else:
             frames = sampled_frames(rec, stride)
             todo.append((key, path, (rec, read_calibration(rec.calibration_path), frames)))
-    computed = _infer_recordings(params, "detect", cache, todo, lambda: make_detector(params),
-                                 timings_dir)
+    computed = _infer_recordings(params, "detect", cache, todo, timings_dir)
     for (_key, _path, inputs), det in zip(todo, computed, strict=True):
         found[inputs[0].file_id] = det
     for rec in recordings:
@@ -303,8 +274,7 @@ def run_keypoints2d(params: Params, det_dir: Path, out_dir: Path,
                 f"{rec.pose3d_path} (stride {stride}); re-run the detect stage"
             )
         todo.append((key, path, (rec, calib, frames, det)))
-    computed = _infer_recordings(params, "keypoints2d", cache, todo,
-                                 lambda: make_estimator(params), timings_dir)
+    computed = _infer_recordings(params, "keypoints2d", cache, todo, timings_dir)
     for (_key, _path, inputs), kp in zip(todo, computed, strict=True):
         found[inputs[0].file_id] = kp
     for rec in recordings:

@@ -1,4 +1,4 @@
-"""The tensors training reads and the device it runs on."""
+"""The tensors training reads, on the device it runs on (:mod:`cabinlift.devices`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cabinlift.errors import CabinliftError
+from cabinlift.devices import resolve_device as resolve_device  # cabinlift.lift imports it here
 from cabinlift.lifters import Lifter
 from cabinlift.metrics import to_units
 
@@ -34,25 +34,6 @@ class PoseTensors:
 
     def __len__(self) -> int:
         return self.x.shape[0]
-
-
-def resolve_device(name: str, source: str = "params.yaml: key 'train.device'") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU. ``source`` names where ``name`` came
-    from (a params key, a command-line option) for the error message."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise CabinliftError(
-            f"{source}: unknown device {name!r} (expected cpu, cuda, cuda:N or auto)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CabinliftError(
-            f"{source} asks for CUDA ({name!r}), which is not available on this machine")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise CabinliftError(f"{source} asks for {name!r}, but this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)")
-    return device
 
 
 @torch.no_grad()

@@ -7,9 +7,9 @@ hashes everything its result depends on: the model and its hyper-parameters, the
 recipe, the run's seed and training rows, the bytes of the data files and of the starting
 checkpoint, the training code (every module a run executes, :mod:`cabinlift.sources`), the
 numerics regime (mode, library versions, probe digest, device; :mod:`cabinlift.numerics`), the
-threads it trains on, and the runs it is stacked with. A re-run reuses an entry only when the
-key matches; anything else is trained again. An entry that cannot be read is trained again and
-overwritten.
+threads it trains on, and the runs it is stacked with (:func:`stage_key`, :func:`pretrain_key`,
+:func:`finetune_keys` compose them). A re-run reuses an entry only when the key matches;
+anything else is trained again. An entry that cannot be read is trained again and overwritten.
 
 A stack of runs still training keeps a snapshot of its state beside the entries
 (``<digest of its keys>.snapshot.pt``, :mod:`cabinlift.training.snapshot`), so that a run killed
@@ -25,9 +25,11 @@ files (entries and snapshots) after every training stage and by ``cabinlift stor
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from cabinlift import atomic, sources
+from cabinlift import atomic, numerics, sources
 
 if TYPE_CHECKING:
     from cabinlift.config import Store
+    from cabinlift.training.recipe import Recipe
 
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
@@ -75,6 +78,34 @@ def digest(value: Any) -> str:
 
     text = json.dumps(value, sort_keys=True, default=enc)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: str, threads: int,
+              data: list[Path]) -> dict[str, Any]:
+    """What every run of a stage shares in its key: the lifter, its hyper-parameters, the
+    recipe, the device and intra-op threads it trains on, the training code, the numerics regime
+    (:func:`cabinlift.numerics.regime`) and the bytes of the ``data`` files."""
+    return {
+        "model": model, "hparams": hparams, "recipe": dataclasses.asdict(recipe),
+        "device": device, "threads": threads, "code": code_version(model),
+        "numerics": numerics.regime(torch.device(device)),
+        "data": {p.name: file_digest(p) for p in data},
+    }
+
+
+def pretrain_key(stage: dict[str, Any], seed: int) -> str:
+    """The key of the pre-training with ``seed`` of a stage whose runs share ``stage``."""
+    return digest({"stage": "pretrain", "seed": seed, **stage})
+
+
+def finetune_keys(stage: dict[str, Any], init: str,
+                  runs: Sequence[tuple[int, np.ndarray | None, str | None]]) -> list[str]:
+    """The keys of a stack of fine-tuning runs from ``init`` (``scratch`` or ``pretrained``),
+    each ``(seed, training rows, digest of its starting checkpoint or None)``: every run's key
+    also holds the runs it is stacked with (their rounding depends on the stack)."""
+    shared = digest({"stage": "finetune", "init_kind": init, **stage})
+    ids = [digest([shared, seed, rows, start]) for seed, rows, start in runs]
+    return [digest({"run": i, "stack": ids}) for i in ids]
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Fine-tuning runs are deterministic: the same params give identical per-run records."""
+"""The training stages: fine-tuning runs are deterministic (the same params give identical
+per-run records), the run store reuses finished runs, and the units run are those of the Ray
+executor (tests/test_ray_cluster.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import torch
 from tinydata import write_processed
 
 from cabinlift import config
-from cabinlift.experiments import run_finetune_all, run_pretrain, run_seed
+from cabinlift.executors import function_name
+from cabinlift.training import units
+from cabinlift.training.plan import run_seed
+from cabinlift.training.stages import run_finetune_all, run_pretrain_stage
 
 PARAMS = config.read_yaml("params.yaml")
 
@@ -21,6 +26,7 @@ def _params():
     p["train"]["max_epochs"] = 3
     p["train"]["val_every"] = 1
     p["train"]["device"] = "cpu"
+    p["store"]["dir"] = None
     return p
 
 
@@ -33,6 +39,15 @@ def run_finetune(p, model, setting, init, processed, subset, out_root, pretraine
     """One setting of a fine-tuning stage; its outputs go to ``out_root/<setting>``."""
     return run_finetune_all(config.build(p), model, init, processed, subset.parent, out_root,
                             pretrained, timings_dir, [setting], store)[setting]
+
+
+def run_pretrain(p, processed, out, store=None, timings_dir=None):
+    """The pre-training stage of SimpleBL into ``out/simplebl``, its summary into
+    ``out/simplebl.json``, with the run store folder ``store`` (None: none)."""
+    p = copy.deepcopy(p)
+    p["store"]["dir"] = None if store is None else str(store)
+    return run_pretrain_stage(config.build(p), ["simplebl"], processed, out, out,
+                              timings_dir)["simplebl"]
 
 
 def _strip(records):
@@ -58,16 +73,21 @@ def test_finetune_is_deterministic_and_pretrained_differs(tmp_path):
                      .read_text())
     assert [t["repetition"] for t in log] == list(range(8))
     assert [t["wall_time_s"] for t in log] == [r["wall_time_s"] for r in a]
+    # the executor's record names the unit functions, those the Ray executor runs too
+    # (tests/test_ray_cluster.py compares the two)
+    record = (tmp_path / "logs" / "units" / "finetune_scratch_simplebl.jsonl").read_text()
+    assert {json.loads(line)["fn"] for line in record.splitlines()} == {
+        function_name(units.train_stack)}
 
-    summary = run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt",
-                           tmp_path / "pt.json")
-    saved = json.loads((tmp_path / "pt.json").read_text())
+    summary = run_pretrain(p, processed, tmp_path / "pt")
+    saved = json.loads((tmp_path / "pt" / "simplebl.json").read_text())
     assert "wall_time_s" not in saved and [s["seed"] for s in saved["seeds"]] == [0, 1, 2]
     assert summary["epochs_run"] == 3
-    assert sorted(f.name for f in (tmp_path / "pt").iterdir()) == [
+    assert sorted(f.name for f in (tmp_path / "pt" / "simplebl").iterdir()) == [
         "seed0.pt", "seed1.pt", "seed2.pt"]
     c = run_finetune(p, "simplebl", "pct25", "pretrained", processed,
-                     processed / "subsets" / "pct25.json", tmp_path / "c", tmp_path / "pt")
+                     processed / "subsets" / "pct25.json", tmp_path / "c",
+                     tmp_path / "pt" / "simplebl")
     assert [r["test_mpjpe"] for r in c] != [r["test_mpjpe"] for r in a]
     # the runs of a setting start from the pre-trainings in turn
     assert [r["pretrain_seed"] for r in c] == [0, 1, 2, 0, 1, 2, 0, 1]
@@ -170,23 +190,22 @@ def test_store_keys_follow_the_starting_checkpoint(tmp_path, capsys):
     p = _params()
     subset = processed / "subsets" / "subj8.json"
     store = RunStore(tmp_path / "store")
-    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt", tmp_path / "pt.json",
-                 store=store)
-    first = [(tmp_path / "pt" / f"seed{j}.pt").read_bytes() for j in range(3)]
+    pt = tmp_path / "pt" / "simplebl"
+    run_pretrain(p, processed, tmp_path / "pt", store=store.root)
+    first = [(pt / f"seed{j}.pt").read_bytes() for j in range(3)]
     assert len(set(first)) == 3  # three seeds, three pre-trainings
     a = run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "a",
-                     tmp_path / "pt", store=store)
+                     pt, store=store)
     assert [(r["repetition"], r["seed"], r["pretrain_seed"]) for r in a] == [
         (0, 0, 0), (1, 1, 1), (2, 2, 2)]
-    run_pretrain(config.build(p), "simplebl", processed, tmp_path / "pt", tmp_path / "pt.json",
-                 store=store)
-    assert [(tmp_path / "pt" / f"seed{j}.pt").read_bytes() for j in range(3)] == first
+    run_pretrain(p, processed, tmp_path / "pt", store=store.root)
+    assert [(pt / f"seed{j}.pt").read_bytes() for j in range(3)] == first
     capsys.readouterr()
-    ckpt = torch.load(tmp_path / "pt" / "seed1.pt", weights_only=True)
+    ckpt = torch.load(pt / "seed1.pt", weights_only=True)
     next(iter(ckpt["state_dict"].values())).mul_(0.5)
-    torch.save(ckpt, tmp_path / "pt" / "seed1.pt")
+    torch.save(ckpt, pt / "seed1.pt")
     b = run_finetune(p, "simplebl", "subj8", "pretrained", processed, subset, tmp_path / "b",
-                     tmp_path / "pt", store=store)
+                     pt, store=store)
     log = capsys.readouterr().err
     assert log.count(": trained ") == 1 and "subj8 run 01: trained" in log, log
     assert [r["test_mpjpe"] for r in b][::2] == [r["test_mpjpe"] for r in a][::2]
