@@ -40,8 +40,9 @@ import torch
 from cabinlift import atomic, numerics, sources
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from cabinlift.config import Store
-    from cabinlift.training.recipe import Recipe
 
 #: bump when the entry format or the meaning of a key changes
 FORMAT = 2
@@ -80,10 +81,11 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def stage_key(model: str, hparams: dict[str, Any], recipe: Recipe, device: str, threads: int,
-              data: list[Path]) -> dict[str, Any]:
+def stage_key(model: str, hparams: dict[str, Any], recipe: DataclassInstance, device: str,
+              threads: int, data: list[Path]) -> dict[str, Any]:
     """What every run of a stage shares in its key: the lifter, its hyper-parameters, the
-    recipe, the device and intra-op threads it trains on, the training code, the numerics regime
+    recipe (a :class:`~cabinlift.training.recipe.Recipe`, by its fields), the device and
+    intra-op threads it trains on, the training code, the numerics regime
     (:func:`cabinlift.numerics.regime`) and the bytes of the ``data`` files."""
     return {
         "model": model, "hparams": hparams, "recipe": dataclasses.asdict(recipe),
