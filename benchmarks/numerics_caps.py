@@ -17,12 +17,15 @@ each checkpoint is hashed:
   leaves out). Emulation is slow (~50x): a few minutes per lifter.
 
 Portable runs get the mode's environment before they start (a command that lacks it starts
-itself again, which under qemu-user would leave the emulator). Per machine the script records
+itself again, which under qemu-user would leave the emulator), except on a CPU below the floor,
+where ``cabinlift`` itself computes natively and leaves the environment alone. With ``--json``
+each machine's row is written as it is measured, and a run started again skips the machines
+that file already holds. Per machine the script records
 what PyTorch and MKL report (kernel level; MKL's code path from ``MKL_VERBOSE``) and the mode in
 effect; per mode, which machines gave the same bytes.
 
-    python benchmarks/numerics_caps.py [--qemu] [--models simplebl ...]
-        [--json benchmarks/results/numerics_caps.json]
+    python benchmarks/numerics_caps.py [--qemu [--qemu-cpus MODEL ...] [--no-host]]
+        [--models simplebl ...] [--json benchmarks/results/numerics_caps.json]
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ CAPS = {"ATEN_CPU_CAPABILITY": "default", "NPY_DISABLE_CPU_FEATURES": "X86_V3",
         "OPENBLAS_CORETYPE": "Nehalem", "ONEDNN_MAX_CPU_ISA": "SSE41",
         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
 QEMU_CPUS = ("Haswell-v4", "EPYC-Rome", "Nehalem", "Icelake-Server")
+#: emulated CPUs below the portable floor: ``cabinlift`` leaves their environment as it is (the
+#: portable one forces AVX2 kernels, e.g. OpenBLAS's Haswell ones: an illegal instruction there)
+BELOW_FLOOR = ("Nehalem",)
 MODES = ("portable", "native")
 PROBE = ("import json; from cabinlift import numerics; numerics.apply({mode!r}); "
          "f = numerics.fingerprint(); print(json.dumps({{k: f[k] for k in "
@@ -74,13 +80,11 @@ def prepare(work: Path, models: list[str]) -> Path:
     return work / "params.yaml"
 
 
-def machines(qemu: bool) -> list[tuple[str, list[str], dict[str, str], int]]:
+def machines(host: bool, qemu: list[str]) -> list[tuple[str, list[str], dict[str, str], int]]:
     """(label, command prefix, environment, thread budget) of every machine to compute on."""
     out = [("host", [], {}, 2), ("host, 1 thread", [], {}, 1), ("host, 4 threads", [], {}, 4),
-           ("caps: no AVX2", [], dict(CAPS), 2)]
-    if qemu:
-        out += [(f"qemu {cpu}", ["qemu-x86_64", "-cpu", cpu], {}, 1) for cpu in QEMU_CPUS]
-    return out
+           ("caps: no AVX2", [], dict(CAPS), 2)] if host else []
+    return out + [(f"qemu {cpu}", ["qemu-x86_64", "-cpu", cpu], {}, 1) for cpu in qemu]
 
 
 def _env(mode: str, extra: dict[str, str]) -> dict[str, str]:
@@ -97,7 +101,8 @@ def _env(mode: str, extra: dict[str, str]) -> dict[str, str]:
 def run(work: Path, label: str, prefix: list[str], extra: dict[str, str], threads: int,
         mode: str, models: list[str]) -> dict:
     """One machine, one mode: its fingerprint, what MKL says it runs, checkpoint digests."""
-    env = _env(mode, extra)
+    below = any(cpu in label for cpu in BELOW_FLOOR)
+    env = _env("native" if below else mode, extra)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["numerics"]["mode"] = mode
     params["threads"] = threads
@@ -130,31 +135,51 @@ def main() -> None:
     ap.add_argument("--models", nargs="*",
                     default=["simplebl", "semgcn", "graformer", "graphmlp", "jointformer"])
     ap.add_argument("--qemu", action="store_true", help="also the CPUs emulated by qemu-user")
+    ap.add_argument("--qemu-cpus", nargs="*", default=list(QEMU_CPUS), metavar="MODEL",
+                    help=f"the CPUs to emulate with --qemu (default: {' '.join(QEMU_CPUS)})")
+    ap.add_argument("--no-host", action="store_true",
+                    help="only the emulated CPUs (the host rows are a separate, faster run)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.qemu and shutil.which("qemu-x86_64") is None:
         raise SystemExit("--qemu needs qemu-x86_64 (Debian: apt-get install qemu-user)")
     work = Path(tempfile.mkdtemp(prefix="numerics-caps-"))
     prepare(work, args.models)
-    rows = []
-    for label, prefix, extra, threads in machines(args.qemu):
+    rows = _done(args.json, args.models)
+    for label, prefix, extra, threads in machines(not args.no_host,
+                                                  args.qemu_cpus if args.qemu else []):
         for mode in MODES:
+            if any(r["machine"] == label and r["mode_asked"] == mode for r in rows):
+                continue  # measured by an earlier, interrupted run
             row = run(work, label, prefix, extra, threads, mode, args.models)
             rows.append(row)
+            _write(args.json, rows, {})
             print(f"{label:<24}{mode:<9} in effect {row['mode']:<9} PyTorch "
                   f"{row['cpu_capability']:<8} MKL {row['mkl']!s:<48} "
                   + " ".join(row["checkpoints"].values()), flush=True)
     summary = {}
     for mode in MODES:
-        asked = [r for r in rows if r["mode_asked"] == mode]
+        asked = [r for r in rows if r["mode"] == mode]  # in effect: below the floor, native
         summary[mode] = {m: len({r["checkpoints"][m] for r in asked}) for m in args.models}
         print(f"{mode}: distinct checkpoints per lifter over {len(asked)} machines: "
               f"{summary[mode]}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"rows": rows, "distinct_per_mode": summary},
-                                        indent=1) + "\n")
+    _write(args.json, rows, summary)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _done(path: Path | None, models: list[str]) -> list[dict]:
+    """The rows an earlier run of the same lifters wrote to ``path`` (emulation is slow: an
+    interrupted run goes on where it stopped)."""
+    if path is None or not path.is_file():
+        return []
+    rows = json.loads(path.read_text())["rows"]
+    return [r for r in rows if sorted(r["checkpoints"]) == sorted(models)]
+
+
+def _write(path: Path | None, rows: list[dict], summary: dict) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"rows": rows, "distinct_per_mode": summary}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
