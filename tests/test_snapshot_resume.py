@@ -26,7 +26,7 @@ EPOCHS = 150
 
 def _params(store: Path | None) -> dict:
     p = copy.deepcopy(config.read_yaml("params.yaml"))
-    p["lifters"]["simplebl"] = {"linear_size": 256, "num_stage": 2, "dropout": 0.5}
+    p["lifters"]["simplebl"].update(linear_size=256, num_stage=2, dropout=0.5)
     p["train"].update(max_epochs=EPOCHS, val_every=1, patience=EPOCHS, batch_size=16,
                       device="cpu")
     p["threads"] = 1
