@@ -204,7 +204,8 @@ def _many_problems() -> dict[str, Any]:
 
 EXPECTED_PROBLEMS = [
     "key 'train.lr' must be a number > 0, got -0.001",
-    "key 'train.batch_size' must be an integer >= 1, got '64'",
+    "key 'train.batch_size' must be an integer >= 2 (batch norm needs two samples in a training "
+    "batch), got '64'",
     "unknown key 'train.learning_rate' (did you mean 'train.lr'?)",
     "key 'models' names unknown model 'posenet'",
     "key 'lifters.simplebl.linear_size' must be an integer >= 1, got 10.5",
@@ -235,7 +236,8 @@ def test_single_problem_is_one_line_naming_the_file():
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("train.batch_size", True, "key 'train.batch_size' must be an integer >= 1, got True"),
+    ("train.batch_size", True, "key 'train.batch_size' must be an integer >= 2 (batch norm needs two "
+                               "samples in a training batch), got True"),
     ("train.lr", True, "key 'train.lr' must be a number > 0, got True"),
     ("train.lr", "0.001", "key 'train.lr' must be a number > 0, got '0.001'"),
     ("train.lr", float("nan"), "key 'train.lr' must be a number > 0, got nan"),
@@ -260,6 +262,8 @@ def test_single_problem_is_one_line_naming_the_file():
     ("keypoints2d.precomputed.min_iou", -0.1,
      "key 'keypoints2d.precomputed.min_iou' must be a number in [0, 1]"),
     ("evaluate.pck.auc_steps", 1, "key 'evaluate.pck.auc_steps' must be an integer >= 2, got 1"),
+    ("train.batch_size", 1, "key 'train.batch_size' must be an integer >= 2 (batch norm needs two "
+                            "samples in a training batch), got 1"),
     ("evaluate.pck.threshold_mm", 0, "key 'evaluate.pck.threshold_mm' must be a number > 0, got 0"),
     ("evaluate.alpha", 1.0, "key 'evaluate.alpha' must be a number in (0, 1), got 1.0"),
     ("evaluate.alpha", 0, "key 'evaluate.alpha' must be a number in (0, 1), got 0"),

@@ -11,9 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from cliutil import typed
 from dvcrepo import DVC, ROOT, base_params, make_repo, run
 from test_pipeline_realdata_e2e import coco_keypoints
+
+from cabinlift.demo.generate import recordings
 
 pytestmark = pytest.mark.slow
 WIDTH = 100
@@ -89,15 +93,61 @@ def _negative_lr(p: dict) -> None:
     p["train"]["lr"] = -0.001
 
 
+def _cuda_without_a_gpu(p: dict) -> None:
+    p["train"]["device"] = "cuda"
+
+
+#: A recording of test subject 5 of the small demo (what the demo stage writes).
+TEST_RECORDING = next(f for f, (s, _) in recordings(typed(small_params()).demo).items() if s == 5)
+
+
+def _example_frame_not_sampled(p: dict) -> None:
+    p["evaluate"]["qualitative"].update(file_id=TEST_RECORDING, frame_id=31)
+
+
+def _real_root_missing(p: dict) -> None:
+    p["data"]["real"]["root"] = "data/raw/drive_and_act"
+
+
+def _demo_without_a_pretraining_view(p: dict) -> None:
+    p["demo"]["synthetic"]["views"] = ["OMS_01", "Dashboard"]
+
+
+def _split_member_typo(p: dict) -> None:
+    p["normalize"]["synthetic_splits"]["val"] = ["human_3"]
+
+
+def _batch_of_one(p: dict) -> None:
+    p["train"]["batch_size"] = 1
+
+
 @pytest.mark.parametrize(("edit", "problem"), [
     (_add_typo_section, "unknown key 'evaluat' (did you mean 'evaluate'?)"),
     (_misspell_a_model, "key 'models' names unknown model 'semgcm' (did you mean 'semgcn'? "
                         "expected one of simplebl, semgcn, graformer, graphmlp, jointformer)"),
     (_negative_lr, "key 'train.lr' must be a number > 0, got -0.001"),
+    (_batch_of_one, "key 'train.batch_size' must be an integer >= 2 (batch norm needs two samples "
+                    "in a training batch), got 1"),
+    # mistakes that only the data or this machine show
+    pytest.param(_cuda_without_a_gpu, "key 'train.device' asks for CUDA ('cuda'), which is not "
+                 "available on this machine", marks=pytest.mark.skipif(
+                     torch.cuda.is_available(), reason="this machine has CUDA")),
+    (_example_frame_not_sampled, f"key 'evaluate.qualitative.frame_id' is 31, which is not a frame "
+     f"the pipeline samples from {TEST_RECORDING!r} (every 30th, 'data.real.frame_stride', of its "
+     "600: 0, 30, ..., 570)"),
+    (_real_root_missing, "key 'data.real.root' names data/raw/drive_and_act, which is not a folder "
+     "(expected a Drive&Act root containing openpose_3d/vpN/<run>.ids_1.openpose.3d.csv)"),
+    (_demo_without_a_pretraining_view, "key 'data.synthetic.views' names view 'Front', which the "
+     "demo data set does not have (its views are 'demo.synthetic.views': OMS_01, Dashboard)"),
+    (_split_member_typo, "key 'normalize.synthetic_splits.val' names human 'human_3', which is not "
+     "in the data (closest: 'human_03'; data/raw/demo/synthetic_cabin has 4 humans: human_01, "
+     "human_02, human_03, human_04)"),
 ])
 def test_params_mistake_stops_repro_and_deletes_nothing(repo, edit, problem):
-    """Unknown keys, unknown models and bad values all stop `dvc repro` in the first stage, with
-    the project's one-line message, and every output produced before is still there."""
+    """Unknown keys, unknown models, bad values, and params that this machine or the data
+    contradict (a device, a folder, a frame, a view, a split member) all stop `dvc repro` in the
+    first stage, with the project's one-line message, and every output produced before is still
+    there."""
     before = outputs(repo)
     _edit_params(repo, edit)
     try:

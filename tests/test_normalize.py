@@ -323,22 +323,46 @@ def test_run_normalize_writes_every_split_of_both_sources(tmp_path):
 
 
 def test_run_normalize_refuses_an_empty_split_before_writing(tmp_path):
-    for subject in (1, 2, 3):
+    for subject in (1, 2):
         _recording(tmp_path, f"vp{subject}/run1.ids_1", np.ones((2, 13), bool),
                    np.ones(2, bool), _pixels(2))
-    params = _params(tmp_path, train=(1,), val=(2,), test=(7,),  # no recording of subject 7
+    _recording(tmp_path, "vp3/run1.ids_1", np.ones((2, 13), bool), np.zeros(2, bool), _pixels(2))
+    params = _params(tmp_path, train=(1,), val=(2,), test=(3,),  # subject 3: nothing detected
                      **_synthetic(tmp_path), **_synthetic_splits())
     out = tmp_path / "processed"
     with pytest.raises(CabinliftError, match=r"^no real frames left in split 'test': check "
                                              r"'normalize\.real_splits\.test' against the "
                                              r"subjects under .*drive_and_act$"):
         run_normalize(params, tmp_path / "keypoints2d", out)
-    params = replaced(params, **{"normalize.real_splits.test": [3]},
-                      **_synthetic_splits(val=("human_09",)))
-    with pytest.raises(CabinliftError, match=r"^no synthetic poses left in split 'val': check "
-                                             r"'normalize\.synthetic_splits\.val' and "
-                                             r"'data\.synthetic\.views'$"):
+    assert not out.exists()
+
+
+def test_a_split_member_the_data_lacks_is_named_with_the_closest_one(tmp_path):
+    """A typo'd subject or virtual human stops the stage before it writes anything, instead of
+    making the split smaller than params.yaml says."""
+    for subject in (1, 2, 3, 10):
+        _recording(tmp_path, f"vp{subject}/run1.ids_1", np.ones((2, 13), bool),
+                   np.ones(2, bool), _pixels(2))
+    syn = _synthetic(tmp_path)
+    params = _params(tmp_path, train=(1, 2), val=(3,), test=(10, 99), **syn, **_synthetic_splits())
+    out = tmp_path / "processed"
+    with pytest.raises(CabinliftError) as exc:
         run_normalize(params, tmp_path / "keypoints2d", out)
+    assert str(exc.value) == (
+        f"params.yaml: 1 problem: key 'normalize.real_splits.test' names subject 99, which is not "
+        f"in the data (closest: 10; {tmp_path / 'drive_and_act'} has 4 subjects: 1-3, 10)")
+    params = replaced(params, **{"normalize.real_splits.test": [10]},
+                      **_synthetic_splits(val=("human_2", "human_09")))
+    with pytest.raises(CabinliftError) as exc:
+        run_normalize(params, tmp_path / "keypoints2d", out)
+    where = (f"{syn['data.synthetic.root']} (views Front, OMS_01) has 4 humans: human_01, "
+             "human_02, human_03, human_04")
+    assert str(exc.value) == (
+        "params.yaml: 2 problems:\n"
+        f"  - key 'normalize.synthetic_splits.val' names human 'human_2', which is not in the data "
+        f"(closest: 'human_02'; {where})\n"
+        f"  - key 'normalize.synthetic_splits.val' names human 'human_09', which is not in the "
+        f"data (closest: 'human_04'; {where})")
     assert not out.exists()
 
 

@@ -118,12 +118,16 @@ def test_subject_combinations_are_drawn_without_replacement():
 
 def test_min_frames_is_the_floor_of_a_fraction():
     # subject 1 has 40 frames: 5 % is 2 frames, 25 % is 10; a floor of 5 frames lifts the
-    # first to 5 and leaves the second; a floor above the subject's frames takes all 40
+    # first to 5 and leaves the second; a floor above the subject's frames cannot be met
     def sizes(fraction, min_frames):
         d = SettingDef(subjects=1, fraction=fraction, repetitions=1, seeds=1)
         return len(make_runs(SUBJECTS, d, 0, 0, min_frames)[0]["indices"])
 
-    assert [sizes(0.05, 2), sizes(0.05, 5), sizes(0.25, 5), sizes(0.05, 100)] == [2, 5, 10, 40]
+    assert [sizes(0.05, 2), sizes(0.05, 5), sizes(0.25, 5), sizes(0.05, 40)] == [2, 5, 10, 40]
+    with pytest.raises(CabinliftError, match=r"^repetition 0 would train on 40 frame\(s\) "
+                                             r"\(subject 1 has 40 in the training split\), fewer "
+                                             r"than 'subsets.min_frames' \(41\)"):
+        sizes(0.05, 41)
     # the floor keeps the nesting: the 5 frames of 5 % are among the 10 of 25 %
     small, large = (set(make_runs(SUBJECTS, SettingDef(subjects=1, fraction=f, repetitions=1, seeds=1),
                                   0, 0, 5)[0]["indices"]) for f in (0.05, 0.25))
@@ -169,3 +173,19 @@ def test_read_subset_errors(tmp_path):
     bad.write_text('{"setting": "pct5",\n "runs": [}')
     with pytest.raises(CabinliftError, match=r"bad\.json: line 2: not valid JSON"):
         read_subset(bad)
+
+
+def test_a_run_below_the_floor_stops_the_stage_naming_the_subject(tmp_path):
+    """A subject with fewer frames than ``min_frames`` (a large ``frame_stride``) would train a
+    run on one frame, which fails only in fine-tuning: the stage stops before writing it."""
+    subjects = np.array([1, 1, 1, 2, 3, 3])  # subject 2: one sampled frame
+    settings = {"subj1": SettingDef(subjects=1, fraction=1.0, repetitions=3, seeds=1)}
+    with pytest.raises(CabinliftError) as exc:
+        write_subsets(subjects, settings, 0, 2, tmp_path)
+    assert str(exc.value) == (
+        "subsets.settings.subj1: repetition 1 would train on 1 frame(s) (subject 2 has 1 in the "
+        "training split), fewer than 'subsets.min_frames' (2); sample more frames (a smaller "
+        "'data.real.frame_stride') or train on other subjects")
+    # two subjects together reach the floor
+    settings = {"subj2": SettingDef(subjects=2, fraction=1.0, repetitions=3, seeds=1)}
+    assert write_subsets(subjects, settings, 0, 2, tmp_path) == {"subj2": 3}

@@ -28,9 +28,12 @@ THREADED = ("detect", "keypoints2d", "pretrain", "finetune", "evaluate", "lift")
 
 
 def _check(args: argparse.Namespace, params: Params) -> None:
-    """params.yaml was checked as a whole by :func:`main`; write the input manifests."""
+    """params.yaml was checked as a whole by :func:`main`; check it against this machine and
+    the data it names, then write the input manifests."""
+    from cabinlift import preflight
     from cabinlift.inputs import write_manifests
 
+    preflight.check(params, preflight.demo_output())
     print(json.dumps({"params": "valid", "files": write_manifests(params, Path(args.out))}))
 
 

@@ -31,7 +31,7 @@ from cabinlift.errors import CabinliftError
 from cabinlift.hyperparams import LOSS_REDUCTIONS, HyperParameters
 from cabinlift.lifters import REGISTRY, lifter_class
 from cabinlift.skeleton import NUM_JOINTS, SYNTHETIC_VIEWS
-from cabinlift.validation import ask, check, holds, name_hint, refuse, unknown
+from cabinlift.validation import ask, check, holds, name_hint, refuse, report, unknown
 
 #: The 2D backends of the ``detect`` and ``keypoints2d`` stages.
 BACKENDS: tuple[str, ...] = ("simulated", "mmpose", "precomputed")
@@ -290,7 +290,8 @@ class Train(Section):
     seed: Seed
     lr: Positive
     lr_decay: Positive
-    batch_size: Count
+    batch_size: Annotated[int, Strict(), Field(ge=2, description=(
+        "an integer >= 2 (batch norm needs two samples in a training batch)"))]
     grad_clip: Positive
     max_epochs: Count
     val_every: Count
@@ -553,10 +554,7 @@ def build(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     """The :class:`Params` of ``raw``, or one error listing every problem."""
     params, found = _validate(raw)
     if params is None:
-        if len(found) == 1:
-            raise CabinliftError(f"{source}: 1 problem: {found[0]}")
-        listed = "\n".join(f"  - {p}" for p in found)
-        raise CabinliftError(f"{source}: {len(found)} problems:\n{listed}")
+        raise CabinliftError(report(source, found))
     params._source = source
     return params
 

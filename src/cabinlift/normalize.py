@@ -35,6 +35,8 @@ from cabinlift.formats.drive_act import (
 from cabinlift.formats.synthetic_cabin import load_synthetic
 from cabinlift.keypoints import interim
 from cabinlift.skeleton import COCO13, COCO17_TO_BODY25, L_SHOULDER, NUM_JOINTS, R_SHOULDER
+from cabinlift.splits import missing_members
+from cabinlift.validation import report
 
 ACTIVITIES_FILE = Path("activities_3s") / "inner_mirror" / "midlevel.chunks_90.csv"
 
@@ -88,6 +90,14 @@ def _split_of(splits: Section) -> dict[Any, str]:
     return {member: split for split in SPLITS for member in getattr(splits, split)}
 
 
+def _all_members_present(params: Params, key: str, present: set, what: str, where: str) -> None:
+    """Stop when a split names a member the data lacks (:mod:`cabinlift.splits`)."""
+    found = list(missing_members(f"normalize.{key}", getattr(params.normalize, key), present, what,
+                                 where))
+    if found:
+        raise CabinliftError(report(params.source, found))
+
+
 def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str, Any]]:
     """Join the 2D keypoints with the 3D ground truth of every recording, normalise, split."""
     root = Path(params.data.real.root)
@@ -102,7 +112,10 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
         "activities_file": str(act_path) if chunks is not None else None,
     }
     valid_sum = np.zeros(NUM_JOINTS)
-    for rec in tqdm(discover_recordings(root), desc="normalize real", unit="rec"):
+    recordings = discover_recordings(root)
+    _all_members_present(params, "real_splits", {r.subject for r in recordings}, "subject",
+                         str(root))
+    for rec in tqdm(recordings, desc="normalize real", unit="rec"):
         kp_path = interim.interim_path(kp_dir, rec.file_id, "keypoints2d")
         kp = interim.read_keypoints(kp_path)
         counts["sampled"] += len(kp.frame_id)
@@ -157,6 +170,8 @@ def build_synthetic(params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
     data = load_synthetic(root, views, workers=workers, cache_dir=cache_dir)
     humans = np.asarray(data["human"]).astype(str)
     names = sorted(set(humans.tolist()))
+    _all_members_present(params, "synthetic_splits", set(names), "human",
+                         f"{root} (views {', '.join(views)})")
     index = {h: i for i, h in enumerate(names)}
     x2d, ok = normalize_2d(data["kp2d"][:, :NUM_JOINTS])
     y3d = centre_3d(data["kp3d"][:, :NUM_JOINTS])

@@ -86,6 +86,13 @@ def make_runs(
             take = n if fraction >= 1 else min(n, max(min_frames, round(fraction * n)))
             rows.append(order[s][:take])
         indices = sorted(int(i) for i in np.concatenate(rows))
+        if len(indices) < min_frames:
+            have = ", ".join(f"subject {s} has {len(order[s])}" for s in combo)
+            raise CabinliftError(
+                f"repetition {r} would train on {len(indices)} frame(s) ({have} in the training "
+                f"split), fewer than 'subsets.min_frames' ({min_frames}); sample more frames "
+                f"(a smaller 'data.real.frame_stride') or train on other subjects"
+            )
         for seed in range(definition.seeds):
             runs.append({"repetition": len(runs), "subset": r, "seed": seed,
                          "subjects": [int(s) for s in combo], "indices": indices})

@@ -28,6 +28,14 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 Rule = Callable[..., Iterable[str]]
 
 
+def report(source: str, found: Sequence[str]) -> str:
+    """The one message of the problems ``found`` in ``source`` (a parameters file): ``params.yaml:
+    1 problem: ...``, or the count and one indented ``- ...`` line per problem."""
+    if len(found) == 1:
+        return f"{source}: 1 problem: {found[0]}"
+    return f"{source}: {len(found)} problems:\n" + "\n".join(f"  - {p}" for p in found)
+
+
 def refuse(found: Iterable[str]) -> None:
     """Raise the problems a validator found (whole sentences), if any."""
     found = list(found)

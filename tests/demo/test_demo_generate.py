@@ -12,7 +12,7 @@ import pytest
 from cliutil import demo_section
 
 from cabinlift.camera import INNER_MIRROR
-from cabinlift.demo.generate import generate
+from cabinlift.demo.generate import generate, recordings
 from cabinlift.errors import CabinliftError
 from cabinlift.formats import (
     activity_at,
@@ -78,6 +78,16 @@ def test_layout_and_counts(demo) -> None:
     assert (syn / "images").is_dir() and not any((syn / "images").iterdir())
     views = {read_annotation(f).view for f in files}
     assert views == set(SYNTHETIC_VIEWS)
+
+
+def test_recordings_are_known_without_writing_them(demo) -> None:
+    """What ``cabinlift check`` knows of the demo before the demo stage has run is what it
+    writes: every file id, its subject and its frames."""
+    out, _ = demo
+    written = {r.file_id: (r.subject, len(read_openpose3d(r.pose3d_path).frame_id))
+               for r in discover_recordings(out / "drive_and_act")}
+    assert recordings(TINY) == written
+    assert len(written) == 5 and {n for _, n in written.values()} == {40 * 30}
 
 
 def test_real_annotation_rates(demo) -> None:

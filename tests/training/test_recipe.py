@@ -293,14 +293,14 @@ def test_a_validation_error_that_is_not_finite_names_the_run():
 
 def test_recipe_from_config_reads_every_key():
     train = typed(config.read_yaml(REPO_PARAMS), **{
-        "train.drop_last": True, "train.validate_start": True, "train.batch_size": 1,
+        "train.drop_last": True, "train.validate_start": True, "train.batch_size": 3,
         "train.loss_reduction": "xyz_sum_joint_mean"}).train
     r = Recipe.from_config(train)
     # the demo values of params.yaml, and the changed ones
     assert (r.lr, r.lr_decay, r.grad_clip, r.target_unit_mm) == (0.001, 0.96, 1.0, 50.0)
     assert (r.max_epochs, r.val_every, r.patience, r.eval_batch_size) == (4, 5, 3, 4096)
     assert (r.batch_size, r.loss_reduction, r.drop_last, r.validate_start) == (
-        1, "xyz_sum_joint_mean", True, True)
+        3, "xyz_sum_joint_mean", True, True)
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -308,7 +308,8 @@ def test_recipe_from_config_reads_every_key():
     ("lr_decay", None, "must be a number > 0, got None"),
     ("grad_clip", "1", "must be a number > 0, got '1'"),
     ("target_unit_mm", [50], "must be a number > 0, got [50]"),
-    ("batch_size", 64.0, "must be an integer >= 1, got 64.0"),
+    ("batch_size", 64.0, "must be an integer >= 2 (batch norm needs two samples in a training "
+                         "batch), got 64.0"),
     ("max_epochs", "5", "must be an integer >= 1, got '5'"),
     ("val_every", 5.0, "must be an integer >= 1, got 5.0"),
     ("patience", True, "must be an integer >= 1, got True"),
@@ -316,7 +317,7 @@ def test_recipe_from_config_reads_every_key():
     ("loss_reduction", 1, "must be one of 'coordinate_mean', 'xyz_sum_joint_mean', got 1"),
     ("drop_last", "no", "must be true or false, got 'no'"),
     ("validate_start", 0, "must be true or false, got 0"),
-    ("batch_size", 0, "must be an integer >= 1, got 0"),
+    ("batch_size", 1, "must be an integer >= 2 (batch norm needs two samples in a training batch), got 1"),
     ("patience", -1, "must be an integer >= 1, got -1"),
     ("lr", 0, "must be a number > 0, got 0"),
     ("target_unit_mm", -50.0, "must be a number > 0, got -50.0"),

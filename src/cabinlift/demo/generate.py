@@ -26,7 +26,7 @@ import numpy as np
 
 from cabinlift.camera import INNER_MIRROR
 from cabinlift.config import Demo, Params
-from cabinlift.demo.real import annotate, make_subject, simulate_run
+from cabinlift.demo.real import Subject, annotate, make_subject, run_frames, simulate_run
 from cabinlift.demo.synthetic import make_human, write_human
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
@@ -38,6 +38,9 @@ from cabinlift.formats.drive_act import (
 from cabinlift.skeleton import DRIVE_ACT_JOINTS
 
 MARKER = ".cabinlift-demo"
+#: The folders of the two data sets under the demo's output folder.
+REAL_FOLDER = "drive_and_act"
+SYNTHETIC_FOLDER = "synthetic_cabin"
 CHUNK_FRAMES = 90  # Drive&Act's 3 s activity chunks
 
 
@@ -87,20 +90,46 @@ def _chunks(subject: int, file_id: str, segs: list[tuple[str, int, int]]) -> lis
     return rows
 
 
-def _real_subject(root: Path, p: Demo, seed: int, i: int) -> tuple[list, int, np.ndarray]:
+def _subject_runs(p: Demo, i: int) -> tuple[Subject, list[tuple[str, float]]]:
+    """Subject ``vp{i}``'s body and habits, and its runs' names and start epochs (drawn before
+    any run is simulated, so the names are known without simulating)."""
+    r = p.real
+    rng = np.random.default_rng(np.random.SeedSequence([p.seed, 1, i]))
+    subject = make_subject(i, rng, r.female_fraction)
+    runs = 1 if i in r.single_run_subjects else r.runs_per_subject
+    day = _date(r.first_date) + dt.timedelta(days=int(round((i - 1) * 1.6)))
+    return subject, _run_names(rng, day, runs)
+
+
+def file_id(subject: int, run: str) -> str:
+    """The Drive&Act file id of run ``run`` of subject ``vp{subject}``."""
+    return f"vp{subject}/{run}.{STREAM}"
+
+
+def human_name(h: int) -> str:
+    """The name of virtual human ``h`` (1-based)."""
+    return f"human_{h:02d}"
+
+
+def recordings(p: Demo) -> dict[str, tuple[int, int]]:
+    """What :func:`generate` writes for ``p``, without writing it: ``{file id: (subject, frames)}``
+    of every recording (frame ids 0 .. frames - 1)."""
+    frames = run_frames(float(p.real.seconds_per_run), float(p.real.fps))
+    return {file_id(i, run): (i, frames) for i in range(1, p.real.subjects + 1)
+            for run, _ in _subject_runs(p, i)[1]}
+
+
+def _real_subject(root: Path, p: Demo, i: int) -> tuple[list, int, np.ndarray]:
     """Write all runs of subject ``vp{i}``; returns its activity chunks, frames, annotated
     counts per joint."""
     r = p.real
     fps = float(r.fps)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1, i]))
-    subject = make_subject(i, rng, r.female_fraction)
-    runs = 1 if i in r.single_run_subjects else r.runs_per_subject
-    day = _date(r.first_date) + dt.timedelta(days=int(round((i - 1) * 1.6)))
+    subject, runs = _subject_runs(p, i)
     rows: list[tuple] = []
     frames = 0
     annotated = np.zeros(len(DRIVE_ACT_JOINTS), dtype=np.int64)
-    for k, (run, t0) in enumerate(_run_names(rng, day, runs)):
-        rrng = np.random.default_rng(np.random.SeedSequence([seed, 1, i, k + 1]))
+    for k, (run, t0) in enumerate(runs):
+        rrng = np.random.default_rng(np.random.SeedSequence([p.seed, 1, i, k + 1]))
         pts, segs, extra = simulate_run(subject, rrng, float(r.seconds_per_run), fps)
         xyz, conf = annotate(subject, pts, extra, rrng, fps, r.label_noise_mm,
                              r.label_jitter_mm, r.empty_frame_rate)
@@ -114,7 +143,7 @@ def _real_subject(root: Path, p: Demo, seed: int, i: int) -> tuple[list, int, np
         write_calibration(cam_dir / f"{run}.{STREAM}.calibration.json", INNER_MIRROR)
         (cam_dir / f"{run}.{STREAM}.timestamps").write_text(
             "".join(f"{t:.6f}\n" for t in ts.tolist()))
-        rows.extend(_chunks(i, f"{vp}/{run}.{STREAM}", segs))
+        rows.extend(_chunks(i, file_id(i, run), segs))
         frames += n
         annotated += (~((xyz == 0).all(-1) & (conf == 0))).sum(0)
     return rows, frames, annotated
@@ -125,7 +154,7 @@ def _synthetic_human(root: Path, p: Demo, seed: int, h: int) -> int:
     s = p.synthetic
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, h]))
     body = make_human(rng, (s.stature_min, s.stature_max), s.ratio_sd)
-    return write_human(root / "gt_jsons", f"human_{h:02d}", rng, body, s.poses_per_human,
+    return write_human(root / "gt_jsons", human_name(h), rng, body, s.poses_per_human,
                        list(s.views), s.camera_jitter_m)
 
 
@@ -148,13 +177,13 @@ def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
     seed = p.seed
     _date(p.real.first_date)
     out_root = Path(out_root)
-    real_root = out_root / "drive_and_act"
-    syn_root = out_root / "synthetic_cabin"
+    real_root = out_root / REAL_FOLDER
+    syn_root = out_root / SYNTHETIC_FOLDER
     _prepare(real_root)
     _prepare(syn_root)
     (syn_root / "gt_jsons").mkdir()
     (syn_root / "images").mkdir()
-    jobs: list[tuple] = [(_real_subject, (real_root, p, seed, i))
+    jobs: list[tuple] = [(_real_subject, (real_root, p, i))
                          for i in range(1, p.real.subjects + 1)]
     jobs += [(_synthetic_human, (syn_root, p, seed, h))
              for h in range(1, p.synthetic.humans + 1)]

@@ -114,6 +114,11 @@ def _keyframe_arrays(sc: Script) -> tuple[np.ndarray, np.ndarray, dict]:
     return times, params, hands
 
 
+def run_frames(seconds: float, fps: float) -> int:
+    """The number of frames of a run of ``seconds`` at ``fps``."""
+    return int(round(seconds * fps))
+
+
 def simulate_run(
     subject: Subject, rng: np.random.Generator, seconds: float, fps: float
 ) -> tuple[dict[str, np.ndarray], list[tuple[str, int, int]], dict]:
@@ -122,7 +127,7 @@ def simulate_run(
     body, h = subject.body, subject.habits
     sc, segs = script_run(body, h, rng, seconds)
     times, params, hands = _keyframe_arrays(sc)
-    n = int(round(seconds * fps))
+    n = run_frames(seconds, fps)
     t = np.arange(n) / fps
     k = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
     span = np.maximum(times[k + 1] - times[k], 1e-9)

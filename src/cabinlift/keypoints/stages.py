@@ -189,7 +189,7 @@ def _infer_recordings(params: Params, stage: str, cache: RecordingCache,
     if name == "mmpose":
         config = params.executor
         cfg = cfg.model_copy(update={"device": unit_device(
-            config, cfg.device, f"params.yaml: key '{stage}.mmpose.device'")})
+            config, cfg.device, f"{params.source}: key '{stage}.mmpose.device'")})
     backend = Backend(stage, name, cfg, getattr(params, stage).seed, uuid.uuid4().hex)
     record = None if timings_dir is None else timings_dir / "units" / f"{stage}.jsonl"
     try:

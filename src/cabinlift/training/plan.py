@@ -49,7 +49,7 @@ def lifter_setup(params: Params, model: str) -> tuple[dict[str, Any], Recipe, st
     """What every run of ``model`` trains with: its hyper-parameters, the recipe, and the device
     the executor's units compute on (``train.device``, :func:`cabinlift.executors.unit_device`)."""
     return (params.hparams(model), Recipe.from_config(params.train),
-            unit_device(params.executor, params.train.device, "params.yaml: key 'train.device'"))
+            unit_device(params.executor, params.train.device, f"{params.source}: key 'train.device'"))
 
 
 def pretrain_workers(units: int) -> int:
