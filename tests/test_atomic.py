@@ -56,6 +56,42 @@ def test_npz_bytes_depend_only_on_the_arrays(tmp_path):
         assert np.array_equal(f["b"], arrays["b"])
 
 
+WRITERS = {
+    "torch": lambda p: atomic.save_torch(p, {"w": torch.zeros(3)}),
+    "npz": lambda p: atomic.save_npz(p, {"w": np.zeros(3)}),
+    "bytes": lambda p: atomic.write_atomic(p, b"xyz"),
+}
+
+
+@pytest.mark.parametrize("write", WRITERS.values(), ids=WRITERS.keys())
+@pytest.mark.parametrize("below", ["notes.txt", "notes.txt/a/b"])
+def test_a_file_where_a_folder_should_be_is_named(tmp_path, write, below):
+    """``--out notes.txt/lifted.npz``: the one-line error names the file in the way, which
+    keeps its content; no folder or temporary file is left."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    target = tmp_path / below / "out.bin"
+    with pytest.raises(CabinliftError) as info:
+        write(target)
+    assert str(info.value) == (
+        f"{target}: cannot be written: {tmp_path / 'notes.txt'} is a file, not a folder; "
+        "expected a folder or a name that does not exist yet (it is then created)")
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("write", WRITERS.values(), ids=WRITERS.keys())
+def test_a_folder_under_the_name_is_named_and_kept(tmp_path, write):
+    target = tmp_path / "out.bin"
+    (target / "inside").mkdir(parents=True)
+    with pytest.raises(CabinliftError) as info:
+        write(target)
+    assert str(info.value) == (
+        f"{target}: cannot be written: it is a folder; expected a file name (an existing file "
+        "is replaced)")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    assert [p.name for p in target.iterdir()] == ["inside"]
+
+
 # -- a really full filesystem (a small tmpfs) -----------------------------------------------------
 
 DISK_FULL = "no space left on the device while writing it (No space left on device)"

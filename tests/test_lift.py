@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cliutil import one_line_error
+from cliutil import one_line_error, write_params
 
+from cabinlift import config
 from cabinlift.cli import main
 from cabinlift.errors import CabinliftError
 from cabinlift.keypoints.interim import Keypoints2D, write_keypoints
 from cabinlift.lift import load_lifter, read_inputs, run_lift
 from cabinlift.lifters import build_lifter
-from cabinlift.normalize import normalize_2d
+from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS, normalize_2d
 from cabinlift.training.checkpoints import save_checkpoint
 from cabinlift.training.outputs import checkpoint_meta
 from cabinlift.training.recipe import Recipe
@@ -70,6 +71,7 @@ def _coco(path: Path, xy: np.ndarray) -> Path:
     anns.append({"id": 99, "image_id": 1, "category_id": 3, "keypoints": [0] * 51})  # a car
     flat = np.zeros((17, 3))
     flat[:, 0] = np.arange(17)  # all on one row: no vertical extent, cannot be normalised
+    flat[:, 2] = 1  # every keypoint labelled (v = 0 would make them all missing)
     anns.append({"id": 98, "image_id": 2, "category_id": 1, "keypoints": flat.ravel().tolist()})
     doc = {"images": [{"id": 1, "file_name": "cam/0001.png"}, {"id": 2, "file_name": "cam/0002.png"}],
            "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
@@ -81,6 +83,9 @@ def test_coco_json_to_npz_equals_the_model_on_normalised_inputs(checkpoint, tmp_
     xy = _poses(3)
     summary = run_lift(checkpoint, _coco(tmp_path / "kp.json", xy), tmp_path / "out.npz")
     assert summary == {"model": "simplebl", "lifted": 3, "skipped": 1,
+                       "skipped_by_reason": {"no_neck": 0, "few_valid_joints": 0,
+                                             "degenerate_2d": 1},
+                       "with_missing_joints": 0, "min_valid_joints": 5,
                        "out": str(tmp_path / "out.npz")}
     with np.load(tmp_path / "out.npz") as z:
         np.testing.assert_allclose(z["pose3d"], _expected(checkpoint, xy), rtol=1e-5, atol=1e-3)
@@ -243,3 +248,204 @@ def test_the_training_stages_name_their_params_key():
                                              r"'foo' \(expected cpu, cuda, cuda:N or auto\)$"):
         resolve_device("foo")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+# -- missing keypoints: COCO's unlabelled (x = 0, y = 0, v = 0), a score of 0 ------------------
+
+L_EAR, R_SHOULDER, R_WRIST = 3, 6, 10
+
+
+def _annotation(xy: np.ndarray, v: np.ndarray, image_id: int = 1) -> dict:
+    return {"image_id": image_id, "category_id": 1,
+            "keypoints": np.concatenate([xy, v[:, None]], axis=1).ravel().tolist()}
+
+
+def _lift_cli(checkpoint: Path, src: Path, out: Path, capsys) -> dict:
+    """Run ``cabinlift lift`` (no params.yaml in the working folder) and return its summary."""
+    assert main(["lift", "--checkpoint", str(checkpoint), "--input", str(src),
+                 "--out", str(out)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _masked_by_hand(ckpt: Path, xy: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """What the lifter predicts for one pose whose joints ``~found`` are missing, normalised
+    here without the package: neck-centred, divided by the extents of the found joints, the
+    missing joints at 0 (the neck)."""
+    xy13, f13 = xy[:13], found[:13]
+    neck = 0.5 * (xy13[5] + xy13[6])
+    extent = xy13[f13].max(axis=0) - xy13[f13].min(axis=0)
+    x = np.where(f13[:, None], (xy13 - neck) / extent, 0.0)
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    net = build_lifter("simplebl", **HPARAMS)
+    net.load_state_dict(state)
+    net.eval()
+    with torch.no_grad():
+        return net(torch.as_tensor(x[None], dtype=torch.float32)).numpy()[0] * UNIT_MM
+
+
+def test_an_unlabelled_keypoint_is_missing_not_a_point_at_the_origin(checkpoint, tmp_path,
+                                                                     monkeypatch, capsys):
+    """COCO writes an unlabelled keypoint as (0, 0, v=0): the pose must lift as if the joint
+    were not there (where the zeros sit changes nothing), and the output names the joint."""
+    monkeypatch.chdir(tmp_path)
+    xy = _poses(1, seed=7)[0]
+    v = np.full(17, 2.0)
+    v[L_EAR] = 0
+    zeroed = xy.copy()
+    zeroed[L_EAR] = 0.0
+    labelled_occluded = np.where(np.arange(17) == L_EAR, 1.0, 2.0)  # v = 1 is a found keypoint
+    doc = {"annotations": [_annotation(zeroed, v), _annotation(xy, v),
+                           _annotation(xy, labelled_occluded)]}
+    (tmp_path / "kp.json").write_text(json.dumps(doc))
+    summary = _lift_cli(checkpoint, tmp_path / "kp.json", tmp_path / "out.npz", capsys)
+    expected = _masked_by_hand(checkpoint, xy, v > 0)
+    with np.load(tmp_path / "out.npz") as z:
+        np.testing.assert_array_equal(z["pose3d"][0], z["pose3d"][1])
+        np.testing.assert_allclose(z["pose3d"][0], expected, rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(z["pose3d"][2], _expected(checkpoint, xy[None])[0],
+                                   rtol=1e-5, atol=1e-3)
+        assert z["x2d"][0, L_EAR].tolist() == [0.0, 0.0]
+        assert z["missing"].shape == (3, 13) and z["missing"].dtype == bool
+        assert z["missing"][0].tolist() == [j == L_EAR for j in range(13)]
+        assert not z["missing"][2].any()
+    assert (summary["lifted"], summary["skipped"], summary["with_missing_joints"]) == (3, 0, 2)
+    _lift_cli(checkpoint, tmp_path / "kp.json", tmp_path / "out.json", capsys)
+    poses = json.loads((tmp_path / "out.json").read_text())["poses"]
+    assert [p["missing"] for p in poses] == [["l_ear"], ["l_ear"], []]
+    assert poses[0]["pose3d"] == poses[1]["pose3d"]
+
+
+def test_a_keypoint_score_of_zero_is_missing_in_results_and_interim_csvs(checkpoint, tmp_path,
+                                                                          monkeypatch, capsys):
+    """A results list's third value is a score, as is an interim CSV's ``<joint>_score``: 0
+    is a keypoint not found, lifted as COCO's v = 0."""
+    monkeypatch.chdir(tmp_path)
+    xy = np.round(_poses(1, seed=8)[0], 3)  # as an interim CSV stores it
+    score = np.full(17, 0.8)
+    score[R_WRIST] = 0.0
+    nowhere = xy.copy()
+    nowhere[R_WRIST] = 0.0
+    (tmp_path / "res.json").write_text(json.dumps([{**_annotation(nowhere, score), "score": 0.7}]))
+    kp_csv = tmp_path / "vp1" / "run1.ids_1.keypoints2d.csv"
+    write_keypoints(kp_csv, Keypoints2D(frame_id=np.array([0, 15]), detected=np.array([True, False]),
+                                        xy=np.stack([nowhere, np.full((17, 2), np.nan)]),
+                                        scores=np.stack([score, np.full(17, np.nan)])))
+    expected = _masked_by_hand(checkpoint, xy, score > 0)
+    for src in (tmp_path / "res.json", kp_csv):
+        summary = _lift_cli(checkpoint, src, tmp_path / "out.npz", capsys)
+        with np.load(tmp_path / "out.npz") as z:
+            np.testing.assert_allclose(z["pose3d"][0], expected, rtol=1e-5, atol=1e-3)
+            assert z["missing"][0].tolist() == [j == R_WRIST for j in range(13)]
+        assert (summary["lifted"], summary["with_missing_joints"]) == (1, 1)
+
+
+def test_poses_the_normalize_stage_would_drop_are_skipped_with_their_reason(
+        checkpoint, tmp_path, monkeypatch, capsys):
+    """Too few keypoints found (below ``normalize.min_valid_joints``, 5 without a params.yaml)
+    or a shoulder missing (no neck): skipped, counted by reason, and listed in the JSON."""
+    monkeypatch.chdir(tmp_path)
+    xy = _poses(1, seed=9)[0]
+    few = np.zeros(17)
+    few[[0, 5, 6, 7]] = 2  # nose, both shoulders, one elbow: 4 of 13
+    enough = few.copy()
+    enough[8] = 2  # and the other elbow: 5
+    no_shoulder = np.full(17, 2.0)
+    no_shoulder[R_SHOULDER] = 0
+    doc = {"annotations": [_annotation(xy, few, 1), _annotation(xy, enough, 2),
+                           _annotation(xy, no_shoulder, 3)]}
+    (tmp_path / "kp.json").write_text(json.dumps(doc))
+    summary = _lift_cli(checkpoint, tmp_path / "kp.json", tmp_path / "out.json", capsys)
+    assert summary == {"model": "simplebl", "lifted": 1, "skipped": 2,
+                       "skipped_by_reason": {"no_neck": 1, "few_valid_joints": 1,
+                                             "degenerate_2d": 0},
+                       "with_missing_joints": 1, "min_valid_joints": 5,
+                       "out": str(tmp_path / "out.json")}
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert [(p["image_id"], p["instance"]) for p in out["poses"]] == [("2", 1)]
+    np.testing.assert_allclose(out["poses"][0]["pose3d"],
+                               _masked_by_hand(checkpoint, xy, enough > 0), atol=2e-3)
+    assert [(p["instance"], p["reason"]) for p in out["skipped_poses"]] == [
+        (0, "few_valid_joints"), (2, "no_neck")]
+    assert out["skipped_poses"][1]["missing"] == ["r_shoulder"]
+
+
+def test_lift_takes_the_floor_of_the_params_file_it_finds(checkpoint, tmp_path, monkeypatch,
+                                                          capsys):
+    """With a params.yaml in the working folder, ``normalize.min_valid_joints`` is its value;
+    without one, the default, which is the committed params.yaml's."""
+    root = Path(__file__).resolve().parents[1]
+    params = config.read_yaml(root / "params.yaml")
+    assert params["normalize"]["min_valid_joints"] == DEFAULT_MIN_VALID_JOINTS
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path / "params.yaml", params, **{"normalize.min_valid_joints": 4})
+    few = np.zeros(17)
+    few[[0, 5, 6, 7]] = 2
+    (tmp_path / "kp.json").write_text(json.dumps([_annotation(_poses(1)[0], few)]))
+    summary = _lift_cli(checkpoint, tmp_path / "kp.json", tmp_path / "out.npz", capsys)
+    assert (summary["lifted"], summary["min_valid_joints"]) == (1, 4)
+
+
+# -- interim CSVs: a recording with no sampled frame, bytes that are not UTF-8 -----------------
+
+def _interim(path: Path, n: int, seed: int = 3) -> Path:
+    xy = _poses(n, seed=seed)
+    write_keypoints(path, Keypoints2D(frame_id=np.arange(n, dtype=np.int64) * 15,
+                                      detected=np.ones(n, bool), xy=xy,
+                                      scores=np.full((n, 17), 0.8)))
+    return path
+
+
+def test_a_header_only_interim_csv_gives_no_pose(checkpoint, tmp_path, capsys):
+    """The keypoints2d stage writes a header and no row for a recording none of whose frames
+    is sampled: a valid file holding no pose. Alone, there is nothing to lift: an error."""
+    root = tmp_path / "keypoints2d"
+    empty = _interim(root / "vp1" / "short.ids_1.keypoints2d.csv", 0)
+    assert empty.read_text().count("\n") == 1
+    _interim(root / "vp2" / "run1.ids_1.keypoints2d.csv", 2)
+    summary = _lift_cli(checkpoint, root, tmp_path / "out.npz", capsys)
+    assert (summary["lifted"], summary["skipped"]) == (2, 0)
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["file_id"].tolist() == ["vp2/run1.ids_1"] * 2
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(empty),
+            "--out", str(tmp_path / "alone.npz")]
+    assert one_line_error(capsys, argv) == (
+        f"cabinlift lift: error: {empty}: no 2D poses to lift (no person entry / detected frame)")
+    assert not (tmp_path / "alone.npz").exists()
+
+
+def test_an_interim_csv_with_bytes_that_are_not_utf8_is_named(checkpoint, tmp_path, capsys):
+    src = _interim(tmp_path / "run1.ids_1.keypoints2d.csv", 2)
+    src.write_bytes(src.read_bytes() + b"\x00\x00\xff\xfe\n")
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(src),
+            "--out", str(tmp_path / "out.npz")]
+    assert one_line_error(capsys, argv) == (
+        f"cabinlift lift: error: {src}: line 4: not UTF-8 text (byte 0xff at column 3); "
+        "expected comma-separated values of an interim keypoints2d CSV "
+        "(frame_id,detected,nose_x,...)")
+    assert not (tmp_path / "out.npz").exists()
+
+
+# -- --out where no file can be written ---------------------------------------------------------
+
+@pytest.mark.parametrize("below", ["notes.txt", "notes.txt/sub"])
+def test_out_below_an_existing_file_names_the_file(checkpoint, tmp_path, capsys, below):
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    src = _coco(tmp_path / "kp.json", _poses(2))
+    out = tmp_path / below / "lifted.npz"
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(src), "--out", str(out)]
+    assert one_line_error(capsys, argv) == (
+        f"cabinlift lift: error: {out}: cannot be written: {tmp_path / 'notes.txt'} is a file, "
+        "not a folder; expected a folder or a name that does not exist yet (it is then created)")
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+
+
+def test_out_naming_an_existing_folder_is_an_error(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "lifted.json"
+    folder.mkdir()
+    src = _coco(tmp_path / "kp.json", _poses(2))
+    argv = ["lift", "--checkpoint", str(checkpoint), "--input", str(src), "--out", str(folder)]
+    assert one_line_error(capsys, argv) == (
+        f"cabinlift lift: error: {folder}: cannot be written: it is a folder; expected a file "
+        "name (an existing file is replaced)")
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "kp.json", "lifted.json", "run00.pt"]

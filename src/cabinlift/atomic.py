@@ -41,17 +41,46 @@ def disk_full(exc: BaseException | None) -> OSError | None:
     return None
 
 
+def _make_folders(path: Path) -> None:
+    """Create the folders above ``path``; a name among them that is a file (``--out
+    notes.txt/poses.npz``) is a one-line error naming it, not an OSError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocker is None:
+            raise
+        raise CabinliftError(
+            f"{path}: cannot be written: {blocker} is a file, not a folder; expected a folder "
+            "or a name that does not exist yet (it is then created)"
+        ) from None
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename the finished ``tmp`` to ``path``; a folder of that name is a one-line error."""
+    try:
+        os.replace(tmp, path)
+    except IsADirectoryError:
+        raise CabinliftError(
+            f"{path}: cannot be written: it is a folder; expected a file name (an existing "
+            "file is replaced)"
+        ) from None
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``, on error it is removed
-    and ``path`` keeps its previous content (or stays absent). A full disk is a
-    :class:`CabinliftError` naming the file (finished work elsewhere is not touched)."""
+    and ``path`` keeps its previous content (or stays absent). A full disk, a file where a
+    folder above ``path`` should be, or a folder named ``path`` is a :class:`CabinliftError`
+    naming it (finished work elsewhere is not touched)."""
     path = Path(path)
     tmp = temporary_name(path)
+    folders = False  # no temporary file can exist before its folder does
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(path)
+        folders = True
         yield tmp
-        os.replace(tmp, path)
+        _move_into_place(tmp, path)
     except Exception as exc:
         full = disk_full(exc)
         if full is None:
@@ -62,7 +91,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             "outputs) is kept: free some space and run the stage again"
         ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if folders:
+            tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

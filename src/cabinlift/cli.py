@@ -140,8 +140,9 @@ def _exps(args: argparse.Namespace) -> None:
 
 
 def _lift_params(path: Path) -> Params | None:
-    """params.yaml for ``lift``, which reads only its numerics mode and threads: None where
-    there is no valid file (then native numerics and automatic threads)."""
+    """params.yaml for ``lift``, which reads only its numerics mode, threads and
+    ``normalize.min_valid_joints``: None where there is no valid file (then native numerics,
+    automatic threads and :data:`cabinlift.normalize.DEFAULT_MIN_VALID_JOINTS`)."""
     try:
         return config.load_config(path) if path.is_file() else None
     except CabinliftError:
@@ -150,8 +151,10 @@ def _lift_params(path: Path) -> Params | None:
 
 def _lift(args: argparse.Namespace, params: Params | None) -> None:
     from cabinlift.lift import run_lift
+    from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS
 
-    print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device)))
+    floor = DEFAULT_MIN_VALID_JOINTS if params is None else params.normalize.min_valid_joints
+    print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, floor)))
 
 
 def _profile(args: argparse.Namespace, params: Params) -> None:
@@ -325,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lift", help="apply a trained lifter to 2D keypoints (COCO JSON or interim CSVs)",
         description="Lift COCO-17 2D keypoints (COCO-format JSON, an interim "
         "*.keypoints2d.csv or a directory of them) to neck-centred 3D poses in mm with a "
-        "checkpoint written by pretrain/finetune; writes .npz or .json.",
+        "checkpoint written by pretrain/finetune; writes .npz or .json. A keypoint with "
+        "visibility or score 0 (COCO's unlabelled 0,0,0) is missing and named in the output; "
+        "poses the normalize stage would drop are skipped and counted by reason.",
     )
     s.add_argument("--checkpoint", required=True,
                    help="e.g. models/finetuned/pretrained/graformer/subj4/run00.pt")

@@ -11,11 +11,31 @@ Accepted inputs:
   ``[{"image_id", "keypoints", "score"}, ...]``; one output pose per person entry
   (``category_id`` 1, COCO's person, or none; other integers are skipped).
 * The interim keypoint format: one ``<recording>.keypoints2d.csv`` file, or a directory holding
-  them (``data/interim/keypoints2d``); one output pose per detected frame.
+  them (``data/interim/keypoints2d``); one output pose per detected frame. A file with a header
+  and no rows (a recording none of whose frames was sampled) gives no pose.
 
-Outputs, chosen by the suffix of ``--out``: ``.npz`` (``pose3d`` (N, 13, 3) float32 mm,
-``x2d`` the normalised inputs, ``source``, ``file_id``, ``file_name``, ``frame_id``, ``image_id``,
-``instance``, ``score``, ``joints``) or ``.json`` (the same per pose, as a list of objects).
+Missing keypoints: COCO writes a keypoint nobody labelled as ``x = 0, y = 0, v = 0``, and a
+results list or an interim CSV gives each keypoint a score. A keypoint whose third value
+(``v``, the score, or its ``keypoint_scores`` entry where given) is 0 or less is *missing*: it
+counts in no extent and its normalised input is 0 (at the neck), as
+:func:`cabinlift.normalize.normalize_2d` treats joints not found (``v`` 1, labelled but
+occluded, is a found keypoint). The lifters were trained on poses with every joint found (a
+detector places every joint), so the 3D of a pose with missing joints is less certain, and a
+guess for the missing joints themselves: the output names them. A pose is skipped, with its
+reason, by the rule the ``normalize`` stage drops frames by
+(:func:`cabinlift.normalize.joint_checks`, applied here to the 2D keypoints found): a missing
+shoulder (``no_neck``), fewer than ``min_valid_joints`` of the 13 joints found
+(``few_valid_joints``: params.yaml's ``normalize.min_valid_joints`` where the command finds one,
+else :data:`cabinlift.normalize.DEFAULT_MIN_VALID_JOINTS`), or no horizontal or vertical extent
+(``degenerate_2d``). An input with no pose at all (no person entry, no detected frame) is an
+error; one whose poses are all skipped gives an output of no poses and the counts.
+
+Outputs, chosen by the suffix of ``--out``: ``.npz`` (per lifted pose: ``pose3d`` (N, 13, 3)
+float32 mm, ``x2d`` the normalised inputs, ``missing`` (N, 13) bool, ``source``, ``file_id``,
+``file_name``, ``frame_id``, ``image_id``, ``instance``, ``score``; and ``joints``) or ``.json``
+(the same per pose, as a list of objects, ``missing`` as joint names; plus the skipped poses
+with their reason). The command prints a summary: poses lifted, skipped (by reason), and lifted
+with missing joints.
 """
 
 from __future__ import annotations
@@ -34,12 +54,21 @@ from cabinlift.errors import CabinliftError
 from cabinlift.keypoints import interim
 from cabinlift.keypoints.precomputed import is_person, load_json, parse_instance
 from cabinlift.lifters import Lifter, available
-from cabinlift.normalize import normalize_2d
+from cabinlift.normalize import (
+    DEFAULT_MIN_VALID_JOINTS,
+    DEGENERATE_2D,
+    FEW_VALID_JOINTS,
+    NO_NECK,
+    joint_checks,
+    normalize_2d,
+)
 from cabinlift.skeleton import COCO13, NUM_JOINTS
 from cabinlift.training.checkpoints import build_with_weights, read_checkpoint
 from cabinlift.training.data import predict, resolve_device
 
 KEYPOINTS_SUFFIX = ".keypoints2d.csv"
+#: Why a pose is not lifted, in the order checked (the ``normalize`` stage's reasons).
+SKIP_REASONS = (NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D)
 
 
 @dataclass
@@ -57,6 +86,7 @@ class Poses2D:
     """2D poses to lift (pixels, COCO-17) with where each came from."""
 
     xy: np.ndarray  # (N, 17, 2)
+    found: np.ndarray  # (N, 17) bool: False for a missing keypoint (see found_keypoints)
     source: np.ndarray  # (N,) str: the file each pose was read from
     file_id: np.ndarray  # (N,) str: Drive&Act file id of an interim CSV ('' for COCO input)
     file_name: np.ndarray  # (N,) str: COCO image file_name ('' when unknown)
@@ -64,6 +94,27 @@ class Poses2D:
     image_id: np.ndarray  # (N,) str, '' when unknown
     instance: np.ndarray  # (N,) int64: index of the person entry in its file (-1 for CSV rows)
     score: np.ndarray  # (N,) float64 person score (NaN when unknown)
+
+
+@dataclass
+class Lifted:
+    """What :func:`lift_poses` made of each input pose."""
+
+    pose3d: np.ndarray  # (N, 13, 3) float32 mm, NaN where skipped
+    x2d: np.ndarray  # (N, 13, 2) float32 normalised inputs
+    missing: np.ndarray  # (N, 13) bool: joints whose keypoint is missing
+    skipped: np.ndarray  # (N,) str: why a pose is not lifted (SKIP_REASONS), '' where it is
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.skipped == ""
+
+
+def found_keypoints(scores: np.ndarray) -> np.ndarray:
+    """Which keypoints were found: a visibility ``v`` (COCO annotations: 0 unlabelled, 1
+    labelled but occluded, 2 visible) or score (results lists, interim CSVs) above 0. COCO puts
+    an unlabelled keypoint at (0, 0), which would otherwise count as a point of the pose."""
+    return np.asarray(scores, dtype=np.float64) > 0
 
 
 def load_lifter(path: str | Path, device: str = "cpu") -> LoadedLifter:
@@ -115,19 +166,21 @@ def read_coco(path: Path) -> Poses2D:
         raise CabinliftError(f"{path}: 'annotations' and 'images' must be lists")
     names = {str(img.get("id")): str(img.get("file_name", "")) for img in images
              if isinstance(img, dict)}
-    xy, image_id, inst, score = [], [], [], []
+    xy, found, image_id, inst, score = [], [], [], [], []
     for i, ann in enumerate(anns):
         where = f"{path}: {label}[{i}]" if label == "annotations" else f"{path}: entry {i}"
         if isinstance(ann, dict) and not is_person(where, ann):
             continue
         person = parse_instance(where, ann)
         xy.append(person.keypoints)
+        found.append(found_keypoints(person.keypoint_scores))
         image_id.append(str(ann.get("image_id", "")))
         inst.append(i)
         score.append(person.score)
     n = len(xy)
     return Poses2D(
         xy=np.asarray(xy, dtype=np.float64).reshape(n, 17, 2),
+        found=np.asarray(found, dtype=bool).reshape(n, 17),
         source=np.full(n, str(path)),
         file_id=np.full(n, ""),
         file_name=np.asarray([names.get(a, "") for a in image_id], dtype=str).reshape(n),
@@ -155,8 +208,8 @@ def read_interim(path: Path) -> Poses2D:
         rel = f.relative_to(root).as_posix() if root is not None else f.name
         file_id = rel[: -len(KEYPOINTS_SUFFIX)]
         parts.append(Poses2D(
-            xy=kp.xy[det], source=np.full(n, str(f)), file_id=np.full(n, file_id),
-            file_name=np.full(n, ""),
+            xy=kp.xy[det], found=found_keypoints(kp.scores[det]), source=np.full(n, str(f)),
+            file_id=np.full(n, file_id), file_name=np.full(n, ""),
             frame_id=kp.frame_id[det], image_id=np.full(n, ""),
             instance=np.full(n, -1, dtype=np.int64),
             score=np.full(n, np.nan),
@@ -180,53 +233,85 @@ def read_inputs(path: str | Path) -> Poses2D:
     )
 
 
-def lift_poses(lifter: LoadedLifter, poses: Poses2D, batch_size: int = 4096
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalise and lift. Returns ``(pose3d_mm (N, 13, 3), x2d (N, 13, 2), ok (N,))``; poses
-    whose 13 joints have no horizontal or vertical extent cannot be normalised: not ok, NaN."""
-    x2d, ok = normalize_2d(np.nan_to_num(poses.xy[:, :NUM_JOINTS]))
+def lift_poses(lifter: LoadedLifter, poses: Poses2D,
+               min_valid_joints: int = DEFAULT_MIN_VALID_JOINTS, batch_size: int = 4096
+               ) -> Lifted:
+    """Normalise and lift, missing keypoints masked as the module says; a pose the
+    ``normalize`` stage would drop is skipped (NaN) with its reason."""
+    found = poses.found[:, :NUM_JOINTS]
+    has_neck, enough = joint_checks(found, min_valid_joints)
+    x2d, ok2d = normalize_2d(np.nan_to_num(poses.xy[:, :NUM_JOINTS]), found)
+    skipped = np.full(len(x2d), "", dtype=object)
+    for reason, fails in zip(SKIP_REASONS, (~has_neck, ~enough, ~ok2d), strict=True):
+        skipped[(skipped == "") & fails] = reason
+    ok = skipped == ""
     out = np.full((len(x2d), NUM_JOINTS, 3), np.nan, dtype=np.float32)
     if ok.any():
         device = next(lifter.model.parameters()).device
         x = torch.as_tensor(x2d[ok], dtype=torch.float32, device=device)
         pred = predict(lifter.model, x, batch_size) * lifter.target_unit_mm
         out[ok] = pred.cpu().numpy().astype(np.float32)
-    return out, x2d.astype(np.float32), ok
+    return Lifted(out, x2d.astype(np.float32), ~found, skipped.astype(str))
 
 
-def _json_doc(lifter: LoadedLifter, poses: Poses2D, pose3d: np.ndarray, ok: np.ndarray
+def _counts(lifted: Lifted) -> dict[str, Any]:
+    """Poses lifted, skipped (by reason) and lifted with missing joints."""
+    ok = lifted.ok
+    return {
+        "lifted": int(ok.sum()),
+        "skipped": int((~ok).sum()),
+        "skipped_by_reason": {r: int((lifted.skipped == r).sum()) for r in SKIP_REASONS},
+        "with_missing_joints": int((ok & lifted.missing.any(axis=1)).sum()),
+    }
+
+
+def _names(missing: np.ndarray) -> list[str]:
+    return [COCO13[j] for j in np.flatnonzero(missing)]
+
+
+def _where(poses: Poses2D, k: int) -> dict[str, Any]:
+    """Where pose ``k`` came from, as the JSON output gives it (unknown ids left out)."""
+    item: dict[str, Any] = {"source": str(poses.source[k])}
+    if poses.file_id[k]:
+        item["file_id"] = str(poses.file_id[k])
+    if poses.file_name[k]:
+        item["file_name"] = str(poses.file_name[k])
+    if poses.frame_id[k] >= 0:
+        item["frame_id"] = int(poses.frame_id[k])
+    if poses.image_id[k]:
+        item["image_id"] = str(poses.image_id[k])
+    if poses.instance[k] >= 0:
+        item["instance"] = int(poses.instance[k])
+    if np.isfinite(poses.score[k]):
+        item["score"] = round(float(poses.score[k]), 5)
+    return item
+
+
+def _json_doc(lifter: LoadedLifter, poses: Poses2D, lifted: Lifted, min_valid_joints: int
               ) -> dict[str, Any]:
-    items = []
-    for k in np.flatnonzero(ok):
-        item: dict[str, Any] = {"source": str(poses.source[k])}
-        if poses.file_id[k]:
-            item["file_id"] = str(poses.file_id[k])
-        if poses.file_name[k]:
-            item["file_name"] = str(poses.file_name[k])
-        if poses.frame_id[k] >= 0:
-            item["frame_id"] = int(poses.frame_id[k])
-        if poses.image_id[k]:
-            item["image_id"] = str(poses.image_id[k])
-        if poses.instance[k] >= 0:
-            item["instance"] = int(poses.instance[k])
-        if np.isfinite(poses.score[k]):
-            item["score"] = round(float(poses.score[k]), 5)
-        item["pose3d"] = [[round(float(c), 3) for c in j] for j in pose3d[k]]
-        items.append(item)
+    items = [{**_where(poses, k), "missing": _names(lifted.missing[k]),
+              "pose3d": [[round(float(c), 3) for c in j] for j in lifted.pose3d[k]]}
+             for k in np.flatnonzero(lifted.ok)]
+    skipped = [{**_where(poses, k), "reason": str(lifted.skipped[k]),
+                "missing": _names(lifted.missing[k])}
+               for k in np.flatnonzero(~lifted.ok)]
     return {
         "model": lifter.name,
         "checkpoint": str(lifter.path),
         "units": "mm, neck-centred (neck = midpoint of the shoulders), camera axes",
         "joints": list(COCO13),
-        "skipped": int((~ok).sum()),
+        "min_valid_joints": min_valid_joints,
+        **_counts(lifted),
         "poses": items,
+        "skipped_poses": skipped,
     }
 
 
-def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device: str = "cpu"
-             ) -> dict[str, Any]:
+def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device: str = "cpu",
+             min_valid_joints: int = DEFAULT_MIN_VALID_JOINTS) -> dict[str, Any]:
     """Lift every pose of ``inputs`` with ``checkpoint`` and write ``out`` (.npz or .json).
-    Poses that cannot be normalised are skipped and counted. Returns a short summary."""
+    Poses that cannot be normalised are skipped and counted by reason. Returns a short
+    summary."""
     out = Path(out)
     if out.suffix not in (".npz", ".json"):
         raise CabinliftError(f"{out}: the output must end in .npz or .json")
@@ -234,18 +319,20 @@ def run_lift(checkpoint: str | Path, inputs: str | Path, out: str | Path, device
     poses = read_inputs(inputs)
     if len(poses.xy) == 0:
         raise CabinliftError(f"{inputs}: no 2D poses to lift (no person entry / detected frame)")
-    pose3d, x2d, ok = lift_poses(lifter, poses)
+    lifted = lift_poses(lifter, poses, min_valid_joints)
+    ok = lifted.ok
     if out.suffix == ".json":
-        data: str | bytes = json.dumps(_json_doc(lifter, poses, pose3d, ok)) + "\n"
+        doc = _json_doc(lifter, poses, lifted, min_valid_joints)
+        data: str | bytes = json.dumps(doc) + "\n"
     else:
         buf = io.BytesIO()
         np.savez(
-            buf, pose3d=pose3d[ok], x2d=x2d[ok], source=poses.source[ok],
-            file_id=poses.file_id[ok], file_name=poses.file_name[ok], frame_id=poses.frame_id[ok],
-            image_id=poses.image_id[ok], instance=poses.instance[ok], score=poses.score[ok],
-            joints=np.asarray(COCO13),
+            buf, pose3d=lifted.pose3d[ok], x2d=lifted.x2d[ok], missing=lifted.missing[ok],
+            source=poses.source[ok], file_id=poses.file_id[ok], file_name=poses.file_name[ok],
+            frame_id=poses.frame_id[ok], image_id=poses.image_id[ok],
+            instance=poses.instance[ok], score=poses.score[ok], joints=np.asarray(COCO13),
         )
         data = buf.getvalue()
     write_atomic(out, data)
-    return {"model": lifter.name, "lifted": int(ok.sum()), "skipped": int((~ok).sum()),
+    return {"model": lifter.name, **_counts(lifted), "min_valid_joints": min_valid_joints,
             "out": str(out)}

@@ -2,7 +2,9 @@
 
 * 13 COCO upper-body joints; "neck" = midpoint of the shoulders, in 2D and in 3D.
 * 2D: neck-centred, then x divided by the horizontal and y by the vertical extent (max - min)
-  of the 13 joints.
+  of the 13 joints. The pipeline's detections give every joint; where a caller marks joints as
+  not found (``cabinlift lift``: COCO ``v = 0``, a score <= 0), they count in no extent and are
+  0 (at the neck), and the frame needs both shoulders and ``min_valid_joints`` found joints.
 * 3D: neck-centred, in millimetres. A joint is valid if it is annotated in 3D (checked before
   centring); frames with fewer than ``min_valid_joints`` valid joints or without both shoulders
   (no neck) are dropped and counted, as are frames the detector missed.
@@ -41,17 +43,47 @@ from cabinlift.validation import report
 ACTIVITIES_FILE = Path("activities_3s") / "inner_mirror" / "midlevel.chunks_90.csv"
 
 
-def normalize_2d(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+#: The fewest valid joints a frame needs: params.yaml's ``normalize.min_valid_joints`` as
+#: committed, and the floor of ``cabinlift lift`` where it finds no params.yaml
+#: (``tests/test_lift.py`` checks that the two agree).
+DEFAULT_MIN_VALID_JOINTS = 5
+
+#: A pose's horizontal or vertical extent (pixels) below this cannot be divided by.
+_MIN_EXTENT = 1e-9
+
+#: Why a frame is dropped (or a pose not lifted) although it was detected, in the order checked.
+NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D = "no_neck", "few_valid_joints", "degenerate_2d"
+
+
+def joint_checks(valid: np.ndarray, min_valid: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(has_neck, enough)`` per frame of a (N, 13) validity mask: both shoulders valid (the
+    neck is their midpoint, the origin of every pose) and at least ``min_valid`` valid joints.
+    ``normalize`` drops frames that fail either (3D annotations); ``lift`` skips such poses
+    (2D keypoints)."""
+    valid = np.asarray(valid, dtype=bool)
+    return valid[:, L_SHOULDER] & valid[:, R_SHOULDER], valid.sum(axis=1) >= min_valid
+
+
+def normalize_2d(xy: np.ndarray, valid: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Neck-centre (N, 13, 2) pixel poses and divide x, y by their horizontal / vertical extent.
 
-    Returns the normalised poses and a (N,) bool of frames whose extents are non-zero.
+    ``valid`` (N, 13) bool marks the joints that were found (default: all, as for the pipeline's
+    detections): the others count in no extent and are 0 (at the neck) in the result, the
+    value ``normalize`` gives unannotated 3D joints. Returns the normalised poses and a (N,) bool
+    of frames whose extents are non-zero and whose shoulders (the neck) are valid.
     """
     xy = np.asarray(xy, dtype=np.float64)
+    if valid is None:
+        valid = np.ones(xy.shape[:2], dtype=bool)
+    valid = np.asarray(valid, dtype=bool)
+    has_neck, _ = joint_checks(valid, 0)
     neck = 0.5 * (xy[:, L_SHOULDER] + xy[:, R_SHOULDER])
-    extent = xy.max(axis=1) - xy.min(axis=1)  # (N, 2)
-    ok = np.all(extent > 1e-9, axis=1)
-    safe = np.where(extent > 1e-9, extent, 1.0)
-    return (xy - neck[:, None, :]) / safe[:, None, :], ok
+    found = valid[..., None]
+    extent = np.where(found, xy, -np.inf).max(axis=1) - np.where(found, xy, np.inf).min(axis=1)
+    ok = np.all(extent > _MIN_EXTENT, axis=1) & has_neck
+    safe = np.where(extent > _MIN_EXTENT, extent, 1.0)
+    return np.where(found, (xy - neck[:, None, :]) / safe[:, None, :], 0.0), ok
 
 
 def centre_3d(xyz_m: np.ndarray) -> np.ndarray:
@@ -107,8 +139,8 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
     chunks = read_activities(act_path) if act_path.is_file() else None
     parts = {s: _empty() for s in SPLITS}
     counts: dict[str, Any] = {
-        "sampled": 0, "no_detection": 0, "no_neck": 0, "few_valid_joints": 0,
-        "degenerate_2d": 0, "unused_subject": 0, "kept": {s: 0 for s in SPLITS},
+        "sampled": 0, "no_detection": 0, NO_NECK: 0, FEW_VALID_JOINTS: 0, DEGENERATE_2D: 0,
+        "unused_subject": 0, "kept": {s: 0 for s in SPLITS},
         "activities_file": str(act_path) if chunks is not None else None,
     }
     valid_sum = np.zeros(NUM_JOINTS)
@@ -133,13 +165,12 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
         xyz, valid = table.joints(COCO17_TO_BODY25[:NUM_JOINTS])
         xyz, valid = xyz[rows], valid[rows]
         x2d, ok2d = normalize_2d(np.nan_to_num(kp.xy[:, :NUM_JOINTS]))
-        has_neck = valid[:, L_SHOULDER] & valid[:, R_SHOULDER]
-        enough = valid.sum(axis=1) >= min_valid
+        has_neck, enough = joint_checks(valid, min_valid)
         det = kp.detected
         counts["no_detection"] += int((~det).sum())
-        counts["no_neck"] += int((det & ~has_neck).sum())
-        counts["few_valid_joints"] += int((det & has_neck & ~enough).sum())
-        counts["degenerate_2d"] += int((det & has_neck & enough & ~ok2d).sum())
+        counts[NO_NECK] += int((det & ~has_neck).sum())
+        counts[FEW_VALID_JOINTS] += int((det & has_neck & ~enough).sum())
+        counts[DEGENERATE_2D] += int((det & has_neck & enough & ~ok2d).sum())
         keep = det & has_neck & enough & ok2d
         n = int(keep.sum())
         if n == 0:
@@ -176,7 +207,7 @@ def build_synthetic(params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
     x2d, ok = normalize_2d(data["kp2d"][:, :NUM_JOINTS])
     y3d = centre_3d(data["kp3d"][:, :NUM_JOINTS])
     counts: dict[str, Any] = {
-        "images": len(humans), "views": list(views), "degenerate_2d": int((~ok).sum()),
+        "images": len(humans), "views": list(views), DEGENERATE_2D: int((~ok).sum()),
         "unused_human": 0, "kept": {s: 0 for s in SPLITS},
     }
     out = {}

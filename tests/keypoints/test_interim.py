@@ -5,6 +5,7 @@ from cabinlift.errors import CabinliftError
 from cabinlift.keypoints.interim import (
     Detections,
     Keypoints2D,
+    empty_detections,
     interim_path,
     read_detections,
     read_keypoints,
@@ -65,3 +66,35 @@ def test_malformed_interim_files_are_named(tmp_path):
         read_detections(det)
     with pytest.raises(CabinliftError, match="not found"):
         read_detections(tmp_path / "none.csv")
+
+
+def test_a_recording_with_no_sampled_frame_round_trips(tmp_path):
+    """A recording none of whose frames is sampled (fewer frames than the stride, none at a
+    multiple of it) is written as a header and no row; reading it back (the next stage, or a
+    resumed one) gives no frame, not an IndexError."""
+    none = np.zeros(0, np.int64)
+    write_detections(tmp_path / "d.csv", empty_detections(none))
+    write_keypoints(tmp_path / "k.csv", Keypoints2D(frame_id=none, detected=np.zeros(0, bool),
+                                                    xy=np.zeros((0, 17, 2)),
+                                                    scores=np.zeros((0, 17))))
+    assert (tmp_path / "k.csv").read_text().count("\n") == 1
+    det = read_detections(tmp_path / "d.csv")
+    assert (det.frame_id.dtype, det.boxes.shape, det.rejected.shape) == (np.int64, (0, 4), (0,))
+    kp = read_keypoints(tmp_path / "k.csv")
+    assert (kp.frame_id.dtype, kp.detected.shape, kp.xy.shape, kp.scores.shape) == (
+        np.int64, (0,), (0, 17, 2), (0, 17))
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (1, "the header 'frame_id,detected,x1,...'"),
+    (3, "comma-separated values of an interim detections CSV (frame_id,detected,x1,...)"),
+])
+def test_bytes_that_are_not_utf8_are_named_by_line(tmp_path, line, expected):
+    rows = [b"frame_id,detected,x1,y1,x2,y2,score,rejected", b"0,1,1,2,3,4,0.9,",
+            b"30,0,,,,,,no_person_box", b""]
+    rows[line - 1] = rows[line - 1][:4] + b"\xe9" + rows[line - 1][4:]
+    (tmp_path / "d.csv").write_bytes(b"\n".join(rows))
+    with pytest.raises(CabinliftError) as info:
+        read_detections(tmp_path / "d.csv")
+    assert str(info.value) == (f"{tmp_path / 'd.csv'}: line {line}: not UTF-8 text (byte 0xe9 "
+                               f"at column 5); expected {expected}")

@@ -24,6 +24,7 @@ from cabinlift.camera import Calibration
 from cabinlift.errors import CabinliftError
 from cabinlift.jsonfiles import read_json
 from cabinlift.skeleton import DRIVE_ACT_JOINTS
+from cabinlift.textfiles import decode_line, read_lines
 
 _AXES = ("x", "y", "z", "p")
 _INDEX_COLUMNS = ("frame_id", "timestamp")
@@ -116,30 +117,9 @@ _POSE_ROWS = "comma-separated numbers of a Drive&Act openpose_3d CSV"
 _POSE_HEADER = "the header 'frame_id,timestamp,...'"
 
 
-def _decode(path: Path, raw: bytes, lineno: int, expected: str) -> str:
-    """One line of a text file as text (a UTF-8 byte-order mark and the line end removed), or
-    a one-line error naming the line and the first byte that is not UTF-8."""
-    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise CabinliftError(
-            f"{path}: line {lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
-            f"{exc.start + 1}); expected {expected}"
-        ) from None
-
-
-def _read_lines(path: Path, expected: str, expected_first: str | None = None) -> list[str]:
-    """The lines of a text file; bytes that are not UTF-8 are an error naming the line and
-    what was expected there (``expected_first`` for the first line, e.g. a header)."""
-    return [_decode(path, raw, i + 1, expected_first if i == 0 and expected_first else expected)
-            for i, raw in enumerate(path.read_bytes().split(b"\n"))]
-
-
 def _locate_bad_value(path: Path, header: list[str]) -> CabinliftError:
     """Slow path, only after the fast parser failed: find the first cell that is not a number."""
-    lines = _read_lines(path, _POSE_ROWS, _POSE_HEADER)
+    lines = read_lines(path, _POSE_ROWS, _POSE_HEADER)
     n = len(header)
     data = [(i + 2, line) for i, line in enumerate(lines[1:]) if line.strip() != ""]
     for k, (lineno, line) in enumerate(data):
@@ -177,8 +157,8 @@ def read_openpose3d(path: str | Path) -> Pose3DTable:
     if not path.is_file():
         raise CabinliftError(f"{path}: file not found (expected a Drive&Act openpose_3d CSV)")
     with path.open("rb") as fh:
-        first = _decode(path, fh.readline(), 1, _POSE_HEADER)
-        second = _decode(path, fh.readline(), 2, _POSE_ROWS)
+        first = decode_line(path, fh.readline(), 1, _POSE_HEADER)
+        second = decode_line(path, fh.readline(), 2, _POSE_ROWS)
     if first.strip() == "":
         raise CabinliftError(f"{path}: empty file (expected a header 'frame_id,timestamp,...')")
     header = [c.strip() for c in first.split(",")]
@@ -361,7 +341,7 @@ def read_timestamps(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise CabinliftError(f"{path}: file not found (expected one timestamp per video frame)")
     values = []
-    for n, line in enumerate(_read_lines(path, "one number (seconds) per line"), start=1):
+    for n, line in enumerate(read_lines(path, "one number (seconds) per line"), start=1):
         if not line.strip():
             continue
         try:
@@ -395,7 +375,7 @@ def read_activities(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise CabinliftError(f"{path}: file not found (expected a Drive&Act activities CSV)")
     expected = ",".join(ACTIVITY_COLUMNS)
-    lines = _read_lines(path, "the rows of a Drive&Act activities CSV", f"the header '{expected}'")
+    lines = read_lines(path, "the rows of a Drive&Act activities CSV", f"the header '{expected}'")
     if lines and lines[-1] == "":
         lines.pop()  # the end of the last line
     rows = list(csv.reader(lines))

@@ -1,7 +1,8 @@
 """The interim on-disk format shared by all detection / 2D-keypoint backends.
 
 One CSV per recording, one row per *sampled* frame (missed detections included, with
-``detected = 0`` and empty values), so dropped frames can be counted downstream:
+``detected = 0`` and empty values), so dropped frames can be counted downstream; a recording
+none of whose frames is sampled (shorter than the stride) has a header and no row:
 
 * ``data/interim/detections/vpN/<run>.ids_1.detections.csv``:
   ``frame_id,detected,x1,y1,x2,y2,score,rejected`` (pixels of the distorted frame;
@@ -23,6 +24,7 @@ from cabinlift.atomic import atomic_path
 from cabinlift.errors import CabinliftError
 from cabinlift.keypoints.driver import REJECTIONS
 from cabinlift.skeleton import COCO17
+from cabinlift.textfiles import read_lines
 
 DETECTION_COLUMNS: tuple[str, ...] = (
     "frame_id", "detected", "x1", "y1", "x2", "y2", "score", "rejected",
@@ -72,13 +74,20 @@ def _write(path: Path, table: pd.DataFrame) -> None:
         table.to_csv(tmp, index=False, float_format="%.3f", na_rep="")
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read(path: Path, columns: tuple[str, ...], kind: str) -> pd.DataFrame:
+    """The table of an interim ``<kind>`` CSV, its number columns numeric; a file with the
+    header only (a recording none of whose frames is sampled) is a table of no rows."""
     if not path.is_file():
         raise CabinliftError(f"{path}: interim file not found (run the previous stage)")
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CabinliftError(f"{path}: not a readable CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        header = ",".join(columns[:3])
+        read_lines(path, f"comma-separated values of an interim {kind} CSV ({header},...)",
+                   f"the header '{header},...'")  # raises, naming the line
+        raise CabinliftError(f"{path}: not UTF-8 text ({exc.reason})") from None
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise CabinliftError(
@@ -86,12 +95,13 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         )
     table = table[list(columns)]
     for col in columns:
-        if col in _TEXT_COLUMNS:
+        if col in _TEXT_COLUMNS or pd.api.types.is_numeric_dtype(table[col]):
             continue
-        if not pd.api.types.is_numeric_dtype(table[col]):
-            bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise CabinliftError(f"{path}: row {row}, column {col!r}: expected a number")
+        numbers = pd.to_numeric(table[col], errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & table[col].notna()).to_numpy())
+        if len(bad):
+            raise CabinliftError(f"{path}: row {int(bad[0]) + 2}, column {col!r}: expected a number")
+        table[col] = numbers.astype(np.float64)
     return table
 
 
@@ -110,7 +120,7 @@ def write_detections(path: Path, det: Detections) -> None:
 
 
 def read_detections(path: Path) -> Detections:
-    t = _read(path, DETECTION_COLUMNS)
+    t = _read(path, DETECTION_COLUMNS, "detections")
     detected = t["detected"].to_numpy() > 0
     rejected = np.array(["" if pd.isna(v) else str(v).strip() for v in t["rejected"]],
                         dtype=object)
@@ -144,7 +154,7 @@ def write_keypoints(path: Path, kp: Keypoints2D) -> None:
 
 
 def read_keypoints(path: Path) -> Keypoints2D:
-    t = _read(path, KEYPOINT_COLUMNS)
+    t = _read(path, KEYPOINT_COLUMNS, "keypoints2d")
     values = t[list(KEYPOINT_COLUMNS[2:])].to_numpy(np.float64).reshape(len(t), 17, 3)
     detected = t["detected"].to_numpy() > 0
     if np.isnan(values[detected]).any():
