@@ -29,6 +29,8 @@ from tinydata import write_processed
 
 from cabinlift import cli
 from cabinlift.formats.drive_act import discover_recordings
+from cabinlift.keypoints.interim import Keypoints2D, write_keypoints
+from cabinlift.skeleton import COCO17
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "docs" / "operations.md"
@@ -95,9 +97,11 @@ def several_param_problems() -> str:
     return _error(["subsets"])
 
 
-def _check() -> str:
-    """The ``check`` stage, which ``dvc repro`` runs before any other stage."""
-    return _error(["check", "--out", "data/inputs"])
+def _check(params_file: str = "params.yaml") -> str:
+    """The ``check`` stage, which ``dvc repro`` runs before any other stage, in a checkout of
+    the pipeline (its dvc.yaml names the folder the demo stage writes)."""
+    shutil.copy(ROOT / "dvc.yaml", "dvc.yaml")
+    return _error(["--params", params_file, "check", "--out", "data/inputs"])
 
 
 def unknown_top_level_key() -> str:
@@ -114,6 +118,46 @@ def models_names_an_unknown_lifter() -> str:
 
 def bad_value_under_dvc_repro() -> str:
     _write(_params(**{"train.lr": -0.001}))
+    return _check()
+
+
+def batch_of_one() -> str:
+    _write(_params(**{"train.batch_size": 1}))
+    return _check()
+
+
+def split_names_a_human_the_data_lacks() -> str:
+    _write(_params(**{"normalize.synthetic_splits.val": ["human_9", "human_10", "human_11",
+                                                         "human_12"]}))
+    return _check()
+
+
+def cuda_on_a_machine_without_one() -> str:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: train.device cuda works")
+    Path("mine.yaml").write_text(yaml.safe_dump(_params(**{"train.device": "cuda"}),
+                                                sort_keys=False))
+    return _check("mine.yaml")
+
+
+def example_frame_not_sampled() -> str:
+    from cabinlift.config import build
+    from cabinlift.demo.generate import recordings
+
+    p = _params()
+    test_file = next(f for f, (s, _) in recordings(build(p).demo).items() if s == 11)
+    _write(with_changes(p, **{"evaluate.qualitative.file_id": test_file,
+                              "evaluate.qualitative.frame_id": 31}))
+    return _check()
+
+
+def real_root_missing() -> str:
+    _write(_params(**{"data.real.root": "data/raw/drive_and_act"}))
+    return _check()
+
+
+def demo_without_a_pretraining_view() -> str:
+    _write(_params(**{"demo.synthetic.views": ["OMS_01", "Dashboard"]}))
     return _check()
 
 
@@ -178,6 +222,13 @@ def pose_csv_with_bytes_that_are_not_utf8(raw: Path) -> str:
     with open(csv, "ab") as f:
         f.write(b"\x00\x00\xff\xfe")
     return _error(["detect"])
+
+
+def subject_with_fewer_frames_than_a_run_needs(raw: Path) -> str:
+    _raw(raw, **{"data.real.frame_stride": 100000})
+    for stage in ("detect", "keypoints2d", "normalize"):
+        assert _run([stage])[0] == 0, stage
+    return _error(["subsets"])
 
 
 def synthetic_json_with_16_keypoints(raw: Path) -> str:
@@ -285,6 +336,55 @@ def lift_coco_category_id_is_a_name() -> str:
                    "--input", str(_coco_json("person")), "--out", "lifted.npz"])
 
 
+_UNLABELLED = ("l_ear", "r_ear")  # COCO writes them as x = 0, y = 0, v = 0
+_FOUR_FOUND = ("nose", "l_shoulder", "r_shoulder", "l_elbow")  # below min_valid_joints (5)
+
+
+def _summary(argv: list[str]) -> str:
+    """The summary line a successful ``cabinlift <argv>`` prints (its standard output)."""
+    out = io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(out):
+        status = cli.main(argv)
+    assert status == 0, out.getvalue()
+    return out.getvalue().strip()
+
+
+def lift_coco_with_unlabelled_keypoints() -> str:
+    """Not an error: the first person's ears are unlabelled (lifted without them, and named in
+    the output's ``missing``); the second has only four keypoints labelled (skipped,
+    ``few_valid_joints``). What the command prints is its summary line."""
+    doc = json.loads(_coco_json().read_text())
+    first, second = doc["annotations"]
+    kp = np.asarray(first["keypoints"], dtype=float).reshape(17, 3)
+    for name in _UNLABELLED:
+        kp[COCO17.index(name)] = 0.0
+    first["keypoints"] = kp.ravel().tolist()
+    kp = np.asarray(second["keypoints"], dtype=float).reshape(17, 3)
+    kp[[COCO17.index(n) for n in COCO17 if n not in _FOUR_FOUND]] = 0.0
+    second["keypoints"] = kp.ravel().tolist()
+    Path("pose.json").write_text(json.dumps(doc))
+    return _summary(["lift", "--checkpoint", str(_untrained_checkpoint()),
+                     "--input", "pose.json", "--out", "lifted.json"])
+
+
+def lift_interim_csv_with_bytes_that_are_not_utf8() -> str:
+    doc = json.loads(_coco_json().read_text())
+    kp = np.asarray(doc["annotations"][0]["keypoints"], dtype=float).reshape(1, 17, 3)
+    csv = Path("data/interim/keypoints2d/vp1/run1b_2018-05-29-14-02-47.ids_1.keypoints2d.csv")
+    write_keypoints(csv, Keypoints2D(frame_id=np.array([0]), detected=np.array([True]),
+                                     xy=kp[..., :2], scores=kp[..., 2]))
+    with open(csv, "ab") as f:
+        f.write(b"\x00\x00\xff\xfe")
+    return _error(["lift", "--checkpoint", str(_untrained_checkpoint()),
+                   "--input", str(csv), "--out", "lifted.npz"])
+
+
+def lift_out_below_a_file() -> str:
+    Path("notes.txt").write_text("my notes\n")
+    return _error(["lift", "--checkpoint", str(_untrained_checkpoint()),
+                   "--input", str(_coco_json()), "--out", "notes.txt/lifted.npz"])
+
+
 def lift_on_cuda_without_a_gpu() -> str:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --device cuda works")
@@ -378,6 +478,24 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
         "`train.lr: -0.001` after the grid has run, under `dvc repro`: `check` fails before DVC "
         "deletes any stage's outputs, so every checkpoint and metric stays",
         bad_value_under_dvc_repro),
+    "batch_one": (
+        "`train.batch_size: 1` (batch norm needs two samples), under `dvc repro`", batch_of_one),
+    "split_member": (
+        "a split names a virtual human that is not in the data (`human_9` for `human_09`), "
+        "under `dvc repro`", split_names_a_human_the_data_lacks),
+    "cuda_missing": (
+        "`train.device: cuda` on a machine without CUDA, in the file `--params mine.yaml` names, "
+        "under `dvc repro` (every device a stage would use is checked before any runs)",
+        cuda_on_a_machine_without_one),
+    "frame_missing": (
+        "`evaluate.qualitative` names a frame the pipeline does not sample (frame 31 at "
+        "`frame_stride: 30`), under `dvc repro`", example_frame_not_sampled),
+    "root_missing": (
+        "`data.real.root` names a folder that does not exist, under `dvc repro`",
+        real_root_missing),
+    "demo_views": (
+        "`demo.synthetic.views` lacks a view that `data.synthetic.views` pre-trains on, under "
+        "`dvc repro`", demo_without_a_pretraining_view),
     "graformer_heads": (
         "a GraFormer width that its number of heads does not divide",
         graformer_heads_do_not_divide_width),
@@ -394,6 +512,9 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
     "csv_bytes": (
         "a 3D pose CSV ends in bytes that are not UTF-8 (`printf '\\x00\\x00\\xff\\xfe' >> "
         "<csv>`)", pose_csv_with_bytes_that_are_not_utf8),
+    "few_frames": (
+        "a training subject has fewer sampled frames than a run needs (`data.real.frame_stride: "
+        "100000`: one frame per recording)", subject_with_fewer_frames_than_a_run_needs),
     "synthetic_16": (
         "a SyntheticCabin JSON has 16 instead of 17 keypoints", synthetic_json_with_16_keypoints),
     "nan_processed": ("a processed array holds a NaN", nan_in_processed_2d),
@@ -413,6 +534,19 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
                   lift_on_cuda_without_a_gpu),
     "coco_category": ("`cabinlift lift` gets a COCO annotation with `\"category_id\": \"person\"`",
                       lift_coco_category_id_is_a_name),
+    "lift_unlabelled": (
+        "`cabinlift lift` gets a COCO annotation with unlabelled keypoints (`x = 0, y = 0, "
+        "v = 0`: both ears of one person) and one with only four keypoints labelled: it lifts "
+        "the first without its ears, names them in the output's `missing`, skips the second "
+        "and prints",
+        lift_coco_with_unlabelled_keypoints),
+    "lift_csv_bytes": (
+        "`cabinlift lift` gets an interim keypoints CSV that ends in bytes that are not UTF-8 "
+        "(`printf '\\x00\\x00\\xff\\xfe' >> <csv>`)",
+        lift_interim_csv_with_bytes_that_are_not_utf8),
+    "lift_out_file": (
+        "`cabinlift lift --out notes.txt/lifted.npz` where `notes.txt` is a file",
+        lift_out_below_a_file),
     "store_negative": ("`cabinlift store clean --max-gb -1`", store_clean_with_a_negative_bound),
     "disk_full": (
         "the disk fills up while fine-tuning stores its fourth finished run (a real full "
@@ -473,7 +607,7 @@ def test_the_table_has_one_row_per_case():
 @pytest.mark.parametrize("name", list(CASES))
 def test_readme_row_is_what_the_command_prints(name, raw, tmp_path):
     message = produce(name, raw, tmp_path)
-    assert ": error: " in message or ": reused " in message
+    assert ": error: " in message or ": reused " in message or '"lifted": ' in message
     assert readme_rows().get(CASES[name][0]) == _cell(message), (
         f"docs/operations.md row for {name!r} should read:\n| {CASES[name][0]} | {_cell(message)} |")
 
