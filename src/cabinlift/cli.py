@@ -133,7 +133,8 @@ def _exps(args: argparse.Namespace) -> None:
     from cabinlift.exps import render, run_dvc_exp_show
 
     extra = (["--all-commits"] if args.all_commits else []) + [f"--rev={r}" for r in args.rev or []]
-    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff), end="")
+    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff,
+                 all_commits=args.all_commits), end="")
 
 
 def _lift_params(path: Path) -> Params | None:
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiments' cells as differences from the baseline's")
     s.add_argument("--width", type=int, default=100, help="line width (default: 100)")
     s.add_argument("-A", "--all-commits", action="store_true",
-                   help="experiments of every commit (dvc exp show -A)")
+                   help="experiments of every commit (dvc exp show -A): only the commits that "
+                   "have experiments are printed")
     s.add_argument("--rev", action="append", help="experiments of this commit (repeatable)")
     s.set_defaults(func=_exps)
 
