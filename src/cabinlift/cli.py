@@ -84,7 +84,19 @@ def _finetune(args: argparse.Namespace, params: Params) -> None:
         Path(args.pretrained) if args.pretrained else None, Path(args.timings), args.setting)))
 
 
+def human_size(n: float) -> str:
+    """Bytes as a person reads them, in the decimal units of ``store.max_gb`` (1 GB = 10**9
+    bytes): ``1.3 GB``, ``10 GB``, ``512 B``."""
+    units = ("B", "kB", "MB", "GB", "TB")
+    unit = 0
+    while abs(n) >= 999.5 and unit < len(units) - 1:
+        n, unit = n / 1000, unit + 1
+    text = f"{n:.1f}".removesuffix(".0") if unit and abs(n) < 9.95 else f"{n:.0f}"
+    return f"{text} {units[unit]}"
+
+
 def _store(args: argparse.Namespace, params: Params) -> None:
+    """Counts and bytes as JSON for scripts, each size also as a person reads it."""
     from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
@@ -92,21 +104,26 @@ def _store(args: argparse.Namespace, params: Params) -> None:
                              f"store, as --all does), got {args.max_gb:g}")
     store = RunStore.from_config(params.store)
     if not store.enabled:
-        print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
+        print(json.dumps({"dir": None, "entries": 0, "bytes": 0, "size": human_size(0)}))
         return
     if args.action == "clean":
         limit = 0.0 if args.all else (None if args.max_gb is None else args.max_gb * 1e9)
         if limit is None and store.max_bytes is None:
             raise CabinliftError("store clean: give --max-gb N or --all "
                                  "(params.yaml has no 'store.max_gb')")
+        before = store.size()
         removed, kept = store.clean(limit)
         print(json.dumps({"dir": str(store.root), "removed": removed,
                           "entries": len(store.entries()),
-                          "snapshots": len(store.snapshots()), "bytes": kept}))
+                          "snapshots": len(store.snapshots()), "bytes": kept,
+                          "size": human_size(kept), "freed_bytes": before - kept,
+                          "freed": human_size(before - kept)}))
         return
+    size, limit = store.size(), store.max_bytes
     print(json.dumps({"dir": str(store.root), "entries": len(store.entries()),
-                      "snapshots": len(store.snapshots()), "bytes": store.size(),
-                      "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
+                      "snapshots": len(store.snapshots()), "bytes": size, "size": human_size(size),
+                      "max_bytes": None if limit is None else int(limit),
+                      "max_size": None if limit is None else human_size(limit)}))
 
 
 def _evaluate(args: argparse.Namespace, params: Params) -> None:
