@@ -1,5 +1,6 @@
 """Profiles: the same keys in every profile, the demo's values are params.yaml's, the authors'
-profile builds the authors' networks, and a profile reaches params.yaml through DVC's writer."""
+profile builds the authors' networks, a profile reaches params.yaml through DVC's writer, and
+`cabinlift profile show` prints values as YAML writes them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cabinlift import config, profiles
+from cabinlift import cli, config, profiles
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 
@@ -90,3 +91,39 @@ def test_bad_profiles_are_named(tmp_path):
     (tmp_path / "y.yaml").write_text("params:\n  train.lr: 1\n")
     with pytest.raises(CabinliftError, match="y.yaml: expected exactly the keys"):
         profiles.load_profile("y", tmp_path)
+
+
+_TEST_PROFILE = """\
+description: a test profile
+params:
+  lifters.semgcn.graph: coco17
+  lifters.semgcn.non_local: true
+  store.snapshot_every_epochs: 5
+  train.target_unit_mm: 1000.0
+"""
+
+
+@pytest.fixture()
+def test_profile(tmp_path) -> Path:
+    """A folder holding the profile ``x``: a string, a bool, a null and a float changed."""
+    root = tmp_path / "profiles"
+    root.mkdir()
+    (root / "x.yaml").write_text(_TEST_PROFILE)
+    return root
+
+
+def test_show_prints_values_as_yaml_writes_them(test_profile, capsys):
+    """`profile show` once printed Python's spelling (`False -> True`, `'coco15'`, `None`)."""
+    argv = ["--params", str(ROOT / "params.yaml"), "profile", "--profiles", str(test_profile)]
+    assert cli.main([*argv, "show", "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:5] == ["  lifters.semgcn.graph: coco15 -> coco17",
+                          "  lifters.semgcn.non_local: false -> true",
+                          "  store.snapshot_every_epochs: null -> 5",
+                          "  train.target_unit_mm: 50.0 -> 1000.0"]
+    for line in lines[1:5]:  # each side reads back as the value it shows
+        key, _, change = line.strip().partition(": ")
+        old, new = (yaml.safe_load(text) for text in change.split(" -> "))
+        assert (old, new) == (profiles._get(PARAMS, key), yaml.safe_load(_TEST_PROFILE)["params"][key])
+    assert [profiles.yaml_text(v) for v in (["OMS_01", "Dashboard"], "yes", "1.0", None, "a\nb")] == [
+        "[OMS_01, Dashboard]", "'yes'", "'1.0'", "null", '"a\\nb"']

@@ -190,7 +190,7 @@ def _profile(args: argparse.Namespace, params: Params) -> None:
     if args.action == "show":
         print(f"{profile.name}: {profile.description}")
         for key, old, new in changed:
-            print(f"  {key}: {old!r} -> {new!r}")
+            print(f"  {key}: {profiles.yaml_text(old)} -> {profiles.yaml_text(new)}")
         if not changed:
             print(f"  {args.params} already holds every value of this profile")
         print(shlex.join(["dvc", "exp", "run", "-n", profile.name, *set_args]))
