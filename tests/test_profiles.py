@@ -1,10 +1,12 @@
 """Profiles: the same keys in every profile, the demo's values are params.yaml's, the authors'
 profile builds the authors' networks, a profile reaches params.yaml through DVC's writer, and
-`cabinlift profile show` prints values as YAML writes them."""
+`cabinlift profile` prints values as YAML and takes its options after the profile name."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,26 @@ def test_show_prints_values_as_yaml_writes_them(test_profile, capsys):
         assert (old, new) == (profiles._get(PARAMS, key), yaml.safe_load(_TEST_PROFILE)["params"][key])
     assert [profiles.yaml_text(v) for v in (["OMS_01", "Dashboard"], "yes", "1.0", None, "a\nb")] == [
         "[OMS_01, Dashboard]", "'yes'", "'1.0'", "null", '"a\\nb"']
+
+
+def test_options_after_the_profile_name(tmp_path, test_profile, capsys, monkeypatch):
+    """`--params` and `--profiles` after NAME were taken as arguments for dvc exp run (and
+    ignored by `show`); they are cabinlift's, and only `run` passes the rest on to DVC."""
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text().replace("non_local: false", "non_local: true"))
+    assert cli.main(["profile", "show", "x", "--profiles", str(test_profile), "--params", str(params)]) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if " -> " in line]
+    assert shown == ["  lifters.semgcn.graph: coco15 -> coco17",
+                     "  store.snapshot_every_epochs: null -> 5",
+                     "  train.target_unit_mm: 50.0 -> 1000.0"]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    own = ["--profiles", str(test_profile), "--params", str(params)]
+    assert cli.main(["profile", "run", "x", *own, "--", "-S", "train.max_epochs=5"]) == 0
+    assert cli.main(["profile", "run", "x", "-S", "train.max_epochs=5", *own]) == 0
+    expected = [sys.executable, "-m", "dvc", "exp", "run", "-n", "x",
+                "-S", "lifters.semgcn.graph=coco17", "-S", "store.snapshot_every_epochs=5",
+                "-S", "train.target_unit_mm=1000.0", "-S", "train.max_epochs=5"]
+    assert calls == [expected, expected]
+    with pytest.raises(SystemExit):  # only run takes further arguments
+        cli.main(["profile", "show", "x", *own, "-S", "train.max_epochs=5"])

@@ -1,7 +1,8 @@
 """``cabinlift <stage>``: thin command-line entry points over the library, one per DVC stage.
 
 Errors the user can fix (bad input files, bad parameters) are printed as one line naming the
-file or key and exit with status 1, without a traceback.
+file or key and exit with status 1, without a traceback. The options of every command
+(``--params``, ``--timings``) may come before or after its name.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ def _profile(args: argparse.Namespace, params: Params) -> None:
         made = profiles.apply_profile(Path(args.params), profile)
         print(f"{args.params}: {len(made)} values of profile {profile.name!r} written")
     else:  # run: the profile as a DVC experiment of its own name
-        extra = args.dvc_args[1:] if args.dvc_args[:1] == ["--"] else args.dvc_args
-        cmd = [sys.executable, "-m", "dvc", "exp", "run", "-n", profile.name, *set_args, *extra]
+        cmd = [sys.executable, "-m", "dvc", "exp", "run", "-n", profile.name, *set_args,
+               *args.dvc_args]
         print(shlex.join(["dvc", *cmd[3:]]), file=sys.stderr)
         code = subprocess.call(cmd)
         if code:
@@ -216,11 +217,22 @@ def plain(text: str) -> str:
     return re.sub(r"``(.+?)``", r"\1", text)
 
 
+def _shared_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """The options of every command, given before the command name (``top``) or after it: a
+    command's own copy has no default (``SUPPRESS``), so that when it is not given the value
+    given before the command name, or the default, stays."""
+    def default(value: str) -> str:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--params", default=default("params.yaml"),
+                        help="parameters file (default: params.yaml)")
+    parser.add_argument("--timings", default=default("logs"),
+                        help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cabinlift", description=plain(__doc__.splitlines()[0]))
-    p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    p.add_argument("--timings", default="logs",
-                   help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
+    _shared_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -361,14 +373,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "show", "args", "run", "apply"])
     s.add_argument("name", nargs="?", help="profile name (see 'cabinlift profile list')")
     s.add_argument("--profiles", default="profiles", help="folder of the profile files")
-    s.add_argument("dvc_args", nargs=argparse.REMAINDER,
+    # not REMAINDER, which would also take cabinlift's own options given after NAME: main()
+    # hands run the arguments that are not cabinlift's
+    s.add_argument("dvc_args", nargs="*", metavar="-- DVC_ARG",
                    help="run: further arguments of dvc exp run, after --")
     s.set_defaults(func=_profile)
+    for command in sub.choices.values():
+        _shared_options(command, top=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "profile" and args.action == "run":  # the rest is dvc exp run's
+        if "--" in unknown:  # argparse leaves the "--" that follows one of its options
+            unknown.remove("--")
+        args.dvc_args = [*args.dvc_args, *unknown]
+    elif unknown or (args.command == "profile" and args.dvc_args):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or args.dvc_args)}")
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
     if args.command == "exps":  # DVC's records of experiments: params.yaml is not read
