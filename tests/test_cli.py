@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cliutil import one_line_error, typed, write_params
 
-from cabinlift import config
+from cabinlift import cli, config
 from cabinlift.demo.generate import generate
 
 PARAMS = config.read_yaml("params.yaml")
@@ -41,6 +41,25 @@ def test_zero_fraction(tmp_path, capsys):
     params = _params(tmp_path, **{"subsets.settings.pct10.fraction": 0})
     err = _one_line_error(capsys, ["--params", str(params), "subsets", "--processed", str(tmp_path)])
     assert "subsets.settings.pct10.fraction" in err
+
+
+def test_params_and_timings_after_the_command(tmp_path, capsys):
+    """`cabinlift check --params other.yaml` was an argparse error: the options of every
+    command are taken before or after its name, the later one winning."""
+    params = _params(tmp_path, **{"subsets.settings.pct10.fraction": 0})
+    assert cli.main(["subsets", "--processed", str(tmp_path), "--params", str(params)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cabinlift subsets: error: ") and "subsets.settings.pct10.fraction" in err
+    parse = cli.build_parser().parse_args
+    assert (parse(["check"]).params, parse(["check"]).timings) == ("params.yaml", "logs")
+    assert parse(["--params", "a.yaml", "--timings", "t", "check"]).params == "a.yaml"
+    assert parse(["--params", "a.yaml", "check", "--timings", "t2"]).timings == "t2"
+    assert parse(["--params", "a.yaml", "check", "--params", "b.yaml"]).params == "b.yaml"
+    for command in (*cli.COMPUTING, "store", "exps", "profile"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--params PARAMS" in out and "--timings TIMINGS" in out, command
 
 
 def test_truncated_csv_names_file_and_row(tmp_path, capsys, demo_root):

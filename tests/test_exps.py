@@ -1,10 +1,16 @@
 """`cabinlift exps` on records in the shape `dvc exp show --json` writes (DVC 3): the full demo
-grid and long paths stay within the line width. (Through the real DVC: test_dvc_workflow.py.)"""
+grid and long paths stay within the line width; `-A` through the real DVC in a small repository
+of a few commits. (On the real pipeline: test_dvc_workflow.py.)"""
 
 from __future__ import annotations
 
 import json
+import textwrap
+from pathlib import Path
 
+from dvcrepo import DVC, run
+
+from cabinlift import cli
 from cabinlift.exps import render
 
 MODELS = ("simplebl", "semgcn", "graformer", "graphmlp", "jointformer")
@@ -89,3 +95,77 @@ def test_no_real_data_column_first_and_mean_pose_row():
     start = diff.index("paper bbbbbbb (2026-11-30 05:49), from main")
     assert _rows(diff[start:], "mean_pose") == [["-", "-5.5", "+0.0"]]
     assert _rows(diff[start:], "semgcn pretrained") == [["-1.5", "+0.0", "+0.0"]]
+
+
+_TABLE_STAGE = """\
+import json, yaml
+lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
+json.dump({"simplebl": {"scratch": {"pct50": 1000 * lr}}}, open("metrics/table1.json", "w"))
+"""
+
+
+def _commits_repo(repo: Path, commits: int) -> list[str]:
+    """A git + DVC repository of ``commits`` commits whose one stage writes a Table 1 from
+    ``train.lr``; the commits' short revs, oldest first."""
+    repo.mkdir()
+    (repo / "metrics").mkdir()
+    (repo / "params.yaml").write_text("train:\n  lr: 0.001\n")
+    (repo / "table.py").write_text(_TABLE_STAGE)
+    (repo / "dvc.yaml").write_text(textwrap.dedent("""\
+        stages:
+          table:
+            cmd: python table.py
+            deps: [table.py]
+            params: [train.lr]
+            metrics:
+              - metrics/table1.json:
+                  cache: false
+        """))
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(DVC + ["init", "-q"], repo)
+    run(DVC + ["config", "core.analytics", "false"], repo)
+    run(DVC + ["repro", "-q"], repo)
+    for i in range(commits):
+        (repo / "notes.txt").write_text(f"commit {i}\n")
+        run(["git", "add", "-A"], repo)
+        run(["git", "commit", "-qm", f"commit {i}"], repo)
+    revs = run(["git", "rev-list", "--reverse", "HEAD"], repo).stdout.split()
+    return [rev[:7] for rev in revs]
+
+
+def _exp_run(repo: Path, rev: str, name: str, lr: float) -> None:
+    """The experiment ``name`` (``train.lr=lr``) of commit ``rev``; the workspace left as it was."""
+    run(["git", "checkout", "-q", rev], repo)
+    run(DVC + ["exp", "run", "-q", "-n", name, "-S", f"train.lr={lr}"], repo)
+    run(["git", "checkout", "-q", "--", "."], repo)
+    run(["git", "checkout", "-q", "main"], repo)
+
+
+def test_all_commits_shows_only_the_commits_with_experiments(tmp_path, capsys, monkeypatch):
+    """`exps -A` once printed a baseline and its Table 1 for every commit (1,738 lines for 123
+    commits): only commits with experiments are printed, the others are counted, and with
+    several commits the last line says how to see one alone."""
+    repo = tmp_path / "repo"
+    first, middle, head = _commits_repo(repo, 3)
+    monkeypatch.chdir(repo)
+
+    def exps(*args: str) -> list[str]:
+        assert cli.main(["exps", *args]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    assert exps("-A") == ["no experiments in any of the 3 commit(s); one commit's Table 1: "
+                          "cabinlift exps --rev <commit>"]
+    _exp_run(repo, head, "lr2", 0.002)
+    _exp_run(repo, first, "lr5", 0.005)
+    lines = exps("-A")
+    baselines = [line.split(" (")[0] for line in lines if "baseline" in line]
+    assert baselines == [f"main {head}", first]
+    assert not any(middle in line for line in lines)  # no experiments: not shown
+    assert [line for line in lines if " -> " in line] == ["  train.lr: 0.001 -> 0.002",
+                                                          "  train.lr: 0.001 -> 0.005"]
+    assert lines[-2:] == ["experiments in 2 of 3 commits; 1 without experiments not shown",
+                          f"one commit alone: cabinlift exps --rev <commit> (e.g. {head})"]
+    alone = exps("--rev", first)
+    assert alone[0].startswith(f"{first} (") and alone[0].endswith("baseline, 1 experiment(s)")
+    assert [line for line in alone if " -> " in line] == ["  train.lr: 0.001 -> 0.005"]
+    assert not any(head in line for line in alone)

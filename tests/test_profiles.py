@@ -1,15 +1,18 @@
 """Profiles: the same keys in every profile, the demo's values are params.yaml's, the authors'
-profile builds the authors' networks, and a profile reaches params.yaml through DVC's writer."""
+profile builds the authors' networks, a profile reaches params.yaml through DVC's writer, and
+`cabinlift profile` prints values as YAML and takes its options after the profile name."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cabinlift import config, profiles
+from cabinlift import cli, config, profiles
 from cabinlift.errors import CabinliftError
 from cabinlift.lifters import build_lifter
 
@@ -90,3 +93,62 @@ def test_bad_profiles_are_named(tmp_path):
     (tmp_path / "y.yaml").write_text("params:\n  train.lr: 1\n")
     with pytest.raises(CabinliftError, match="y.yaml: expected exactly the keys"):
         profiles.load_profile("y", tmp_path)
+
+
+_TEST_PROFILE = """\
+description: a test profile
+params:
+  lifters.semgcn.graph: coco17
+  lifters.semgcn.non_local: true
+  store.snapshot_every_epochs: 5
+  train.target_unit_mm: 1000.0
+"""
+
+
+@pytest.fixture()
+def test_profile(tmp_path) -> Path:
+    """A folder holding the profile ``x``: a string, a bool, a null and a float changed."""
+    root = tmp_path / "profiles"
+    root.mkdir()
+    (root / "x.yaml").write_text(_TEST_PROFILE)
+    return root
+
+
+def test_show_prints_values_as_yaml_writes_them(test_profile, capsys):
+    """`profile show` once printed Python's spelling (`False -> True`, `'coco15'`, `None`)."""
+    argv = ["--params", str(ROOT / "params.yaml"), "profile", "--profiles", str(test_profile)]
+    assert cli.main([*argv, "show", "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:5] == ["  lifters.semgcn.graph: coco15 -> coco17",
+                          "  lifters.semgcn.non_local: false -> true",
+                          "  store.snapshot_every_epochs: null -> 5",
+                          "  train.target_unit_mm: 50.0 -> 1000.0"]
+    for line in lines[1:5]:  # each side reads back as the value it shows
+        key, _, change = line.strip().partition(": ")
+        old, new = (yaml.safe_load(text) for text in change.split(" -> "))
+        assert (old, new) == (profiles._get(PARAMS, key), yaml.safe_load(_TEST_PROFILE)["params"][key])
+    assert [profiles.yaml_text(v) for v in (["OMS_01", "Dashboard"], "yes", "1.0", None, "a\nb")] == [
+        "[OMS_01, Dashboard]", "'yes'", "'1.0'", "null", '"a\\nb"']
+
+
+def test_options_after_the_profile_name(tmp_path, test_profile, capsys, monkeypatch):
+    """`--params` and `--profiles` after NAME were taken as arguments for dvc exp run (and
+    ignored by `show`); they are cabinlift's, and only `run` passes the rest on to DVC."""
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text().replace("non_local: false", "non_local: true"))
+    assert cli.main(["profile", "show", "x", "--profiles", str(test_profile), "--params", str(params)]) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if " -> " in line]
+    assert shown == ["  lifters.semgcn.graph: coco15 -> coco17",
+                     "  store.snapshot_every_epochs: null -> 5",
+                     "  train.target_unit_mm: 50.0 -> 1000.0"]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    own = ["--profiles", str(test_profile), "--params", str(params)]
+    assert cli.main(["profile", "run", "x", *own, "--", "-S", "train.max_epochs=5"]) == 0
+    assert cli.main(["profile", "run", "x", "-S", "train.max_epochs=5", *own]) == 0
+    expected = [sys.executable, "-m", "dvc", "exp", "run", "-n", "x",
+                "-S", "lifters.semgcn.graph=coco17", "-S", "store.snapshot_every_epochs=5",
+                "-S", "train.target_unit_mm=1000.0", "-S", "train.max_epochs=5"]
+    assert calls == [expected, expected]
+    with pytest.raises(SystemExit):  # only run takes further arguments
+        cli.main(["profile", "show", "x", *own, "-S", "train.max_epochs=5"])

@@ -1,7 +1,8 @@
 """``cabinlift <stage>``: thin command-line entry points over the library, one per DVC stage.
 
 Errors the user can fix (bad input files, bad parameters) are printed as one line naming the
-file or key and exit with status 1, without a traceback.
+file or key and exit with status 1, without a traceback. The options of every command
+(``--params``, ``--timings``) may come before or after its name.
 """
 
 from __future__ import annotations
@@ -87,7 +88,19 @@ def _finetune(args: argparse.Namespace, params: Params) -> None:
         Path(args.pretrained) if args.pretrained else None, Path(args.timings), args.setting)))
 
 
+def human_size(n: float) -> str:
+    """Bytes as a person reads them, in the decimal units of ``store.max_gb`` (1 GB = 10**9
+    bytes): ``1.3 GB``, ``10 GB``, ``512 B``."""
+    units = ("B", "kB", "MB", "GB", "TB")
+    unit = 0
+    while abs(n) >= 999.5 and unit < len(units) - 1:
+        n, unit = n / 1000, unit + 1
+    text = f"{n:.1f}".removesuffix(".0") if unit and abs(n) < 9.95 else f"{n:.0f}"
+    return f"{text} {units[unit]}"
+
+
 def _store(args: argparse.Namespace, params: Params) -> None:
+    """Counts and bytes as JSON for scripts, each size also as a person reads it."""
     from cabinlift.training.store import RunStore
 
     if args.max_gb is not None and not (math.isfinite(args.max_gb) and args.max_gb >= 0):
@@ -95,21 +108,26 @@ def _store(args: argparse.Namespace, params: Params) -> None:
                              f"store, as --all does), got {args.max_gb:g}")
     store = RunStore.from_config(params.store)
     if not store.enabled:
-        print(json.dumps({"dir": None, "entries": 0, "bytes": 0}))
+        print(json.dumps({"dir": None, "entries": 0, "bytes": 0, "size": human_size(0)}))
         return
     if args.action == "clean":
         limit = 0.0 if args.all else (None if args.max_gb is None else args.max_gb * 1e9)
         if limit is None and store.max_bytes is None:
             raise CabinliftError("store clean: give --max-gb N or --all "
                                  "(params.yaml has no 'store.max_gb')")
+        before = store.size()
         removed, kept = store.clean(limit)
         print(json.dumps({"dir": str(store.root), "removed": removed,
                           "entries": len(store.entries()),
-                          "snapshots": len(store.snapshots()), "bytes": kept}))
+                          "snapshots": len(store.snapshots()), "bytes": kept,
+                          "size": human_size(kept), "freed_bytes": before - kept,
+                          "freed": human_size(before - kept)}))
         return
+    size, limit = store.size(), store.max_bytes
     print(json.dumps({"dir": str(store.root), "entries": len(store.entries()),
-                      "snapshots": len(store.snapshots()), "bytes": store.size(),
-                      "max_bytes": None if store.max_bytes is None else int(store.max_bytes)}))
+                      "snapshots": len(store.snapshots()), "bytes": size, "size": human_size(size),
+                      "max_bytes": None if limit is None else int(limit),
+                      "max_size": None if limit is None else human_size(limit)}))
 
 
 def _evaluate(args: argparse.Namespace, params: Params) -> None:
@@ -136,7 +154,8 @@ def _exps(args: argparse.Namespace) -> None:
     from cabinlift.exps import render, run_dvc_exp_show
 
     extra = (["--all-commits"] if args.all_commits else []) + [f"--rev={r}" for r in args.rev or []]
-    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff), end="")
+    print(render(run_dvc_exp_show(extra), width=args.width, diff=args.diff,
+                 all_commits=args.all_commits), end="")
 
 
 def _lift_params(path: Path) -> Params | None:
@@ -178,7 +197,7 @@ def _profile(args: argparse.Namespace, params: Params) -> None:
     if args.action == "show":
         print(f"{profile.name}: {profile.description}")
         for key, old, new in changed:
-            print(f"  {key}: {old!r} -> {new!r}")
+            print(f"  {key}: {profiles.yaml_text(old)} -> {profiles.yaml_text(new)}")
         if not changed:
             print(f"  {args.params} already holds every value of this profile")
         print(shlex.join(["dvc", "exp", "run", "-n", profile.name, *set_args]))
@@ -188,8 +207,8 @@ def _profile(args: argparse.Namespace, params: Params) -> None:
         made = profiles.apply_profile(Path(args.params), profile)
         print(f"{args.params}: {len(made)} values of profile {profile.name!r} written")
     else:  # run: the profile as a DVC experiment of its own name
-        extra = args.dvc_args[1:] if args.dvc_args[:1] == ["--"] else args.dvc_args
-        cmd = [sys.executable, "-m", "dvc", "exp", "run", "-n", profile.name, *set_args, *extra]
+        cmd = [sys.executable, "-m", "dvc", "exp", "run", "-n", profile.name, *set_args,
+               *args.dvc_args]
         print(shlex.join(["dvc", *cmd[3:]]), file=sys.stderr)
         code = subprocess.call(cmd)
         if code:
@@ -204,11 +223,22 @@ def plain(text: str) -> str:
     return re.sub(r"``(.+?)``", r"\1", text)
 
 
+def _shared_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """The options of every command, given before the command name (``top``) or after it: a
+    command's own copy has no default (``SUPPRESS``), so that when it is not given the value
+    given before the command name, or the default, stays."""
+    def default(value: str) -> str:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--params", default=default("params.yaml"),
+                        help="parameters file (default: params.yaml)")
+    parser.add_argument("--timings", default=default("logs"),
+                        help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cabinlift", description=plain(__doc__.splitlines()[0]))
-    p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    p.add_argument("--timings", default="logs",
-                   help="where wall-time logs go (git-ignored, outside DVC; default: logs)")
+    _shared_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -320,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiments' cells as differences from the baseline's")
     s.add_argument("--width", type=int, default=100, help="line width (default: 100)")
     s.add_argument("-A", "--all-commits", action="store_true",
-                   help="experiments of every commit (dvc exp show -A)")
+                   help="experiments of every commit (dvc exp show -A): only the commits that "
+                   "have experiments are printed")
     s.add_argument("--rev", action="append", help="experiments of this commit (repeatable)")
     s.set_defaults(func=_exps)
 
@@ -350,14 +381,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "show", "args", "run", "apply"])
     s.add_argument("name", nargs="?", help="profile name (see 'cabinlift profile list')")
     s.add_argument("--profiles", default="profiles", help="folder of the profile files")
-    s.add_argument("dvc_args", nargs=argparse.REMAINDER,
+    # not REMAINDER, which would also take cabinlift's own options given after NAME: main()
+    # hands run the arguments that are not cabinlift's
+    s.add_argument("dvc_args", nargs="*", metavar="-- DVC_ARG",
                    help="run: further arguments of dvc exp run, after --")
     s.set_defaults(func=_profile)
+    for command in sub.choices.values():
+        _shared_options(command, top=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "profile" and args.action == "run":  # the rest is dvc exp run's
+        if "--" in unknown:  # argparse leaves the "--" that follows one of its options
+            unknown.remove("--")
+        args.dvc_args = [*args.dvc_args, *unknown]
+    elif unknown or (args.command == "profile" and args.dvc_args):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or args.dvc_args)}")
     if args.command == "finetune":
         args.out = args.out or f"models/finetuned/{args.init}/{args.model}"
     if args.command == "exps":  # DVC's records of experiments: params.yaml is not read

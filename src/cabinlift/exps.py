@@ -6,6 +6,7 @@ records (``dvc exp show --json``, DVC's own output) and prints, per baseline com
 (a row per model and init, a column per setting, test MPJPE in mm), then per experiment the
 params that differ from the baseline and its Table 1 (or, with ``diff``, its cells minus the
 baseline's). The workspace is not listed: ``dvc params diff`` / ``dvc metrics diff`` show it.
+With ``-A`` (every commit) only the commits that have experiments are printed.
 """
 
 from __future__ import annotations
@@ -153,18 +154,35 @@ def _table_lines(table: dict[str, Any], base: dict[str, Any] | None, width: int)
     return lines
 
 
-def render(show: list[dict[str, Any]], width: int = 100, diff: bool = False) -> str:
-    """The text ``cabinlift exps`` prints for ``dvc exp show --json`` output ``show``."""
+def _label(record: Record) -> str:
+    """``<name> <rev>``, or the rev alone for a commit no branch names (its name is its rev)."""
+    return record.rev if record.name == record.rev else f"{record.name} {record.rev}"
+
+
+def render(show: list[dict[str, Any]], width: int = 100, diff: bool = False,
+           all_commits: bool = False) -> str:
+    """The text ``cabinlift exps`` prints for ``dvc exp show --json`` output ``show``.
+
+    ``all_commits`` (``-A``): ``show`` holds every commit of the repository, most of them
+    without experiments, so only the commits that have experiments are printed, then a count
+    of the others and how to see one commit alone."""
+    commits = parse(show)
+    if all_commits:
+        shown = [(base, exps) for base, exps in commits if exps]
+        if not shown:
+            return _shorten(f"no experiments in any of the {len(commits)} commit(s); one "
+                            "commit's Table 1: cabinlift exps --rev <commit>", width) + "\n"
+    else:
+        shown = commits
     lines: list[str] = []
-    for base, exps in parse(show):
+    for base, exps in shown:
         if lines:
             lines.append("")
-        lines.append(_shorten(f"{base.name} {base.rev} ({base.created}): baseline"
+        lines.append(_shorten(f"{_label(base)} ({base.created}): baseline"
                               + (f", {len(exps)} experiment(s)" if exps else ""), width))
         lines += _table_lines(base.table, None, width) if base.table else ["  no Table 1"]
         for exp in exps:
-            lines += ["", _shorten(f"{exp.name} {exp.rev} ({exp.created}), from {base.name}",
-                                   width)]
+            lines += ["", _shorten(f"{_label(exp)} ({exp.created}), from {base.name}", width)]
             if exp.error:
                 lines.append(_shorten(f"  failed: {exp.error}", width))
             changes = changed_params(base.params, exp.params)
@@ -180,4 +198,17 @@ def render(show: list[dict[str, Any]], width: int = 100, diff: bool = False) -> 
                 lines += _table_lines(exp.table, base.table if diff else None, width)
             else:
                 lines.append("  no Table 1")
+    if all_commits and (len(shown) > 1 or len(shown) < len(commits)):
+        lines.append("")
+        lines += [_shorten(line, width) for line in _summary(shown, len(commits))]
     return "\n".join(lines) + "\n" if lines else "no commits or experiments\n"
+
+
+def _summary(shown: list[tuple[Record, list[Record]]], commits: int) -> list[str]:
+    """The last lines of ``-A``: how many commits were left out, and how to see one alone."""
+    left_out = commits - len(shown)
+    lines = [f"experiments in {len(shown)} of {commits} commits"
+             + (f"; {left_out} without experiments not shown" if left_out else "")]
+    if len(shown) > 1:
+        lines.append(f"one commit alone: cabinlift exps --rev <commit> (e.g. {shown[0][0].rev})")
+    return lines

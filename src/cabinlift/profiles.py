@@ -11,6 +11,7 @@ layout and comments.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,16 @@ def with_profile(params: dict[str, Any], profile: Profile) -> dict[str, Any]:
 def changes(params: dict[str, Any], profile: Profile) -> list[tuple[str, Any, Any]]:
     """``(key, current value, profile value)`` for every key the profile changes."""
     return [(k, _get(params, k), v) for k, v in profile.values.items() if _get(params, k) != v]
+
+
+def yaml_text(value: Any) -> str:
+    """``value`` as YAML writes it on one line (``false``, ``null``, ``coco15``, ``'yes'``,
+    ``[OMS_01, Dashboard]``): what ``profile show`` prints is what params.yaml and the profile
+    files hold, not Python's spelling of it."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=True)
+    text = text.removesuffix("\n...\n").removesuffix("\n")
+    # a string with a line break spans lines as YAML writes it; JSON's is YAML on one line
+    return json.dumps(value, ensure_ascii=False) if "\n" in text else text
 
 
 def _text(value: Any) -> str:

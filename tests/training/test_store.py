@@ -117,13 +117,44 @@ def test_store_command_reports_and_cleans(tmp_path, capsys):
     assert cli.main(argv + ["info"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info == {"dir": str(store.root), "entries": 3, "snapshots": 0, "bytes": size,
-                    "max_bytes": 10**9}
+                    "size": cli.human_size(size), "max_bytes": 10**9, "max_size": "1 GB"}
     assert cli.main(argv + ["clean"]) == 0  # under the bound: nothing removed
     assert json.loads(capsys.readouterr().out)["removed"] == 0
     assert cli.main(argv + ["clean", "--max-gb", str(size * 0.7 / 1e9)]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 2
     assert cli.main(argv + ["clean", "--all"]) == 0
     assert store.entries() == []
+
+
+def test_store_command_prints_sizes_a_person_reads(tmp_path, capsys):
+    """``store info`` once printed bytes only (``"bytes": 3312345678``); each size now also
+    comes as text, in the decimal GB of ``store.max_gb``, and the JSON still parses."""
+    import json
+
+    from cliutil import write_params
+
+    from cabinlift import cli, config
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    old, new = root / "old.pt", root / "new.snapshot.pt"
+    old.write_bytes(b"\0" * 1_260_000)
+    new.write_bytes(b"\0" * 50_000)
+    os.utime(old, (1_000_000, 1_000_000))  # least recently used
+    params = write_params(tmp_path / "params.yaml", config.read_yaml("params.yaml"),
+                          **{"store.dir": str(root), "store.max_gb": 10})
+    argv = ["--params", str(params), "store"]
+    assert cli.main(argv + ["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["bytes"], info["size"], info["max_bytes"], info["max_size"]) == (
+        1_310_000, "1.3 MB", 10**10, "10 GB")
+    assert cli.main(argv + ["clean", "--max-gb", "0.001"]) == 0
+    clean = json.loads(capsys.readouterr().out)
+    assert (clean["removed"], clean["bytes"], clean["size"], clean["freed_bytes"],
+            clean["freed"]) == (1, 50_000, "50 kB", 1_260_000, "1.3 MB")
+    assert [cli.human_size(n) for n in (0, 999, 1000, 1_250_000, 9_960_000, 3_312_345_678,
+                                        1.2e13)] == [
+        "0 B", "999 B", "1 kB", "1.2 MB", "10 MB", "3.3 GB", "12 TB"]
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
