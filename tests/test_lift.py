@@ -317,8 +317,10 @@ def test_an_unlabelled_keypoint_is_missing_not_a_point_at_the_origin(checkpoint,
 
 def test_a_keypoint_score_of_zero_is_missing_in_results_and_interim_csvs(checkpoint, tmp_path,
                                                                           monkeypatch, capsys):
-    """A results list's third value is a score, as is an interim CSV's ``<joint>_score``: 0
-    is a keypoint not found, lifted as COCO's v = 0."""
+    """A results list's third value is a score: 0 is a keypoint not found, lifted as COCO's
+    v = 0. An interim CSV says so by leaving the keypoint without coordinates (what the
+    precomputed backend writes for it); a keypoint placed there is used whatever its score,
+    exactly as the normalize stage uses it."""
     monkeypatch.chdir(tmp_path)
     xy = np.round(_poses(1, seed=8)[0], 3)  # as an interim CSV stores it
     score = np.full(17, 0.8)
@@ -326,17 +328,27 @@ def test_a_keypoint_score_of_zero_is_missing_in_results_and_interim_csvs(checkpo
     nowhere = xy.copy()
     nowhere[R_WRIST] = 0.0
     (tmp_path / "res.json").write_text(json.dumps([{**_annotation(nowhere, score), "score": 0.7}]))
-    kp_csv = tmp_path / "vp1" / "run1.ids_1.keypoints2d.csv"
-    write_keypoints(kp_csv, Keypoints2D(frame_id=np.array([0, 15]), detected=np.array([True, False]),
-                                        xy=np.stack([nowhere, np.full((17, 2), np.nan)]),
-                                        scores=np.stack([score, np.full(17, np.nan)])))
+    unplaced = np.where((score > 0)[:, None], xy, np.nan)
+    csvs = {}
+    for name, points in (("missing", unplaced), ("placed", xy)):
+        csvs[name] = tmp_path / name / "vp1" / "run1.ids_1.keypoints2d.csv"
+        write_keypoints(csvs[name], Keypoints2D(
+            frame_id=np.array([0, 15]), detected=np.array([True, False]),
+            xy=np.stack([points, np.full((17, 2), np.nan)]),
+            scores=np.stack([score, np.full(17, np.nan)])))
     expected = _masked_by_hand(checkpoint, xy, score > 0)
-    for src in (tmp_path / "res.json", kp_csv):
+    for src in (tmp_path / "res.json", csvs["missing"]):
         summary = _lift_cli(checkpoint, src, tmp_path / "out.npz", capsys)
         with np.load(tmp_path / "out.npz") as z:
             np.testing.assert_allclose(z["pose3d"][0], expected, rtol=1e-5, atol=1e-3)
             assert z["missing"][0].tolist() == [j == R_WRIST for j in range(13)]
         assert (summary["lifted"], summary["with_missing_joints"]) == (1, 1)
+    summary = _lift_cli(checkpoint, csvs["placed"], tmp_path / "out.npz", capsys)
+    with np.load(tmp_path / "out.npz") as z:
+        np.testing.assert_allclose(z["pose3d"][0], _masked_by_hand(checkpoint, xy, np.ones(17, bool)),
+                                   rtol=1e-5, atol=1e-3)
+        assert not z["missing"][0].any()
+    assert (summary["lifted"], summary["with_missing_joints"]) == (1, 0)
 
 
 def test_poses_the_normalize_stage_would_drop_are_skipped_with_their_reason(

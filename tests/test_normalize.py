@@ -181,6 +181,24 @@ def test_build_real_keeps_only_frames_with_a_neck_enough_joints_and_a_detection(
     assert len(out["val"]["x2d"]) == 0 and len(out["test"]["x2d"]) == 0
 
 
+def test_a_2d_keypoint_not_found_counts_in_no_extent_and_is_zero(tmp_path):
+    """A detected frame whose interim CSV leaves a keypoint without coordinates (precomputed
+    COCO keypoints that nobody labelled): the extents are those of the others and the joint's
+    input is 0 (at the neck), never a point at (0, 0); without a 2D shoulder the frame has no
+    neck and is dropped."""
+    xy = _pixels(2)  # x = 500 + 25 j, y = 200 + 37.5 j over the 17 keypoints
+    xy[0, 12] = np.nan  # r_hip not found: the extents end at joint 11
+    xy[1, L_SHOULDER] = np.nan
+    _recording(tmp_path, "vp1/run1.ids_1", np.ones((2, 13), bool), np.ones(2, bool), xy)
+    out, counts = build_real(_params(tmp_path), tmp_path / "keypoints2d")
+    assert counts["no_neck"] == 1 and counts["kept"]["train"] == 1
+    k = np.arange(13)
+    x = (500 + 25 * k - 637.5) / (25 * 11)  # neck: the shoulders' (5, 6) midpoint
+    y = (200 + 37.5 * k - 406.25) / (37.5 * 11)
+    expected = np.where((k != 12)[:, None], np.stack([x, y], 1), 0.0)
+    np.testing.assert_allclose(out["train"]["x2d"][0], expected, atol=1e-6)
+
+
 def test_build_real_adds_up_recordings_splits_and_activities(tmp_path):
     # vp1 (two runs) is in no split; vp2 trains: run1 has 2 kept frames and one of each
     # rejection, run2 nothing kept (the detector missed both frames); vp3 validates with runs

@@ -15,11 +15,14 @@ Accepted inputs:
   and no rows (a recording none of whose frames was sampled) gives no pose.
 
 Missing keypoints: COCO writes a keypoint nobody labelled as ``x = 0, y = 0, v = 0``, and a
-results list or an interim CSV gives each keypoint a score. A keypoint whose third value
-(``v``, the score, or its ``keypoint_scores`` entry where given) is 0 or less is *missing*: it
-counts in no extent and its normalised input is 0 (at the neck), as
-:func:`cabinlift.normalize.normalize_2d` treats joints not found (``v`` 1, labelled but
-occluded, is a found keypoint). The lifters were trained on poses with every joint found (a
+results list gives each keypoint a score. A COCO keypoint whose third value (``v``, the score,
+or its ``keypoint_scores`` entry where given) is 0 or less is *missing*
+(:func:`cabinlift.keypoints.precomputed.found_keypoints`; ``v`` 1, labelled but occluded, is
+found), as the ``precomputed`` backend reads such files; in an interim CSV a keypoint is missing
+where it has no coordinates, exactly as the ``normalize`` stage reads it (a low score there is a
+confidence: the stage uses the keypoint). A missing keypoint counts in no extent and its
+normalised input is 0 (at the neck), as :func:`cabinlift.normalize.normalize_2d` treats joints
+not found. The lifters were trained on poses with every joint found (a
 detector places every joint), so the 3D of a pose with missing joints is less certain, and a
 guess for the missing joints themselves: the output names them. A pose is skipped, with its
 reason, by the rule the ``normalize`` stage drops frames by
@@ -52,7 +55,7 @@ import torch
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
 from cabinlift.keypoints import interim
-from cabinlift.keypoints.precomputed import is_person, load_json, parse_instance
+from cabinlift.keypoints.precomputed import found_keypoints, is_person, load_json, parse_instance
 from cabinlift.lifters import Lifter, available
 from cabinlift.normalize import (
     DEFAULT_MIN_VALID_JOINTS,
@@ -86,7 +89,7 @@ class Poses2D:
     """2D poses to lift (pixels, COCO-17) with where each came from."""
 
     xy: np.ndarray  # (N, 17, 2)
-    found: np.ndarray  # (N, 17) bool: False for a missing keypoint (see found_keypoints)
+    found: np.ndarray  # (N, 17) bool: False for a missing keypoint
     source: np.ndarray  # (N,) str: the file each pose was read from
     file_id: np.ndarray  # (N,) str: Drive&Act file id of an interim CSV ('' for COCO input)
     file_name: np.ndarray  # (N,) str: COCO image file_name ('' when unknown)
@@ -108,13 +111,6 @@ class Lifted:
     @property
     def ok(self) -> np.ndarray:
         return self.skipped == ""
-
-
-def found_keypoints(scores: np.ndarray) -> np.ndarray:
-    """Which keypoints were found: a visibility ``v`` (COCO annotations: 0 unlabelled, 1
-    labelled but occluded, 2 visible) or score (results lists, interim CSVs) above 0. COCO puts
-    an unlabelled keypoint at (0, 0), which would otherwise count as a point of the pose."""
-    return np.asarray(scores, dtype=np.float64) > 0
 
 
 def load_lifter(path: str | Path, device: str = "cpu") -> LoadedLifter:
@@ -208,7 +204,7 @@ def read_interim(path: Path) -> Poses2D:
         rel = f.relative_to(root).as_posix() if root is not None else f.name
         file_id = rel[: -len(KEYPOINTS_SUFFIX)]
         parts.append(Poses2D(
-            xy=kp.xy[det], found=found_keypoints(kp.scores[det]), source=np.full(n, str(f)),
+            xy=kp.xy[det], found=interim.placed(kp.xy[det]), source=np.full(n, str(f)),
             file_id=np.full(n, file_id), file_name=np.full(n, ""),
             frame_id=kp.frame_id[det], image_id=np.full(n, ""),
             instance=np.full(n, -1, dtype=np.int64),

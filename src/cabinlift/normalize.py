@@ -2,9 +2,10 @@
 
 * 13 COCO upper-body joints; "neck" = midpoint of the shoulders, in 2D and in 3D.
 * 2D: neck-centred, then x divided by the horizontal and y by the vertical extent (max - min)
-  of the 13 joints. The pipeline's detections give every joint; where a caller marks joints as
-  not found (``cabinlift lift``: COCO ``v = 0``, a score <= 0), they count in no extent and are
-  0 (at the neck), and the frame needs both shoulders and ``min_valid_joints`` found joints.
+  of the 13 joints. A keypoint that was not found (no coordinates in the interim CSV, e.g. one
+  that precomputed COCO keypoints leave unlabelled; ``cabinlift lift``: COCO ``v = 0``, a score
+  <= 0) counts in no extent and is 0 (at the neck), and a frame needs both shoulders and
+  ``min_valid_joints`` joints found in 2D as in 3D.
 * 3D: neck-centred, in millimetres. A joint is valid if it is annotated in 3D (checked before
   centring); frames with fewer than ``min_valid_joints`` valid joints or without both shoulders
   (no neck) are dropped and counted, as are frames the detector missed.
@@ -164,8 +165,10 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
             )
         xyz, valid = table.joints(COCO17_TO_BODY25[:NUM_JOINTS])
         xyz, valid = xyz[rows], valid[rows]
-        x2d, ok2d = normalize_2d(np.nan_to_num(kp.xy[:, :NUM_JOINTS]))
-        has_neck, enough = joint_checks(valid, min_valid)
+        found2d = interim.placed(kp.xy[:, :NUM_JOINTS])
+        x2d, ok2d = normalize_2d(np.nan_to_num(kp.xy[:, :NUM_JOINTS]), found2d)
+        has_neck, enough = (a & b for a, b in zip(joint_checks(valid, min_valid),
+                                                  joint_checks(found2d, min_valid), strict=True))
         det = kp.detected
         counts["no_detection"] += int((~det).sum())
         counts[NO_NECK] += int((det & ~has_neck).sum())

@@ -7,6 +7,7 @@ from cabinlift.keypoints.interim import (
     Keypoints2D,
     empty_detections,
     interim_path,
+    placed,
     read_detections,
     read_keypoints,
     write_detections,
@@ -44,6 +45,31 @@ def test_round_trip_keeps_missed_frames(tmp_path):
     np.testing.assert_allclose(back.xy[[0, 2]], xy[[0, 2]], atol=5e-4)
     header = (tmp_path / "k.csv").read_text().splitlines()[0].split(",")
     assert header[:5] == ["frame_id", "detected", "nose_x", "nose_y", "nose_score"]
+
+
+def test_a_keypoint_not_found_has_no_coordinates_and_nothing_else_may_be_empty(tmp_path):
+    """x and y both empty is a keypoint not found (what ``placed`` says); one of them, or a
+    score, empty in a detected frame is a damaged file, named by row and keypoint."""
+    xy = np.full((1, 17, 2), 100.0)
+    xy[0, 9] = np.nan  # l_wrist not found
+    kp = Keypoints2D(frame_id=np.array([0]), detected=np.array([True]), xy=xy,
+                     scores=np.zeros((1, 17)))
+    write_keypoints(tmp_path / "k.csv", kp)
+    back = read_keypoints(tmp_path / "k.csv")
+    assert placed(back.xy).tolist() == [[j != 9 for j in range(17)]]
+    lines = (tmp_path / "k.csv").read_text().splitlines()
+    values = lines[1].split(",")
+    for column, name in ((2 + 3 * 10, "r_wrist_x"), (4 + 3 * 5, "l_shoulder_score")):
+        broken = values.copy()
+        broken[column] = ""
+        (tmp_path / "bad.csv").write_text("\n".join([lines[0], ",".join(broken)]) + "\n")
+        assert lines[0].split(",")[column] == name
+        with pytest.raises(CabinliftError) as exc:
+            read_keypoints(tmp_path / "bad.csv")
+        assert str(exc.value) == (
+            f"{tmp_path / 'bad.csv'}: row 2: keypoint {name.rsplit('_', 1)[0]!r} of a detected "
+            "frame has an empty value; expected a score, and x and y both (a keypoint found) or "
+            "neither (not found)")
 
 
 def test_malformed_interim_files_are_named(tmp_path):

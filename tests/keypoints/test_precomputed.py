@@ -71,6 +71,27 @@ def test_detector_applies_the_driver_rule_and_estimator_matches_it(tmp_path):
     assert np.isnan(kp.xy[2]).all()
 
 
+def test_an_unlabelled_keypoint_is_written_without_coordinates(tmp_path):
+    """COCO's ``0, 0, 0`` (v = 0) is no point at (0, 0): the interim CSV leaves it empty, and
+    a labelled occluded keypoint (v = 1) keeps its place."""
+    path = _coco(tmp_path)
+    doc = json.loads(path.read_text())
+    kp = doc["annotations"][2]["keypoints"]  # the driver of frame 30
+    kp[3 * 3: 3 * 4] = [0, 0, 0]  # l_ear unlabelled
+    kp[3 * 9 + 2] = 1  # l_wrist labelled, occluded
+    path.write_text(json.dumps(doc))
+    frames = SimpleNamespace(frame_id=np.array([30]))
+    det = precomputed_detector(DetectPrecomputed(results=str(path), images=None, min_score=0.0,
+                                                 driver_region=list(REGION)),
+                               "detect.precomputed")(REC, CALIB, frames)
+    out = precomputed_estimator(KeypointsPrecomputed(results=str(path), images=None, min_iou=0.0),
+                                "keypoints2d.precomputed")(REC, CALIB, frames, det)
+    np.testing.assert_allclose(det.boxes[0], [720, 310, 880, 390])  # not stretched to (0, 0)
+    assert np.isnan(out.xy[0, 3]).all() and out.scores[0, 3] == 0
+    np.testing.assert_allclose(out.xy[0, 9], [720 + 90, 310 + 45])
+    assert np.isfinite(np.delete(out.xy[0], 3, axis=0)).all()
+
+
 def test_estimator_on_other_boxes_needs_overlap(tmp_path):
     path = _coco(tmp_path)
     det = Detections(frame_id=np.array([0, 30]), detected=np.array([True, True]),

@@ -10,6 +10,8 @@ none of whose frames is sampled (shorter than the stride) has a header and no ro
   :data:`cabinlift.keypoints.driver.REJECTIONS`, empty where it has one).
 * ``data/interim/keypoints2d/vpN/<run>.ids_1.keypoints2d.csv``:
   ``frame_id,detected`` then ``<coco_name>_x,<coco_name>_y,<coco_name>_score`` for COCO-17.
+  A keypoint of a detected frame without coordinates (empty x, y) was not found (e.g. one that
+  precomputed COCO keypoints leave unlabelled); its score is a confidence, never a verdict.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ _TEXT_COLUMNS = ("rejected",)
 KEYPOINT_COLUMNS: tuple[str, ...] = ("frame_id", "detected") + tuple(
     f"{name}_{c}" for name in COCO17 for c in ("x", "y", "score")
 )
+
+
+def placed(xy: np.ndarray) -> np.ndarray:
+    """(..., 17) bool: the keypoints that have coordinates (see the module docstring)."""
+    return np.isfinite(np.asarray(xy, dtype=np.float64)).all(axis=-1)
 
 
 @dataclass
@@ -157,9 +164,14 @@ def read_keypoints(path: Path) -> Keypoints2D:
     t = _read(path, KEYPOINT_COLUMNS, "keypoints2d")
     values = t[list(KEYPOINT_COLUMNS[2:])].to_numpy(np.float64).reshape(len(t), 17, 3)
     detected = t["detected"].to_numpy() > 0
-    if np.isnan(values[detected]).any():
-        row = int(np.flatnonzero(np.isnan(values).any(axis=(1, 2)) & detected)[0]) + 2
-        raise CabinliftError(f"{path}: row {row}: a detected frame has empty keypoint values")
+    empty = np.isnan(values)
+    # in a detected frame every score is given, and x and y both or neither (not found)
+    bad = ((empty[..., 0] != empty[..., 1]) | empty[..., 2]) & detected[:, None]
+    if bad.any():
+        row, joint = (int(v[0]) for v in np.nonzero(bad))
+        raise CabinliftError(
+            f"{path}: row {row + 2}: keypoint {COCO17[joint]!r} of a detected frame has an empty "
+            f"value; expected a score, and x and y both (a keypoint found) or neither (not found)")
     return Keypoints2D(
         frame_id=t["frame_id"].to_numpy(np.int64),
         detected=detected,

@@ -12,10 +12,12 @@ Every image entry names its Drive&Act frame, either with explicit ``file_id``
 ``vpN/<run>.ids_1/<frame>.<ext>`` (e.g. ``vp1/run1b_2018-05-29-14-02-47.ids_1/000030.png``).
 Each annotation holds ``keypoints`` (17 x [x, y, s], COCO order, pixels of the distorted frame;
 ``s`` is the keypoint score, or ``keypoint_scores`` is given separately), a person ``score`` and
-optionally a ``bbox`` ``[x, y, width, height]`` (else the box around the keypoints); only
+optionally a ``bbox`` ``[x, y, width, height]`` (else the box around the keypoints found); only
 ``category_id`` 1 (COCO's person) or none is a person. Images that
 are not sampled frames of a recording are ignored; sampled frames without an entry count as
-missed detections.
+missed detections. A keypoint of score (or COCO visibility ``v``) 0 was not found (COCO writes an
+unlabelled keypoint as ``0, 0, 0``): it is written without coordinates (NaN), so it never counts
+as a point at (0, 0).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from cabinlift.errors import CabinliftError
 from cabinlift.jsonfiles import read_json
 
 _FILE_NAME = re.compile(r"(?:^|/)(vp\d+/[^/]+\.ids_\d+)/(?:\D*?)(\d+)\.[A-Za-z0-9]+$")
+
+
+def found_keypoints(scores: np.ndarray) -> np.ndarray:
+    """Which keypoints of a COCO entry were found: a visibility ``v`` (annotations: 0 unlabelled,
+    1 labelled but occluded, 2 visible) or score (results lists) above 0."""
+    return np.asarray(scores, dtype=np.float64) > 0
 
 
 @dataclass
@@ -103,8 +111,10 @@ def parse_instance(where: str, ann: Any) -> Instance:
         if bbox is not None:
             x, y, w, h = (float(v) for v in bbox)
             box = np.array([x, y, x + w, y + h])
-        else:
-            box = np.concatenate([values[:, :2].min(axis=0), values[:, :2].max(axis=0)])
+        else:  # around the keypoints found (all, where none is)
+            found = found_keypoints(kscores)
+            points = values[found, :2] if found.any() else values[:, :2]
+            box = np.concatenate([points.min(axis=0), points.max(axis=0)])
     except (TypeError, ValueError) as exc:
         raise CabinliftError(f"{where}: keypoints, keypoint_scores, score and bbox must be numbers "
                              f"(bbox: [x, y, width, height]): {exc}") from None
@@ -196,7 +206,8 @@ def precomputed_estimator(cfg: KeypointsPrecomputed, key: str):
             best = int(np.argmax(iou))
             if iou[best] >= min_iou:
                 kp.detected[i] = True
-                kp.xy[i] = inst[best].keypoints
+                found = found_keypoints(inst[best].keypoint_scores)
+                kp.xy[i] = np.where(found[:, None], inst[best].keypoints, np.nan)
                 kp.scores[i] = inst[best].keypoint_scores
         return kp
 
