@@ -79,9 +79,9 @@ def test_table1_structure_and_values(repo: Path):
 
 
 def test_plots_and_normalize_report(repo: Path):
-    for name in ("mpjpe_vs_data", "pretraining_gain", "per_joint", "qualitative"):
+    for name in ("mpjpe_vs_data", "pretraining_gain", "frames_worth", "per_joint", "qualitative"):
         assert (repo / "plots" / f"{name}.png").stat().st_size > 1000, name
-    for name in ("mpjpe_vs_data.csv", "pretraining_gain.csv"):
+    for name in ("mpjpe_vs_data.csv", "pretraining_gain.csv", "frames_worth.csv"):
         assert (repo / "plots" / name).read_text().startswith("setting,train_frames"), name
     assert (repo / "plots" / "per_joint.csv").read_text().startswith("joint_index,joint")
     summary = json.loads((repo / "metrics" / "summary.json").read_text())

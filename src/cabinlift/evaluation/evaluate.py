@@ -15,6 +15,8 @@ from cabinlift.evaluation.outputs import write_all_atomic
 from cabinlift.evaluation.plots import (
     curve_csv,
     curve_png,
+    frames_worth_csv,
+    frames_worth_png,
     gain_csv,
     gain_png,
     per_joint_csv,
@@ -41,6 +43,8 @@ PLOTS_OUTPUTS: dict[str, Renderer] = {
     "mpjpe_vs_data.png": curve_png,
     "pretraining_gain.csv": gain_csv,
     "pretraining_gain.png": gain_png,
+    "frames_worth.csv": frames_worth_csv,
+    "frames_worth.png": frames_worth_png,
     "per_joint.csv": per_joint_csv,
     "per_joint.png": per_joint_png,
     "qualitative.json": qualitative_json,

@@ -41,6 +41,11 @@ class PairedTest:
     def n_pairs(self) -> int:
         return len(self.pairs)
 
+    def significant(self, alpha: float) -> bool:
+        """Whether the Holm-adjusted p is below ``alpha``; a test that cannot be computed (a
+        single pair) is no evidence, so it is not significant."""
+        return self.p_holm is not None and self.p_holm < alpha
+
 
 def _pair_keys(runs: Sequence[RunResult]) -> dict[tuple, RunResult]:
     """Key each run by (sorted training subjects, occurrence), in repetition order."""

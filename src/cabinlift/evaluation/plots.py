@@ -5,6 +5,9 @@
   as a horizontal line and the mean-training-pose reference as a grey curve.
 * ``pretraining_gain``: scratch − pre-trained MPJPE of matched runs vs data, one line per model
   with its 95 % CI; filled markers where the paired test is significant.
+* ``frames_worth``: the real frames a scratch model needs to reach each pre-trained cell vs the
+  cell's own real frames (log-log), one line per model with its 95 % interval, and the
+  diagonal where pre-training is worth exactly the frames it was fine-tuned on.
 * ``per_joint``: per-joint MPJPE of every model at one setting, scratch vs pre-trained, with
   95 % CI error bars over runs.
 
@@ -22,8 +25,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 from cabinlift.config import INITS, NO_REAL_DATA
+from cabinlift.evaluation.frames_worth import AT_MOST, MORE_THAN, CellWorth, FrameCount
 from cabinlift.evaluation.outputs import csv_text
 from cabinlift.evaluation.results import EvaluationResults
 from cabinlift.evaluation.settings import Setting
@@ -193,7 +198,7 @@ def gain_png(r: EvaluationResults) -> bytes:
             ys.append(g)
             lo.append(band[0])
             hi.append(band[1])
-            sig.append(t.p_holm is not None and t.p_holm < alpha)
+            sig.append(t.significant(alpha))
         ax.fill_between(xs, lo, hi, color=color, alpha=0.13, linewidth=0)
         ax.plot(xs, ys, color=color, linewidth=1.7, label=DISPLAY_NAMES.get(m, m))
         for x, y, s_ in zip(xs, ys, sig, strict=True):
@@ -206,6 +211,97 @@ def gain_png(r: EvaluationResults) -> bytes:
                   fontsize=10)
     ax.legend(fontsize=9, title=f"filled marker:\nHolm-adjusted\npaired p < {alpha:g}",
               title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return png_bytes(fig, dpi=110)
+
+
+def _settings_worth(r: EvaluationResults) -> list[tuple[str, list[CellWorth]]]:
+    """(model, its pre-trained cells of the settings) in model order: the weights before
+    fine-tuning have no real frames, which a log axis cannot place."""
+    return [(w.model, [c for c in w.cells if c.setting != NO_REAL_DATA])
+            for w in r.frames_worth()]
+
+
+def _count(c: FrameCount | None) -> float | None:
+    return None if c is None else c.frames
+
+
+def frames_worth_csv(r: EvaluationResults) -> str:
+    """One row per setting: mean training frames, and per model the scratch frames equivalent
+    to its pre-trained cell, the ends of its 95 % interval (``_lo``/``_hi``, empty for a single
+    run) and whether the value is interpolated or a bound (``_bound``: interpolated, more_than,
+    at_most)."""
+    worth = _settings_worth(r)
+    header = ["setting", "train_frames"]
+    for m, _ in worth:
+        header += [m, f"{m}_lo", f"{m}_hi", f"{m}_bound"]
+    rows = []
+    for k, s in enumerate(r.settings):
+        row = [s.name, f"{r.train_frames(s.name):.1f}"]
+        for _, cells in worth:
+            c = cells[k]
+            row += [_num(c.equivalent.frames, 1), _num(_count(c.low), 1),
+                    _num(_count(c.high), 1), c.equivalent.bound]
+        rows.append(row)
+    return csv_text(header, rows)
+
+
+#: Marker of a point that is a bound (the scratch curve did not cross inside its range): an
+#: arrow pointing where the true count lies.
+_BOUND_MARKERS = {MORE_THAN: r"$\uparrow$", AT_MOST: r"$\downarrow$"}
+_DIAGONAL_STYLE = ("black", ":", "scratch frames = PT frames")
+_LARGEST_STYLE = ("0.5", "--", "largest scratch amount")
+#: Room above the largest scratch amount (a factor on the log axis) for the arrows drawn there.
+_HEADROOM = 1.5
+#: Horizontal spread of the models' points at a shared x (factor between neighbours), so that
+#: their error bars do not hide each other.
+_DODGE = 1.06
+
+
+def frames_worth_png(r: EvaluationResults) -> bytes:
+    """Scratch frames equivalent to each pre-trained cell vs the cell's own real frames (log-log),
+    one line per model with error bars over the cell's 95 % CI (models dodged slightly
+    sideways). A point above the dotted diagonal means pre-training is worth more real frames
+    than the cell was fine-tuned on; arrows are bounds where the scratch curve does not cross
+    (up: more than the largest setting, drawn at the dashed line; down: at most the
+    smallest)."""
+    fig = Figure(figsize=(10.0, 5.6))
+    ax = fig.add_subplot()
+    frames = [r.train_frames(s.name) for s in r.settings]
+    lowest, largest = min(frames), max(frames)
+    worth = _settings_worth(r)
+    for k, (m, cells) in enumerate(worth):
+        color, marker = f"C{k % 10}", _MARKERS[k % len(_MARKERS)]
+        dodge = _DODGE ** (k - (len(worth) - 1) / 2)
+        xs = [c.pt_frames * dodge for c in cells]
+        ys = [c.equivalent.frames for c in cells]
+        exact = [j for j, c in enumerate(cells) if c.equivalent.bound not in _BOUND_MARKERS]
+        ax.plot(xs, ys, color=color, linewidth=1.6, marker=marker, markersize=6,
+                markevery=exact, label=DISPLAY_NAMES.get(m, m))
+        for x, y, c in zip(xs, ys, cells, strict=True):
+            if c.low is not None and c.high is not None:
+                ax.errorbar([x], [y], yerr=[[y - c.low.frames], [c.high.frames - y]],
+                            color=color, elinewidth=1.0, capsize=3, linestyle="none")
+            if c.equivalent.bound in _BOUND_MARKERS:
+                ax.plot([x], [y], marker=_BOUND_MARKERS[c.equivalent.bound], markersize=11,
+                        color=color, linestyle="none")
+    color, style, label = _DIAGONAL_STYLE
+    ax.plot([lowest, largest], [lowest, largest], color=color, linestyle=style, linewidth=1.2,
+            label=label)
+    color, style, label = _LARGEST_STYLE
+    ax.axhline(largest, color=color, linestyle=style, linewidth=1.0, label=label)
+    _log_x_axis(ax, frames, r.settings, top_labels=True)
+    ax.set_yscale("log")
+    ax.set_ylim(top=largest * _HEADROOM)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.tick_params(labelsize=9)
+    ax.set_xlabel("real training frames of the PT cell (log scale)", fontsize=10)
+    ax.set_ylabel("real training frames from scratch to reach\nthe PT cell's MPJPE "
+                  "(± 95 % CI, log scale)", fontsize=10)
+    ax.set_title("What pre-training is worth in real training frames", fontsize=11)
+    ax.legend(fontsize=9, title="↑ more than (a lower bound)\n↓ at most (an upper bound)",
+              title_fontsize=9, loc="lower right")  # below the diagonal: empty
     fig.tight_layout()
     return png_bytes(fig, dpi=110)
 

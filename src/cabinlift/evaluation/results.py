@@ -18,6 +18,7 @@ import numpy as np
 
 from cabinlift.config import INITS, Pck
 from cabinlift.evaluation.aggregate import CellSummary
+from cabinlift.evaluation.frames_worth import ModelWorth, model_worth
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
 from cabinlift.evaluation.settings import Setting
@@ -185,3 +186,9 @@ class EvaluationResults:
     def above_mean_pose(self, model: str, init: str, setting: str) -> bool:
         """Whether the cell is above the mean-training-pose reference of its setting."""
         return above_mean_pose(self.cells[model, init, setting], self.mean_pose[setting])
+
+    def frames_worth(self) -> tuple[ModelWorth, ...]:
+        """Per model, its pre-trained cells as the real frames a scratch model needs to match
+        them, and where the paired gain stops being significant."""
+        return tuple(model_worth(self.cells, self.tests, m, self.settings, self.alpha)
+                     for m in self.models)

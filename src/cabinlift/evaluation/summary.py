@@ -3,7 +3,8 @@
 Per cell (model, init, setting; the pre-trained weights before fine-tuning as the setting
 ``none``): every per-run metric as mean / std / 95 % CI / n, per-joint and per-activity MPJPE,
 the runs' convergence and steps; per (model, setting): the paired pre-trained − scratch test;
-per setting: the mean-training-pose reference; plus the test set, the settings, the
+per setting: the mean-training-pose reference; per model: what pre-training is worth in
+scratch frames; plus the test set, the settings, the
 pre-training summaries and the qualitative frame. Not declared as DVC metrics (``dvc metrics
 diff`` would list thousands of numbers), so its structure is free.
 """
@@ -19,6 +20,7 @@ from cabinlift.evaluation.aggregate import (
     Stat,
     best_at_last_check,
 )
+from cabinlift.evaluation.frames_worth import CellWorth, FrameCount, ModelWorth
 from cabinlift.evaluation.outputs import dump_json, rounded
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
@@ -109,6 +111,33 @@ def paired_json(t: PairedTest) -> dict[str, Any]:
     }
 
 
+def frame_count_json(count: FrameCount | None, nd: int = 1) -> dict[str, Any] | None:
+    return None if count is None else {"frames": rounded(count.frames, nd), "bound": count.bound}
+
+
+def _cell_worth_json(c: CellWorth) -> dict[str, Any]:
+    return {
+        "pt_train_frames": rounded(c.pt_frames, 1),
+        "pt_mpjpe": rounded(c.pt_mpjpe),
+        "pt_ci95": rounded(c.pt_ci95),
+        "scratch_frames": frame_count_json(c.equivalent),
+        "scratch_frames_ci95": {"low": frame_count_json(c.low),
+                                "high": frame_count_json(c.high)},
+        "ratio": frame_count_json(c.ratio, nd=2),
+    }
+
+
+def frames_worth_json(w: ModelWorth) -> dict[str, Any]:
+    """One model's pre-trained cells in scratch frames, and where its gain stops being
+    significant."""
+    first = w.not_significant
+    return {
+        "cells": {c.setting: _cell_worth_json(c) for c in w.cells},
+        "first_not_significant": None if first is None else {"setting": first.name,
+                                                            "label": first.label},
+    }
+
+
 def _definitions(r: EvaluationResults) -> dict[str, str]:
     """What each key of summary.json means, with the configured thresholds and level."""
     metrics, alpha = r.pck, r.alpha
@@ -139,6 +168,17 @@ def _definitions(r: EvaluationResults) -> dict[str, str]:
                              "below the mean_pose reference of its own setting and "
                              "repetition (null: none is), how many scratch runs had "
                              "fewer steps (none of them below), scratch runs",
+        "frames_worth": "per model and pre-trained cell (setting none included): the real "
+                        "training frames a scratch model needs to reach the cell's mean MPJPE "
+                        "(scratch_frames), interpolated linearly in log(frames) on the model's "
+                        "scratch curve (first crossing in increasing frames), and the same at "
+                        "the cell's mean + and - its 95 % CI (scratch_frames_ci95: low, high); "
+                        "bound: interpolated, more_than (not reached within the largest "
+                        "setting: a lower bound) or at_most (reached at the smallest: an upper "
+                        "bound); ratio: scratch_frames per real frame of the cell (null with "
+                        "no real data); first_not_significant: the setting with the fewest real "
+                        "frames whose Holm-adjusted paired test is not below alpha (null: "
+                        "every one is)",
         "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
                        "used all epochs with their best validation at the last check "
                        "(best_at_last_check: limited by the epoch budget), runs (n), "
@@ -149,7 +189,7 @@ def _definitions(r: EvaluationResults) -> dict[str, str]:
 def summary_json(r: EvaluationResults) -> str:
     """Render summary.json: definitions, settings, test set, quick-look tables (mean per cell
     of each metric), cells, paired tests, the mean-training-pose reference, pre-training
-    summaries, qualitative frame. Pre-trained rows start with the setting ``none``."""
+    summaries, frames worth, qualitative frame. Pre-trained rows start with the setting ``none``."""
     cells, models, settings = r.cells, r.models, r.settings
 
     def names(i: str) -> list[tuple[str, str]]:
@@ -197,6 +237,7 @@ def summary_json(r: EvaluationResults) -> str:
         ],
         "scratch_untrained": _scratch_json(r.scratch),
         "pretrain": {m: r.pretrain[m] for m in models if m in r.pretrain},
+        "frames_worth": {w.model: frames_worth_json(w) for w in r.frames_worth()},
         "qualitative": r.qualitative.info(),
     }
     return dump_json(out)

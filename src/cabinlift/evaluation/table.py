@@ -15,6 +15,7 @@ from typing import Any
 
 from cabinlift.config import INITS, NO_REAL_DATA
 from cabinlift.evaluation.aggregate import CellSummary, RunResult, best_at_last_check
+from cabinlift.evaluation.frames_worth import AT_MOST, MORE_THAN, CellWorth, FrameCount
 from cabinlift.evaluation.outputs import csv_text, dump_json, rounded
 from cabinlift.evaluation.paired import significance_mark
 from cabinlift.evaluation.results import EvaluationResults, ScratchBound
@@ -35,6 +36,13 @@ RUNS_CSV_COLUMNS: tuple[str, ...] = (
     "epochs_run", "best_epoch", "best_val_mpjpe", "test_mpjpe", "test_pmpjpe", "test_pck",
     "test_auc", "test_activity_macro", "steps", "stopped_early", "best_at_last_check",
 )
+
+#: Significant digits of an interpolated frame count (the curve is measured at a few settings)
+#: and of its multiple of a cell's own frames.
+FRAME_COUNT_DIGITS = 3
+RATIO_DIGITS = 2
+#: How a frame count that is a bound is written: ``> 300``, ``≤ 2``.
+BOUND_PREFIX = {MORE_THAN: "> ", AT_MOST: "≤ "}
 
 Lines = list[str]
 
@@ -74,6 +82,13 @@ def _fmt_p(p: float | None) -> str:
     if p is None:
         return "—"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _fmt_count(count: FrameCount, digits: int = FRAME_COUNT_DIGITS) -> str:
+    """``1,240`` (``digits`` significant digits, thousands separated), ``> 300`` or ``≤ 2``."""
+    value = float(f"{count.frames:.{digits}g}")
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:,g}"
+    return BOUND_PREFIX.get(count.bound, "") + text
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> Lines:
@@ -217,6 +232,58 @@ def gain_section(r: EvaluationResults) -> Lines:
                     _header(r, False), rows, text)
 
 
+def _worth_cell(c: CellWorth) -> str:
+    """``≈ 1,240 (880–1,900) frames, 4.1×``: the scratch frames equivalent to a pre-trained
+    cell, their range over the cell's 95 % CI and the multiple of the cell's own frames; a
+    bound where the scratch curve does not cross (``> 300 frames, > 150×``)."""
+    eq = c.equivalent
+    text = _fmt_count(eq) if eq.bound in BOUND_PREFIX else f"≈ {_fmt_count(eq)}"
+    if c.low is not None and c.high is not None and not c.low == c.high == eq:
+        low, high = _fmt_count(c.low), _fmt_count(c.high)
+        dash = " – " if {c.low.bound, c.high.bound} & set(BOUND_PREFIX) else "–"
+        text += f" ({low}{dash}{high})"
+    text += " frames"
+    return text if c.ratio is None else f"{text}, {_fmt_count(c.ratio, RATIO_DIGITS)}×"
+
+
+def frames_worth_section(r: EvaluationResults) -> Lines:
+    """Each pre-trained cell as the real frames a scratch model needs to reach it, and per
+    model the smallest amount of real data at which the paired gain is not significant."""
+    worth = r.frames_worth()
+    rows = [[model_label(w.model, "pretrained"), *(_worth_cell(c) for c in w.cells)]
+            for w in worth]
+    frames = {s.name: _fmt_count(FrameCount(r.train_frames(s.name))) for s in r.settings}
+    largest = max(r.settings, key=lambda s: r.train_frames(s.name))
+    smallest = min(r.settings, key=lambda s: r.train_frames(s.name))
+    text = (
+        "Real training frames a model trained from scratch needs to reach the pre-trained "
+        "cell's mean test MPJPE, interpolated linearly in log(frames) between the settings of "
+        "the model's scratch row (the first crossing in increasing frames); in parentheses the "
+        "same at the cell's mean + and − its 95 % CI (a lower error needs more frames); then "
+        "that count per real frame the cell itself trained on. "
+        f"`>`: not reached within the largest setting ({largest.label}, "
+        f"{frames[largest.name]} frames), `≤`: reached already at the smallest "
+        f"({smallest.label}, {frames[smallest.name]} frames): bounds, not extrapolations."
+    )
+    sentences = []
+    for w in worth:
+        name = model_label(w.model, "pretrained")
+        first = w.not_significant
+        if first is None:
+            sentences.append(f"{name}: the paired gain is significant at every amount of real "
+                             f"data, up to {largest.label.lower()} ({frames[largest.name]} "
+                             "frames).")
+        else:
+            p = r.tests[w.model, first.name].p_holm
+            why = ("a single pair, no paired test" if p is None
+                   else f"Holm-adjusted p = {_fmt_p(p)}, not below {r.alpha:g}")
+            sentences.append(f"{name}: the smallest amount of real data at which the paired "
+                             f"gain is not significant is {first.label.lower()} "
+                             f"({frames[first.name]} frames; {why}).")
+    return _section("What pre-training is worth: scratch frames to reach each PT cell",
+                    _header(r, True), rows, text, "\n".join(f"- {x}" for x in sentences))
+
+
 def _metric_section(r: EvaluationResults, title: str, key: str) -> Lines:
     """The mean over runs of one more metric in every cell."""
     rows = [
@@ -307,15 +374,15 @@ def notes_section(r: EvaluationResults) -> Lines:
 
 #: The sections of table1.md, in order.
 TABLE1_SECTIONS: tuple[Callable[[EvaluationResults], Lines], ...] = (
-    main_section, spread_section, gain_section, p_mpjpe_section, pck_section, auc_section,
-    convergence_section, notes_section,
+    main_section, spread_section, gain_section, frames_worth_section, p_mpjpe_section,
+    pck_section, auc_section, convergence_section, notes_section,
 )
 
 
 def table1_markdown(r: EvaluationResults) -> str:
     """table1.md: Table 1, then the spread over runs with significance marks, the paired
-    pre-training differences, P-MPJPE, 3DPCK and AUC, the convergence of the runs, the
-    training frames and steps, and notes on missing or unpaired runs."""
+    pre-training differences, what pre-training is worth in scratch frames, P-MPJPE, 3DPCK and
+    AUC, the convergence of the runs, the training frames and steps, and notes on missing or unpaired runs."""
     lines = ["# Table 1", ""]
     for section in TABLE1_SECTIONS:
         lines += section(r)
