@@ -199,7 +199,7 @@ def test_verify_of_one_stage_names_a_changed_cell(repo: Path):
     try:
         proc = _run(["cabinlift", "verify", "evaluate"], repo, check=False)
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "DVC outputs: 1 of 12 not identical" in proc.stdout, proc.stdout
+        assert "DVC outputs: 1 of 14 not identical" in proc.stdout, proc.stdout
         assert "  different metrics/table1.json" in proc.stdout
         line = next(ln for ln in proc.stdout.splitlines() if " subj4 " in ln)
         assert line.split()[:2] == ["simplebl", "scratch"] and line.split()[5] == "-1.00", line
