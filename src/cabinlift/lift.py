@@ -59,9 +59,8 @@ from cabinlift.keypoints.precomputed import found_keypoints, is_person, load_jso
 from cabinlift.lifters import Lifter, available
 from cabinlift.normalize import (
     DEFAULT_MIN_VALID_JOINTS,
-    DEGENERATE_2D,
-    FEW_VALID_JOINTS,
-    NO_NECK,
+    DROP_REASONS,
+    drop_reasons,
     joint_checks,
     normalize_2d,
 )
@@ -70,8 +69,6 @@ from cabinlift.training.checkpoints import build_with_weights, read_checkpoint
 from cabinlift.training.data import predict, resolve_device
 
 KEYPOINTS_SUFFIX = ".keypoints2d.csv"
-#: Why a pose is not lifted, in the order checked (the ``normalize`` stage's reasons).
-SKIP_REASONS = (NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D)
 
 
 @dataclass
@@ -106,7 +103,7 @@ class Lifted:
     pose3d: np.ndarray  # (N, 13, 3) float32 mm, NaN where skipped
     x2d: np.ndarray  # (N, 13, 2) float32 normalised inputs
     missing: np.ndarray  # (N, 13) bool: joints whose keypoint is missing
-    skipped: np.ndarray  # (N,) str: why a pose is not lifted (SKIP_REASONS), '' where it is
+    skipped: np.ndarray  # (N,) str: why a pose is not lifted (DROP_REASONS), '' where it is
 
     @property
     def ok(self) -> np.ndarray:
@@ -237,9 +234,7 @@ def lift_poses(lifter: LoadedLifter, poses: Poses2D,
     found = poses.found[:, :NUM_JOINTS]
     has_neck, enough = joint_checks(found, min_valid_joints)
     x2d, ok2d = normalize_2d(np.nan_to_num(poses.xy[:, :NUM_JOINTS]), found)
-    skipped = np.full(len(x2d), "", dtype=object)
-    for reason, fails in zip(SKIP_REASONS, (~has_neck, ~enough, ~ok2d), strict=True):
-        skipped[(skipped == "") & fails] = reason
+    skipped = drop_reasons(has_neck, enough, ok2d)
     ok = skipped == ""
     out = np.full((len(x2d), NUM_JOINTS, 3), np.nan, dtype=np.float32)
     if ok.any():
@@ -247,7 +242,7 @@ def lift_poses(lifter: LoadedLifter, poses: Poses2D,
         x = torch.as_tensor(x2d[ok], dtype=torch.float32, device=device)
         pred = predict(lifter.model, x, batch_size) * lifter.target_unit_mm
         out[ok] = pred.cpu().numpy().astype(np.float32)
-    return Lifted(out, x2d.astype(np.float32), ~found, skipped.astype(str))
+    return Lifted(out, x2d.astype(np.float32), ~found, skipped)
 
 
 def _counts(lifted: Lifted) -> dict[str, Any]:
@@ -256,7 +251,7 @@ def _counts(lifted: Lifted) -> dict[str, Any]:
     return {
         "lifted": int(ok.sum()),
         "skipped": int((~ok).sum()),
-        "skipped_by_reason": {r: int((lifted.skipped == r).sum()) for r in SKIP_REASONS},
+        "skipped_by_reason": {r: int((lifted.skipped == r).sum()) for r in DROP_REASONS},
         "with_missing_joints": int((ok & lifted.missing.any(axis=1)).sum()),
     }
 

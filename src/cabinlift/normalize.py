@@ -54,6 +54,17 @@ _MIN_EXTENT = 1e-9
 
 #: Why a frame is dropped (or a pose not lifted) although it was detected, in the order checked.
 NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D = "no_neck", "few_valid_joints", "degenerate_2d"
+DROP_REASONS: tuple[str, ...] = (NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D)
+
+
+def drop_reasons(has_neck: np.ndarray, enough: np.ndarray, ok2d: np.ndarray) -> np.ndarray:
+    """(N,) str: the first of :data:`DROP_REASONS` each frame fails (:func:`joint_checks`'s
+    ``has_neck`` and ``enough``, :func:`normalize_2d`'s ``ok``), '' where it is kept; the one
+    rule by which ``normalize`` drops frames and ``lift`` skips poses."""
+    reason = np.full(len(has_neck), "", dtype=object)
+    for name, fails in zip(DROP_REASONS, (~has_neck, ~enough, ~ok2d), strict=True):
+        reason[(reason == "") & fails] = name
+    return reason.astype(str)
 
 
 def joint_checks(valid: np.ndarray, min_valid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +151,7 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
     chunks = read_activities(act_path) if act_path.is_file() else None
     parts = {s: _empty() for s in SPLITS}
     counts: dict[str, Any] = {
-        "sampled": 0, "no_detection": 0, NO_NECK: 0, FEW_VALID_JOINTS: 0, DEGENERATE_2D: 0,
+        "sampled": 0, "no_detection": 0, **dict.fromkeys(DROP_REASONS, 0),
         "unused_subject": 0, "kept": {s: 0 for s in SPLITS},
         "activities_file": str(act_path) if chunks is not None else None,
     }
@@ -171,10 +182,10 @@ def build_real(params: Params, kp_dir: Path) -> tuple[dict[str, dict], dict[str,
                                                   joint_checks(found2d, min_valid), strict=True))
         det = kp.detected
         counts["no_detection"] += int((~det).sum())
-        counts[NO_NECK] += int((det & ~has_neck).sum())
-        counts[FEW_VALID_JOINTS] += int((det & has_neck & ~enough).sum())
-        counts[DEGENERATE_2D] += int((det & has_neck & enough & ~ok2d).sum())
-        keep = det & has_neck & enough & ok2d
+        dropped = drop_reasons(has_neck, enough, ok2d)
+        for name in DROP_REASONS:
+            counts[name] += int((det & (dropped == name)).sum())
+        keep = det & (dropped == "")
         n = int(keep.sum())
         if n == 0:
             continue
