@@ -73,18 +73,16 @@ def _demo_root(key: str, root: Path, demo_out: Path, folder: str) -> Iterator[st
 
 
 def _devices(params: Params) -> Iterator[str]:
-    """The devices the local executor's units compute on exist here."""
-    from cabinlift.devices import resolve_device
-    from cabinlift.executors import is_remote
+    """The devices the local executor's units compute on exist here (decided as the stages
+    decide them, :func:`cabinlift.executors.unit_device`: on Ray they are the tasks')."""
+    from cabinlift.executors import unit_device
 
-    if is_remote(params.executor):
-        return
     named = [("train.device", params.train.device)]
     named += [(f"{stage}.mmpose.device", getattr(params, stage).mmpose.device)
               for stage in ("detect", "keypoints2d") if getattr(params, stage).backend == "mmpose"]
     for key, name in named:
         try:
-            resolve_device(name, f"key '{key}'")
+            unit_device(params.executor, name, f"key '{key}'")
         except CabinliftError as exc:
             yield str(exc)
 
