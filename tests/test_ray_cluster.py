@@ -23,6 +23,7 @@ from raycluster import LocalCluster
 from test_pipeline_e2e import tiny_params
 from tinydata import write_processed
 
+from cabinlift.config import NO_REAL_DATA
 from cabinlift.executors import function_name
 from cabinlift.training import units as training_units
 
@@ -335,12 +336,16 @@ def test_a_node_killed_mid_stage_costs_only_time(repo, cluster):
         while not busy and proc.poll() is None and time.time() < deadline:
             finished = record_file.read_text() if record_file.is_file() else ""
             for victim in (i for i in workers if i in finished):
-                busy = workers[victim].running("finetune pretrained simplebl")
+                busy = [name for name in workers[victim].running("finetune pretrained simplebl")
+                        if not name.endswith(f" {NO_REAL_DATA}")]  # a stack, not the quick one
                 if busy:
                     break
             time.sleep(0.005)
         assert busy, "no worker node finished a unit and then trained another"
         workers[victim].raylet().kill()
+        finished = record_file.read_text()  # a stack may have ended between the look and the kill
+        busy = [name for name in busy if f'"{name}"' not in finished]
+        assert busy, "the stacks seen running finished before the node was killed"
         out, _ = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
