@@ -215,6 +215,39 @@ def _profile(args: argparse.Namespace, params: Params) -> None:
             raise CabinliftError(f"dvc exp run of profile {profile.name!r} failed (exit {code})")
 
 
+def _study(args: argparse.Namespace, params: Params) -> None:
+    import shlex
+
+    from cabinlift.studies import definition, queue, report
+
+    root = Path(args.studies)
+    if args.action == "list":
+        for name in definition.available(root):
+            study = definition.load_study(name, root)
+            print(f"{name}: {study.description.splitlines()[0]} ({len(study.variants)} variants)")
+        return
+    if args.name is None:
+        raise CabinliftError(f"'cabinlift study {args.action}' needs a study name")
+    study = definition.load_study(args.name, root)
+    if args.action == "report":
+        md, png = report.write_report(study, Path(args.out))
+        print(f"{md}\n{png}")
+        return
+    definition.check(study, config.read_yaml(args.params), args.params)
+    if args.action == "show":
+        done = queue.experiments_at_head()
+        print(f"{study.name}: {study.description}")
+        for variant in study.variants:
+            name = study.experiment(variant)
+            state = f"run on this commit ({done[name][:7]})" if name in done else "not run"
+            print(f"  {variant}: {state}\n    "
+                  + shlex.join(["dvc", "exp", "run", "--queue", "-n", name,
+                                *study.set_args(variant)]))
+        return
+    queue.run_study(study, args.jobs, force=args.force, ray=args.ray)
+    print(f"every variant ran; compare them: cabinlift study report {study.name}")
+
+
 def plain(text: str) -> str:
     """Docstring text as ``--help`` shows it: reStructuredText literals and roles
     (````x````, ``:class:`x```) reduced to their text."""
@@ -386,6 +419,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dvc_args", nargs="*", metavar="-- DVC_ARG",
                    help="run: further arguments of dvc exp run, after --")
     s.set_defaults(func=_profile)
+    s = sub.add_parser(
+        "study", help="studies beyond Table 1 (studies/*.yaml): list, show, run, report",
+        description="A study is a file studies/NAME.yaml: a question, a base and its variants "
+        "(dotted params.yaml keys and values). 'list' names the studies; 'show NAME' checks "
+        "every variant against params.yaml and prints its DVC command and whether it has run "
+        "on this commit; 'run NAME' queues the variants not yet run as DVC experiments "
+        "(NAME-VARIANT) and follows DVC's queue to the end; 'report NAME' compares the "
+        "variants' newest experiments (Table 1, pre-training gain, frames worth) in "
+        "studies/results/NAME.md and .png without re-running anything.",
+    )
+    s.add_argument("action", choices=["list", "show", "run", "report"])
+    s.add_argument("name", nargs="?", help="study name (see 'cabinlift study list')")
+    s.add_argument("--studies", default="studies", help="folder of the study files")
+    s.add_argument("-j", "--jobs", type=int, default=1,
+                   help="run: queue workers, experiments at once (default: 1)")
+    s.add_argument("--force", action="store_true",
+                   help="run: also the variants that already ran on this commit")
+    s.add_argument("--ray", action="store_true",
+                   help="run: every variant's units on the Ray executor (executor.kind=ray)")
+    s.add_argument("--out", default="studies/results", help="report: output folder")
+    s.set_defaults(func=_study)
     for command in sub.choices.values():
         _shared_options(command, top=False)
     return p

@@ -96,12 +96,15 @@ def yaml_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if "\n" in text else text
 
 
-def _text(value: Any) -> str:
-    """A value as ``-S`` / Hydra's override grammar reads it back with the same type."""
+def set_value_text(value: Any) -> str:
+    """A value as ``-S`` / Hydra's override grammar reads it back with the same type (a list
+    as ``[a,b]``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(set_value_text(v) for v in value) + "]"
     return str(value)
 
 
@@ -111,7 +114,7 @@ def set_param_args(profile: Profile, params: dict[str, Any] | None = None) -> li
     keys = profile.values if params is None else [k for k, _, _ in changes(params, profile)]
     args: list[str] = []
     for key in keys:
-        args += ["-S", f"{key}={_text(profile.values[key])}"]
+        args += ["-S", f"{key}={set_value_text(profile.values[key])}"]
     return args
 
 
