@@ -78,8 +78,8 @@ _STAGE = """\
 import json, yaml
 p = yaml.safe_load(open("params.yaml"))
 g = 1000 * p["train"]["lr"]  # a known gain per variant
-settings = {"pct5": {"label": "5% of a subject", "train_frames": 2.0},
-            "subj8": {"label": "Eight subjects", "train_frames": 300.0}}
+settings = {"pct5": {"subjects": 1, "fraction": 0.05, "runs": 8, "train_frames": 2.0},
+            "subj8": {"subjects": 8, "fraction": 1.0, "runs": 3, "train_frames": 300.0}}
 scratch = {"pct5": 200.0, "subj8": 80.0}
 summary = {
     "settings": settings,
@@ -159,6 +159,7 @@ def test_run_queues_the_variants_and_report_compares_them(study_repo, capsys):
     assert cli.main(["study", "report", "lr"]) == 0
     md = (repo / "studies" / "results" / "lr.md").read_text()
     lines = md.splitlines()
+    assert "| variant | no real data | 5% (2 fr.) | 8 subj. (300 fr.) |" in lines
     gains = [ln for ln in lines if ln.startswith("| small |") or ln.startswith("| large |")]
     # pre-trained MPJPE = scratch - g, gain g = 1000 lr (* where p_holm = 0.01 g < alpha 0.05)
     assert "| small | 150.0 | 198.0 | 78.0 |" in gains

@@ -109,7 +109,12 @@ def run_study(study: Study, jobs: int, force: bool = False, ray: bool = False,
         echo(f"study {study.name}: every variant has run on this commit; "
              f"`cabinlift study report {study.name}` compares them")
         return {}
-    _dvc(["queue", "start", "-j", str(jobs)])
+    # the workers DVC starts outlive the command and would hold a captured pipe open until
+    # the queue is empty: their output goes nowhere (`dvc queue logs NAME` has each one's)
+    code = subprocess.call(DVC + ["queue", "start", "-j", str(jobs)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    if code:
+        raise CabinliftError(f"dvc queue start failed (exit {code}): see `dvc queue status`")
     echo(f"study {study.name}: {len(names)} experiment(s) queued, {jobs} worker(s); Ctrl-C "
          f"stops following, not the queue (`dvc queue status`, `dvc queue kill NAME`)")
     final = follow(names, before, poll_s, echo)

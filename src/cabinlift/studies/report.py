@@ -24,7 +24,8 @@ from cabinlift.atomic import write_atomic
 from cabinlift.config import NO_REAL_DATA
 from cabinlift.errors import CabinliftError
 from cabinlift.evaluation.frames_worth import INTERPOLATED
-from cabinlift.evaluation.plots import png_bytes
+from cabinlift.evaluation.plots import png_bytes, short_label
+from cabinlift.evaluation.settings import Setting
 from cabinlift.evaluation.table import BOUND_PREFIX
 from cabinlift.jsonfiles import parse_json
 from cabinlift.lifters import DISPLAY_NAMES
@@ -149,7 +150,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def markdown(study: Study, results: list[VariantResult], figure: str) -> str:
     """The report's Markdown text."""
     settings = _settings(results)
-    labels = [f"{s['label']} ({s['train_frames']:.0f} fr.)" for _, s in settings]
+    labels = [f"{short_label(Setting(name, s['subjects'], s['fraction'], s['runs']))} "
+              f"({s['train_frames']:.0f} fr.)" for name, s in settings]
     lines = [f"# Study `{study.name}`", "", study.description, "",
              f"Produced by `cabinlift study report {study.name}` from the experiments below "
              f"(`cabinlift study run {study.name}` ran them); base: "
@@ -210,7 +212,11 @@ def figure_png(study: Study, results: list[VariantResult]) -> bytes:
                                                                           strict=True)]
             worth = [(x, w) for x, w in worth if w is not None]
             right.plot([x for x, _ in worth], [w[0] for _, w in worth], color=color,
-                       marker=marker, markersize=6, linewidth=1.6, label=r.variant)
+                       linewidth=1.6, label=r.variant)
+            for x, w in worth:  # hollow: a bound (beyond the scratch curve's range)
+                right.plot([x], [w[0]], marker=marker, markersize=6, color=color,
+                           markerfacecolor=color if w[1] == INTERPOLATED else "white",
+                           linestyle="none")
         lim = [min(frames), max(frames)]
         right.plot(lim, lim, color="black", linestyle=":", linewidth=1.0,
                    label="worth = its own frames")
@@ -227,7 +233,8 @@ def figure_png(study: Study, results: list[VariantResult]) -> bytes:
             ax.grid(True, which="major", alpha=0.35)
             ax.grid(True, which="minor", alpha=0.12)
         left.legend(fontsize=8, title="filled: significant", title_fontsize=7, loc="best")
-        right.legend(fontsize=8, loc="best")
+        right.legend(fontsize=8, title="hollow: a bound (> largest\nor ≤ smallest scratch amount)",
+                     title_fontsize=7, loc="best")
     fig.suptitle(f"study {study.name}", fontsize=11)
     fig.tight_layout()
     return png_bytes(fig, dpi=100)
