@@ -129,9 +129,8 @@ def test_a_mixed_batch_holds_the_stated_share():
     synthetic = torch.arange(100, 130)
     for drop_last, sizes, synth in ((False, [8, 8, 8, 3], [2, 2, 2, 1]),
                                     (True, [8, 8, 8], [2, 2, 2])):
-        recipe = Recipe(**{**RECIPE.__dict__, "drop_last": drop_last})
         batches = mixed_batches(rows, torch.Generator().manual_seed(0),
-                                torch.Generator().manual_seed(1), synthetic, recipe, 2)
+                                torch.Generator().manual_seed(1), synthetic, 8, 2, drop_last)
         assert [len(b) for b in batches] == sizes
         assert [int((b >= 100).sum()) for b in batches] == synth
         real = torch.cat([b[b < 100] for b in batches])

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
 from cabinlift.config import synthetic_rows
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from cabinlift.config import Finetune
-    from cabinlift.training.recipe import Recipe
+
+#: A :class:`cabinlift.training.recipe.Recipe` (which trains with strategies: not imported here).
+RecipeT = TypeVar("RecipeT", bound="DataclassInstance")
 
 #: The synthetic split mixed fine-tuning draws from (in the processed data folder).
 SYNTHETIC_TRAIN = "synthetic_train.npz"
@@ -63,8 +67,9 @@ class Strategy:
     def mixed(self) -> bool:
         return self.kind == "mixed"
 
-    def recipe(self, recipe: Recipe) -> Recipe:
-        """``recipe`` with this strategy's learning rate (unchanged without one)."""
+    def recipe(self, recipe: RecipeT) -> RecipeT:
+        """``recipe`` (a :class:`~cabinlift.training.recipe.Recipe`) with this strategy's
+        learning rate (unchanged without one)."""
         return recipe if self.lr is None else dataclasses.replace(recipe, lr=self.lr)
 
     def synthetic_per_batch(self, batch_size: int) -> int:
@@ -95,16 +100,17 @@ def mixing_seed(seed: int) -> int:
 
 
 def mixed_batches(rows: torch.Tensor, order: torch.Generator, mixing: torch.Generator,
-                  synthetic: torch.Tensor, recipe: Recipe, per_batch: int) -> list[torch.Tensor]:
-    """One epoch of a run fine-tuned with mixed batches: its real ``rows`` in a fresh
-    permutation drawn from ``order``, cut into parts of ``batch_size - per_batch`` (the partial
-    last part dropped with ``drop_last``, as :func:`cabinlift.training.recipe.epoch_batches`
-    does), each followed by synthetic rows drawn uniformly with replacement from the pool rows
+                  synthetic: torch.Tensor, batch_size: int, per_batch: int, drop_last: bool
+                  ) -> list[torch.Tensor]:
+    """One epoch of a run fine-tuned with mixed batches of ``batch_size``: its real ``rows`` in
+    a fresh permutation drawn from ``order``, cut into parts of ``batch_size - per_batch`` (the
+    partial last part dropped with ``drop_last``, as :func:`cabinlift.training.recipe.
+    epoch_batches` does), each followed by synthetic rows drawn uniformly with replacement from the pool rows
     ``synthetic`` by ``mixing``: ``per_batch`` of them in a full batch, in proportion (rounded,
     at least one) in a partial last one. So no batch is a single sample."""
-    n_real = recipe.batch_size - per_batch
+    n_real = batch_size - per_batch
     parts = list(torch.randperm(len(rows), generator=order).to(rows.device).split(n_real))
-    if recipe.drop_last and len(parts[-1]) < n_real:
+    if drop_last and len(parts[-1]) < n_real:
         parts.pop()
     out = []
     for part in parts:

@@ -239,8 +239,9 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
             break
         lr = opt.lr
         if mixing:
-            batches = {r: mixed_batches(rows[r], order[r], mixing[r], synthetic_rows, recipe,
-                                        per_batch) for r in live}
+            batches = {r: mixed_batches(rows[r], order[r], mixing[r], synthetic_rows,
+                                        recipe.batch_size, per_batch, recipe.drop_last)
+                       for r in live}
         else:
             batches = {r: epoch_batches(rows[r], order[r], recipe) for r in live}
         loss_sum = torch.zeros(len(specs), device=device)
