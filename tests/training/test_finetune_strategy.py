@@ -190,6 +190,40 @@ def test_mixed_fine_tuning_needs_the_synthetic_poses(data):
                    progress=False, strategy=Strategy("mixed", 0.5), desc="ft")
 
 
+class Interrupted(Exception):
+    """Stands for the process being killed at an epoch boundary."""
+
+
+@pytest.mark.parametrize("strategy", [Strategy("mixed", 0.25), Strategy("frozen")])
+def test_an_interrupted_stack_resumes_as_if_never_interrupted(data, tmp_path, strategy):
+    """The snapshot holds each run's generator of synthetic rows (mixed) and the optimiser of
+    the output layer alone (frozen)."""
+    pool, val, synthetic = data
+    recipe = Recipe(**{**RECIPE.__dict__, "max_epochs": 4})
+    specs = [RunSpec(3, np.arange(14), _start("simplebl")),
+             RunSpec(4, np.arange(6, 20), _start("simplebl"))]
+
+    def train(store=None, stop_at=None):
+        def hook(epoch):
+            if epoch == stop_at:
+                raise Interrupted
+
+        res, _ = train_runs("simplebl", TINY["simplebl"], specs, pool, val, recipe,
+                            progress=False, store=store, keys=["a" * 64, "b" * 64],
+                            epoch_hook=hook, strategy=strategy, synthetic=synthetic)
+        return res
+
+    reference = train()
+    store = RunStore(tmp_path, snapshot_every_epochs=1)
+    with pytest.raises(Interrupted):
+        train(store, stop_at=2)
+    assert len(store.snapshots()) == 1
+    resumed = train(store)
+    for a, b in zip(reference, resumed, strict=True):
+        assert (a.steps, a.history) == (b.steps, b.history)
+        assert all(torch.equal(v, b.best_state[k]) for k, v in a.best_state.items())
+
+
 # -- learning rate and defaults ----------------------------------------------------------------
 
 
