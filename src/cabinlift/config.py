@@ -37,6 +37,10 @@ from cabinlift.validation import ask, check, holds, name_hint, refuse, report, u
 BACKENDS: tuple[str, ...] = ("simulated", "mmpose", "precomputed")
 #: The initialisations of the fine-tuning runs.
 INITS: tuple[str, ...] = ("scratch", "pretrained")
+#: How runs from pre-trained weights are fine-tuned (``finetune.strategy``; see
+#: :mod:`cabinlift.training.finetuning`): every weight on real data (the paper), batches mixing
+#: synthetic and real poses, or only the lifter's output layer.
+FINETUNE_STRATEGIES: tuple[str, ...] = ("sequential", "mixed", "frozen")
 #: Data splits of ``normalize.real_splits`` and ``normalize.synthetic_splits``.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Where the units of work of the training stages and of the ``mmpose`` backend run
@@ -313,6 +317,21 @@ class Pretrain(Section):
     seeds: Count
 
 
+class Finetune(Section):
+    """How the runs that start from pre-trained weights are fine-tuned
+    (:mod:`cabinlift.training.finetuning`); runs from scratch never read it."""
+
+    strategy: Literal[FINETUNE_STRATEGIES]
+    lr: Annotated[Positive | None, Field(description="a number > 0 or null (train.lr)")]
+    mixed_share: Annotated[float, Strict(), Field(gt=0, lt=1)]
+
+
+def synthetic_rows(mixed_share: float, batch_size: int) -> int:
+    """The synthetic rows of a mixed batch of ``batch_size`` (``finetune.strategy: mixed``):
+    ``mixed_share`` of it, rounded to the nearest integer (halves up)."""
+    return math.floor(mixed_share * batch_size + 0.5)
+
+
 class Numerics(Section):
     """How floating-point results are pinned (:mod:`cabinlift.numerics`)."""
 
@@ -425,6 +444,7 @@ class Params(Section):
     subsets: Subsets
     train: Train
     pretrain: Pretrain
+    finetune: Finetune
     numerics: Numerics
     threads: AutoOrCount
     executor: Executor | None = None
@@ -523,6 +543,17 @@ def _ray_devices(executor: Executor | None, train: Train, detect: Detect, keypoi
                    f"'auto' or 'cuda'")
 
 
+def _mixed_batches_hold_both(train: Train, finetune: Finetune) -> Iterator[str]:
+    """A mixed batch holds at least one synthetic and one real row."""
+    if finetune.strategy != "mixed":
+        return
+    n = synthetic_rows(finetune.mixed_share, train.batch_size)
+    if not 0 < n < train.batch_size:
+        yield (f"key 'finetune.mixed_share' ({finetune.mixed_share:g}) gives {n} synthetic rows "
+               f"in a batch of {train.batch_size} ('train.batch_size'); a mixed batch needs at "
+               "least one synthetic and one real row")
+
+
 def _portable_threads(numerics: Numerics, executor: Executor | None) -> Iterator[str]:
     """Portable numerics compute every unit of work on one thread (a sum split over threads
     rounds by their number), so a Ray task reserving more CPUs would leave them idle."""
@@ -533,7 +564,7 @@ def _portable_threads(numerics: Numerics, executor: Executor | None) -> Iterator
 
 _ACROSS = (_listed_models_have_lifters, _reserved_setting_name, _settings_are_defined,
            _settings_fit_the_split, _evaluation_names, _per_joint_setting, _ray_devices,
-           _portable_threads)
+           _portable_threads, _mixed_batches_hold_both)
 
 # --------------------------------------------------------------------------- entry points
 

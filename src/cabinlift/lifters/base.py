@@ -27,6 +27,10 @@ class Lifter(nn.Module):
     """
 
     Config: ClassVar[type[HyperParameters]]
+    #: The submodule(s) that map the network's features to the prediction (dotted names; a
+    #: negative index counts from the end of a ``ModuleList``): all that fine-tuning with
+    #: ``finetune.strategy: frozen`` trains (:mod:`cabinlift.training.finetuning`).
+    output_layers: ClassVar[tuple[str, ...]]
 
     @classmethod
     def from_config(cls, config: HyperParameters, num_joints: int = NUM_JOINTS) -> Lifter:
@@ -36,6 +40,22 @@ class Lifter(nn.Module):
                             f"not a {type(config).__name__}")
         return cls(num_joints=num_joints,
                    **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+
+    def output_modules(self) -> dict[str, nn.Module]:
+        """:attr:`output_layers` resolved: each submodule by its name in the state dict."""
+        out = {}
+        for dotted in self.output_layers:
+            module: nn.Module = self
+            names = []
+            for part in dotted.split("."):
+                if part.lstrip("-").isdigit():  # an index into a ModuleList / Sequential
+                    part = str(range(len(module))[int(part)])
+                    module = module[int(part)]
+                else:
+                    module = getattr(module, part)
+                names.append(part)
+            out[".".join(names)] = module
+        return out
 
     def training_loss(
         self, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

@@ -208,6 +208,7 @@ class GraFormer(Lifter):
     """GraFormer lifter; hyper-parameters are the official defaults."""
 
     Config = GraFormerConfig
+    output_layers = ("gconv_output",)
 
     def __init__(
         self,

@@ -124,6 +124,7 @@ class GraphMLP(Lifter):
     """Single-frame GraphMLP lifter; hyper-parameters are the official 1-frame defaults."""
 
     Config = GraphMLPConfig
+    output_layers = ("head",)
 
     def __init__(
         self,

@@ -91,6 +91,10 @@ class JointFormer(Lifter):
     """JointFormer stage 1 with intermediate pose/error supervision (official README defaults)."""
 
     Config = JointFormerConfig
+    #: The last layer's pose head (its LayerNorm, dropout and Linear), whose pose ``forward``
+    #: returns. The intermediate pose heads and re-embeddings compute the features it reads,
+    #: and the error heads only serve the training objective: none of them is an output layer.
+    output_layers = ("intermediate_pred.-1",)
 
     def __init__(
         self,

@@ -187,6 +187,7 @@ class SemGCN(Lifter):
     """SemGCN lifter; hyper-parameters are the official defaults (``-z 128 -l 4``)."""
 
     Config = SemGCNConfig
+    output_layers = ("gconv_output",)
 
     def __init__(
         self,

@@ -69,6 +69,7 @@ class SimpleBaseline(Lifter):
     """SimpleBL lifter; the defaults are the official model (ReLU, PyTorch's bias init)."""
 
     Config = SimpleBLConfig
+    output_layers = ("head",)
 
     def __init__(
         self, num_joints: int = 13, linear_size: int = 1024, num_stage: int = 2,

@@ -185,6 +185,11 @@ class StackedLifters:
     that belong to the state dict (batch-norm statistics) are stacked and updated per run;
     the others (graph matrices) are constants shared by all runs. ``loss_reduction`` is how
     the training loss reduces a batch (:func:`cabinlift.metrics.loss_denominator`).
+
+    With ``output_only`` (``finetune.strategy: frozen``, :mod:`cabinlift.training.finetuning`)
+    only the parameters of the lifter's output layers are :attr:`trainable`; the others get no
+    gradient, and every module outside the output layers computes as at inference while
+    training (dropout off, batch norm with its stored statistics, which stay unchanged).
     """
 
     #: Noise lanes per (model, hyper-parameters, batch size), shared by all stacks.
@@ -193,11 +198,12 @@ class StackedLifters:
     def __init__(self, name: str, hparams: dict[str, Any],
                  states: Sequence[dict[str, torch.Tensor]], device: torch.device,
                  structure: Lifter | None = None,
-                 loss_reduction: str = "coordinate_mean") -> None:
+                 loss_reduction: str = "coordinate_mean", output_only: bool = False) -> None:
         if not states:
             raise ValueError("StackedLifters needs at least one run")
         self.name = name
-        self._hparams_key = json.dumps(hparams, sort_keys=True, default=str)
+        self._hparams_key = json.dumps(hparams, sort_keys=True, default=str) + (
+            " output_only" if output_only else "")
         self.n_runs = len(states)
         # Only the module structure and constant buffers of this model are used, with the
         # runs' own noise in place of its dropout.
@@ -206,10 +212,17 @@ class StackedLifters:
         self._call = _Call(self.model, loss_reduction)
         self._keys = list(states[0])  # state-dict order, for unstacking
         param_names = {n for n, _ in self.model.named_parameters()}
+        outputs = list(self.model.output_modules()) if output_only else [""]
+        trained = [n for n in self._keys if n in param_names and _within(n, outputs)]
         self.params = {
-            n: torch.stack([s[n] for s in states]).to(device).requires_grad_(True)
+            n: torch.stack([s[n] for s in states]).to(device).requires_grad_(n in trained)
             for n in self._keys if n in param_names
         }
+        #: the parameters training updates (state-dict order)
+        self.trainable = [self.params[n] for n in trained]
+        #: the modules that compute as at inference while training (outside the output layers)
+        self._fixed = [] if not output_only else [
+            m for n, m in self.model.named_modules() if not _within(n, outputs)]
         self.state = {
             n: torch.stack([s[n] for s in states]).to(device)
             for n in self._keys if n not in param_names
@@ -236,6 +249,12 @@ class StackedLifters:
         return functional_call(self._call, self._tensors(p, s), (x,))
 
     # -- training and prediction --
+    def _training_mode(self) -> None:
+        """Training mode, except for the fixed modules (see the class docstring)."""
+        self.model.train()
+        for module in self._fixed:
+            module.training = False
+
     def noise_lanes(self, batch: int) -> int:
         """Random 16-bit lanes one training forward pass at ``batch`` samples takes (counted
         once per batch size with a dry run of the unstacked model)."""
@@ -244,7 +263,7 @@ class StackedLifters:
             j = self.model.num_joints
             dev = next(self.model.parameters()).device
             with torch.no_grad(), noise_from(None) as scope:
-                self.model.train()
+                self._training_mode()
                 self._call(torch.zeros(batch, j, 2, device=dev),
                            torch.zeros(batch, j, 3, device=dev),
                            torch.ones(batch, j, dtype=torch.bool, device=dev))
@@ -258,7 +277,7 @@ class StackedLifters:
         ``members`` (bool (R,), None = all) marks the runs whose batch this is: only their
         batch-norm statistics are updated; the others ran on stand-in data, and the caller
         must give their losses no weight (their gradients are then zero)."""
-        self.model.train()
+        self._training_mode()
         if members is None or not self.state:
             return self._loss(self.params, self.state, noise, x, y, mask)
         # Fresh copies take this call's in-place statistic updates: the tensors an earlier
@@ -304,11 +323,17 @@ class StackedLifters:
         return {n: snapshot[n][run].clone() for n in self._keys}
 
 
+def _within(name: str, modules: list[str]) -> bool:
+    """Whether the parameter or module ``name`` is (in) one of ``modules`` ('' is the model)."""
+    return any(m == "" or name == m or name.startswith(m + ".") for m in modules)
+
+
 def build_stack(model_name: str, hparams: dict[str, Any], seeds: Sequence[int],
                 init_states: Sequence[dict[str, torch.Tensor] | None], device: torch.device,
-                loss_reduction: str) -> StackedLifters:
+                loss_reduction: str, output_only: bool = False) -> StackedLifters:
     """The runs' initial weights, stacked: run ``r`` is built after ``torch.manual_seed(seeds[r])``
-    (its random initialisation), then loaded with ``init_states[r]`` when given."""
+    (its random initialisation), then loaded with ``init_states[r]`` when given. With
+    ``output_only`` only the output layers train (:class:`StackedLifters`)."""
     states, net = [], None
     with BUILD_LOCK:
         for seed, init in zip(seeds, init_states, strict=True):
@@ -318,7 +343,7 @@ def build_stack(model_name: str, hparams: dict[str, Any], seeds: Sequence[int],
                 net.load_state_dict(init)
             states.append(net.state_dict())  # stacked (copied) below
     return StackedLifters(model_name, hparams, states, device, structure=net,
-                          loss_reduction=loss_reduction)
+                          loss_reduction=loss_reduction, output_only=output_only)
 
 
 def train_step(stack: StackedLifters, opt: StackedAdam, batches: dict[int, torch.Tensor],
@@ -326,9 +351,9 @@ def train_step(stack: StackedLifters, opt: StackedAdam, batches: dict[int, torch
                noise_gens: list[torch.Generator], grad_clip: float,
                loss_sum: torch.Tensor) -> None:
     """One optimiser step of every run ``r`` in ``batches`` on its rows ``batches[r]`` of
-    ``x``/``y``/``mask``: forward and loss, backward, each run's gradient clipped to
-    ``grad_clip``, Adam. Runs not in ``batches`` are left untouched. Each run's loss times its
-    batch size is added to ``loss_sum`` (R,).
+    ``x``/``y``/``mask``: forward and loss, backward, each run's gradient (of the stack's
+    trainable parameters) clipped to ``grad_clip``, Adam. Runs not in ``batches`` are left
+    untouched. Each run's loss times its batch size is added to ``loss_sum`` (R,).
 
     Runs whose batches have different sizes are computed in one vectorised call per size:
     every run computes, the runs without a batch of that size on a stand-in (a member's rows)
@@ -353,5 +378,5 @@ def train_step(stack: StackedLifters, opt: StackedAdam, batches: dict[int, torch
         loss_sum += weighted.detach() * size
         active += rs
     total.backward()
-    clip_grad_norm_per_run(list(stack.params.values()), grad_clip)
+    clip_grad_norm_per_run(stack.trainable, grad_clip)
     opt.step(active)

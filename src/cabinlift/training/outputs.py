@@ -89,10 +89,11 @@ def write_setting(plan: FinetunePlan, job: Setting, runs: list[StoredRun], test:
     for run, result, start in zip(job.runs, runs, starts, strict=True):
         pred = result.extra["pred_mm"]  # (N_test, J, 3) mm, on the CPU
         test_mpjpe = float(mpjpe(pred, target_mm, mask))
+        strategy = {} if plan.finetune is None else {"finetune": plan.finetune}
         save_checkpoint(job.out_dir / f"run{run['repetition']:02d}.pt", model, plan.hparams,
                         result.best_state,
                         checkpoint_meta(recipe, setting=job.name, init=init,
-                                        repetition=run["repetition"]))
+                                        repetition=run["repetition"], **strategy))
         records.append({
             "model": model, "init": init, "setting": job.name,
             "repetition": int(run["repetition"]),

@@ -143,6 +143,9 @@ class FinetunePlan:
     device: str
     workers: int  # stacks trained at once (local executor)
     settings: list[Setting]
+    #: how the runs are fine-tuned where that is not the paper's way (None: the paper's;
+    #: :meth:`cabinlift.training.finetuning.Strategy.describe`), recorded in the checkpoints
+    finetune: dict[str, Any] | None = None
 
     @property
     def groups(self) -> list[Group]:

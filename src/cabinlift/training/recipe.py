@@ -37,6 +37,7 @@ from cabinlift.errors import CabinliftError
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.training.data import PoseTensors
 from cabinlift.training.engine import StackedLifters, build_stack, noise_seed, train_step
+from cabinlift.training.finetuning import SEQUENTIAL, Strategy, mixed_batches, mixing_seed
 from cabinlift.training.optim import StackedAdam
 from cabinlift.training.snapshot import Snapshots, StackProgress
 from cabinlift.training.store import RunStore
@@ -172,7 +173,8 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
                pool: PoseTensors, val_data: PoseTensors, recipe: Recipe,
                desc: str = "train", progress: bool = True, store: RunStore | None = None,
                keys: list[str | None] | None = None, log: Callable[[str], None] | None = None,
-               epoch_hook: Callable[[int], None] | None = None
+               epoch_hook: Callable[[int], None] | None = None,
+               strategy: Strategy = SEQUENTIAL, synthetic: PoseTensors | None = None
                ) -> tuple[list[TrainResult], StackedLifters]:
     """Train the runs ``specs`` of one model with the recipe, together (one vectorised model,
     :mod:`cabinlift.training.engine`).
@@ -190,6 +192,11 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     (:mod:`cabinlift.training.snapshot`; ``log`` receives the stage's log lines); the caller
     removes the snapshot once it has stored the results. ``epoch_hook`` is called with every
     finished epoch, after its snapshot.
+
+    ``strategy`` is how pre-trained runs are fine-tuned (:mod:`cabinlift.training.finetuning`;
+    its learning rate is already in ``recipe``): ``frozen`` trains only the output layers,
+    ``mixed`` adds rows of ``synthetic`` (the synthetic training poses) to every batch, drawn by
+    a generator of each run's own.
     Returns one result per run (best-validation weights) and the stacked model holding them.
     """
     if not specs:
@@ -199,15 +206,26 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
     for r in rows:
         if len(r) < 2:
             raise CabinliftError(f"{desc}: at least 2 training samples are needed, got {len(r)}")
+    mixing: list[torch.Generator] = []
+    if strategy.mixed:
+        if synthetic is None:
+            raise CabinliftError(f"{desc}: mixed fine-tuning needs the synthetic training poses")
+        synthetic_rows = torch.arange(len(pool), len(pool) + len(synthetic), device=device)
+        pool = PoseTensors(*(torch.cat([a, b]) for a, b in (
+            (pool.x, synthetic.x), (pool.y, synthetic.y), (pool.mask, synthetic.mask))))
+        mixing = [torch.Generator().manual_seed(mixing_seed(s.seed)) for s in specs]
+        per_batch = strategy.synthetic_per_batch(recipe.batch_size)
     start = time.perf_counter()
     stack = build_stack(model_name, hparams, [s.seed for s in specs],
-                        [s.init_state for s in specs], device, recipe.loss_reduction)
-    opt = StackedAdam(list(stack.params.values()), lr=recipe.lr)
+                        [s.init_state for s in specs], device, recipe.loss_reduction,
+                        output_only=strategy.frozen)
+    opt = StackedAdam(stack.trainable, lr=recipe.lr)
     order = [torch.Generator().manual_seed(s.seed) for s in specs]
     noise = [torch.Generator(device=device).manual_seed(noise_seed(s.seed)) for s in specs]
     best = _BestWeights(stack, specs, recipe.patience, desc)
     epochs_run, steps = [0] * len(specs), [0] * len(specs)
-    training = StackProgress(stack, opt, order, noise, best, epochs_run, steps, started=start)
+    training = StackProgress(stack, opt, order, noise, best, epochs_run, steps, started=start,
+                             mixing=mixing)
     snapshots = Snapshots.of(store, keys, recipe.max_epochs, desc, log)
     resumed = snapshots.resume(training)  # the epoch a snapshot of this stack reached, or 0
     if recipe.validate_start and not resumed:  # the starting weights are the first candidate
@@ -220,7 +238,12 @@ def train_runs(model_name: str, hparams: dict[str, Any], specs: list[RunSpec],
         if not live:
             break
         lr = opt.lr
-        batches = {r: epoch_batches(rows[r], order[r], recipe) for r in live}
+        if mixing:
+            batches = {r: mixed_batches(rows[r], order[r], mixing[r], synthetic_rows,
+                                        recipe.batch_size, per_batch, recipe.drop_last)
+                       for r in live}
+        else:
+            batches = {r: epoch_batches(rows[r], order[r], recipe) for r in live}
         loss_sum = torch.zeros(len(specs), device=device)
         for t in range(max(len(b) for b in batches.values())):
             step = {r: batches[r][t] for r in live if t < len(batches[r])}

@@ -4,13 +4,13 @@ At an epoch boundary, after ``store.snapshot_every_epochs`` epochs or ``store.sn
 minutes since the last snapshot (whichever comes first), the stack's whole state is written to
 the run store (atomically): the stacked weights and batch-norm statistics, the optimiser (both
 moments, each run's step counts, the current learning rate), the state of every generator
-training draws from (each run's batch order and dropout noise; nothing else is drawn after the
-weights are initialised), each run's best weights, best validation, best epoch, validations
-without improvement, stopped flag and history, its epochs run and steps taken, and the epoch
-reached. Training started again with the same runs (the same store keys, which hold everything
-a result depends on) loads it and continues with the next epoch, and ends with the bytes an
-uninterrupted run ends with. A snapshot that cannot be read, or was written for other runs, is
-ignored (logged): the stack trains from its first epoch.
+training draws from (each run's batch order and dropout noise, and with mixed fine-tuning its
+synthetic rows; nothing else is drawn after the weights are initialised), each run's best
+weights, best validation, best epoch, validations without improvement, stopped flag and history,
+its epochs run and steps taken, and the epoch reached. Training started again with the same runs
+(the same store keys, which hold everything a result depends on) loads it and continues with the
+next epoch, and ends with the bytes an uninterrupted run ends with. A snapshot that cannot be
+read, or was written for other runs, is ignored (logged): the stack trains from its first epoch.
 
 The file is ``<digest of the stack's keys>.snapshot.pt`` beside the store's entries
 (:meth:`cabinlift.training.store.RunStore.snapshot_path`); the caller removes it once the
@@ -68,6 +68,7 @@ class StackProgress:
     steps: list[int]
     started: float = field(default_factory=time.perf_counter)  # this process's start
     earlier_s: float = 0.0  # training time of the processes before a resume
+    mixing: list[torch.Generator] = field(default_factory=list)  # synthetic rows (mixed only)
 
     def elapsed_s(self) -> float:
         """Training time so far, over every process that trained this stack."""
@@ -84,13 +85,15 @@ class StackProgress:
             "best": self.best.state_dict(),
             "epochs_run": list(self.epochs_run),
             "steps": list(self.steps),
+            **({"mixing": [g.get_state() for g in self.mixing]} if self.mixing else {}),
         }
 
     def load(self, state: dict[str, Any]) -> None:
         """Set everything from ``state`` (laid out as :meth:`state`'s; checked beforehand)."""
         self.stack.load(state["weights"])
         self.opt.load_state_dict(state["optimizer"])
-        for gens, states in ((self.order, state["order"]), (self.noise, state["noise"])):
+        for gens, states in ((self.order, state["order"]), (self.noise, state["noise"]),
+                             (self.mixing, state.get("mixing", []))):
             for g, s in zip(gens, states, strict=True):
                 g.set_state(s)
         self.best.load_state_dict(state["best"])

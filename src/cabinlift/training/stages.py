@@ -17,6 +17,7 @@ from cabinlift.errors import CabinliftError
 from cabinlift.executors import Unit, open_executor
 from cabinlift.training import units
 from cabinlift.training.data import PoseTensors
+from cabinlift.training.finetuning import SEQUENTIAL, SYNTHETIC_TRAIN, Strategy
 from cabinlift.training.outputs import write_no_real_data, write_pretrain, write_setting
 from cabinlift.training.plan import (
     Starts,
@@ -98,16 +99,25 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
     outputs, in order, as soon as its runs are done. Every finished stack is kept in ``store``
     at once; stacks already there are reused. From pre-trained weights (the folder
     ``pretrained`` holding ``pretrain.seeds`` checkpoints), the weights as they start are
-    evaluated into ``zero_dir`` first (one more unit)."""
+    evaluated into ``zero_dir`` first (one more unit), and the runs are fine-tuned as params'
+    ``finetune`` section says (:mod:`cabinlift.training.finetuning`; mixed: with the synthetic
+    training split too)."""
     if init not in INITS:
         raise CabinliftError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     if init == "pretrained" and pretrained is None:
         raise CabinliftError("fine-tuning from pre-trained weights needs --pretrained FOLDER")
-    hparams, recipe, device = lifter = lifter_setup(params, model)
+    hparams, recipe, device = lifter_setup(params, model)
+    strategy = SEQUENTIAL if init != "pretrained" else Strategy.from_config(params.finetune)
+    recipe = strategy.recipe(recipe)
+    lifter = hparams, recipe, device
     files, arrays = _load(processed, "real")
+    if strategy.mixed:
+        files = [*files, processed / SYNTHETIC_TRAIN]
+        arrays = {**arrays, "synthetic": load_arrays(files[-1])}
     starts = None if init != "pretrained" else Starts.load(
         pretrained_checkpoints(pretrained, params.pretrain.seeds), model, hparams)
     plan = plan_finetune(params, model, init, jobs, len(arrays["train"]["x2d"]), starts, lifter)
+    plan.finetune = strategy.describe()
     test = PoseTensors.from_arrays(arrays["test"], recipe.target_unit_mm, torch.device("cpu"))
     record = (None if timings_dir is None
               else timings_dir / "units" / f"finetune_{init}_{model}.jsonl")
@@ -117,15 +127,16 @@ def _finetune(params: Params, model: str, init: str, processed: Path,
         for group in plan.groups:
             group.keys = [None] * len(group.specs) if stage is None else finetune_keys(
                 stage, init, [(s.seed, s.indices, None if j is None else starts.digests[j])
-                              for s, j in zip(group.specs, group.starts, strict=True)])
+                              for s, j in zip(group.specs, group.starts, strict=True)],
+                plan.finetune)
         shared = executor.share(arrays)
         states = executor.share(None if starts is None else starts.states)
         todo = [] if starts is None else [Unit(
             f"finetune pretrained {model} {NO_REAL_DATA}", units.evaluate_pretrained,
             (model, hparams, recipe, states, starts.paths, shared, device))]
         todo += [Unit(g.name(plan), units.train_stack, (
-            model, init, hparams, recipe, g, shared, states, device, store, executor.unit_bars))
-            for g in plan.groups]
+            model, init, hparams, recipe, strategy, g, shared, states, device, store,
+            executor.unit_bars)) for g in plan.groups]
         out: dict[str, list[dict]] = {}
         with contextlib.closing(executor.map(todo, f"{init} {model}")) as results:
             if starts is not None:

@@ -5,9 +5,10 @@ every run of one (model, init): a crash after hours would otherwise cost all of 
 as soon as it is finished, is also written to ``<store>/<key>.pt`` (atomically), where the key
 hashes everything its result depends on: the model and its hyper-parameters, the training
 recipe, the run's seed and training rows, the bytes of the data files and of the starting
-checkpoint, the training code (every module a run executes, :mod:`cabinlift.sources`), the
-numerics regime (mode, library versions, probe digest, device; :mod:`cabinlift.numerics`), the
-threads it trains on, and the runs it is stacked with (:func:`stage_key`, :func:`pretrain_key`,
+checkpoint, how a pre-trained run is fine-tuned where that is not the paper's way, the
+training code (every module a run executes, :mod:`cabinlift.sources`), the numerics regime
+(mode, library versions, probe digest, device; :mod:`cabinlift.numerics`), the threads it
+trains on, and the runs it is stacked with (:func:`stage_key`, :func:`pretrain_key`,
 :func:`finetune_keys` compose them). A re-run reuses an entry only when the key matches;
 anything else is trained again. An entry that cannot be read is trained again and overwritten.
 
@@ -101,11 +102,16 @@ def pretrain_key(stage: dict[str, Any], seed: int) -> str:
 
 
 def finetune_keys(stage: dict[str, Any], init: str,
-                  runs: Sequence[tuple[int, np.ndarray | None, str | None]]) -> list[str]:
+                  runs: Sequence[tuple[int, np.ndarray | None, str | None]],
+                  strategy: dict[str, Any] | None = None) -> list[str]:
     """The keys of a stack of fine-tuning runs from ``init`` (``scratch`` or ``pretrained``),
     each ``(seed, training rows, digest of its starting checkpoint or None)``: every run's key
-    also holds the runs it is stacked with (their rounding depends on the stack)."""
-    shared = digest({"stage": "finetune", "init_kind": init, **stage})
+    also holds the runs it is stacked with (their rounding depends on the stack), and
+    ``strategy``, how the runs are fine-tuned where that is not the paper's way
+    (:meth:`cabinlift.training.finetuning.Strategy.describe`; None: the paper's, keyed as
+    before the strategies existed)."""
+    shared = digest({"stage": "finetune", "init_kind": init, **stage,
+                     **({} if strategy is None else {"finetune": strategy})})
     ids = [digest([shared, seed, rows, start]) for seed, rows, start in runs]
     return [digest({"run": i, "stack": ids}) for i in ids]
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from cabinlift.metrics import mpjpe, to_mm
 from cabinlift.training.checkpoints import build_with_weights
 from cabinlift.training.data import PoseTensors, predict
+from cabinlift.training.finetuning import Strategy
 from cabinlift.training.plan import Group
 from cabinlift.training.recipe import Recipe, RunSpec, TrainResult, train_runs, validation_mpjpe
 from cabinlift.training.store import RunStore, StoredRun
@@ -69,13 +70,15 @@ def pretrain(model: str, hparams: dict[str, Any], recipe: Recipe, seed: int, key
     return run
 
 
-def train_stack(model: str, init: str, hparams: dict[str, Any], recipe: Recipe, group: Group,
-                arrays: dict[str, Arrays], states: list[dict[str, torch.Tensor]] | None,
-                device: str, store: RunStore, progress: bool) -> list[StoredRun]:
+def train_stack(model: str, init: str, hparams: dict[str, Any], recipe: Recipe,
+                strategy: Strategy, group: Group, arrays: dict[str, Arrays],
+                states: list[dict[str, torch.Tensor]] | None, device: str, store: RunStore,
+                progress: bool) -> list[StoredRun]:
     """A stack of fine-tuning runs on the real ``arrays``, its runs starting from the
-    pre-trained weights ``states`` they name (None: all from scratch): taken from the store
-    when all are there, else trained (and stored) with their test-set predictions in
-    millimetres."""
+    pre-trained weights ``states`` they name (None: all from scratch) and fine-tuned as
+    ``strategy`` says (mixed: with the synthetic training poses ``arrays["synthetic"]``): taken
+    from the store when all are there, else trained (and stored) with their test-set
+    predictions in millimetres."""
     name = f"finetune {init} {model} {group.setting}"
     found = [store.get(k) if k else None for k in group.keys]
     if all(r is not None for r in found):
@@ -87,7 +90,8 @@ def train_stack(model: str, init: str, hparams: dict[str, Any], recipe: Recipe, 
              for s, j in zip(group.specs, group.starts, strict=True)]
     res, stack = train_runs(model, hparams, specs, data["train"], data["val"], recipe,
                             progress=progress, desc=f"{name} ({len(specs)} runs)", store=store,
-                            keys=group.keys, log=log)
+                            keys=group.keys, log=log, strategy=strategy,
+                            synthetic=data.get("synthetic"))
     pred_mm = to_mm(stack.predict(data["test"].x, recipe.eval_batch_size), recipe.target_unit_mm)
     runs = [_stored(r, pred_mm=p.cpu().clone()) for r, p in zip(res, pred_mm, strict=True)]
     for rep, k, r in zip(group.repetitions, group.keys, runs, strict=True):
