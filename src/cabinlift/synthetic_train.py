@@ -91,7 +91,7 @@ def stream(seed: int, *names: str) -> np.random.Generator:
 def first_share(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of the first ``ceil(fraction * n)`` (at least 1) of a seeded permutation
     of ``range(n)``: nested in ``fraction`` for one generator state. The product is taken of the
-    fraction as written (0.3 * 10 is 3, not 3.0000000000000004)."""
+    fraction as written (0.55 * 100 is 55, not 55.00000000000001)."""
     take = max(1, math.ceil(Fraction(repr(fraction)) * n))
     return np.sort(rng.permutation(n)[:take])
 
