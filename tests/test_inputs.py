@@ -32,7 +32,21 @@ def _file(path: Path, data: bytes = b"abc") -> str:
 
 def test_default_backends_read_no_named_file():
     assert {s: stage_inputs(config.build(_params()), s) for s in MANIFEST_STAGES} == {
-        "demo": {}, "detect": {}, "keypoints2d": {}}
+        "demo": {}, "detect": {}, "keypoints2d": {}, "normalize": {}}
+
+
+def test_noisy_synthetic_2d_puts_the_detector_model_in_normalize_s_manifest():
+    """With pretrain.data.input_2d detector, normalize's manifest holds the detector-error
+    params it applies (so changing them re-runs it) and no other stage's manifest changes."""
+    params = _params(**{"pretrain.data.input_2d": "detector",
+                        "keypoints2d.simulated.noise_scale": 0.25})
+    manifest = stage_inputs(config.build(params), "normalize")
+    assert manifest == {"detect.simulated": {**PARAMS["detect"]["simulated"]},
+                        "keypoints2d.simulated": {**PARAMS["keypoints2d"]["simulated"],
+                                                  "noise_scale": 0.25}}
+    assert json.loads(json.dumps(manifest))["detect.simulated"]["score_range"] == [0.85, 0.99]
+    assert {s: stage_inputs(config.build(params), s) for s in ("demo", "detect", "keypoints2d")
+            } == {"demo": {}, "detect": {}, "keypoints2d": {}}
 
 
 def test_precomputed_files_by_key_with_their_md5(tmp_path):
@@ -116,9 +130,10 @@ def test_check_writes_one_manifest_per_stage(tmp_path, capsys):
     out = tmp_path / "inputs"
     assert cli.main(["--params", str(params), "check", "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "params": "valid", "files": {"demo": 0, "detect": 1, "keypoints2d": 0}}
+        "params": "valid", "files": {"demo": 0, "detect": 1, "keypoints2d": 0, "normalize": 0}}
     assert sorted(p.name for p in out.iterdir()) == ["code", "demo.json", "detect.json",
-                                                     "keypoints2d.json", "numerics.json"]
+                                                     "keypoints2d.json", "normalize.json",
+                                                     "numerics.json"]
     assert sorted(p.name for p in (out / "code").iterdir()) == [
         "demo.json", "detect.json", "evaluate.json", "keypoints2d.json", "normalize.json",
         "subsets.json", "training"]

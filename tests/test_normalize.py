@@ -324,6 +324,32 @@ def test_build_synthetic_normalises_like_the_real_data_and_splits_by_human(tmp_p
     assert train["x2d"].dtype == np.float32 and train["y3d"].dtype == np.float32
 
 
+def test_pretrain_data_changes_only_the_synthetic_training_split_and_is_reported(tmp_path):
+    """Every ``pretrain.data`` knob off: no report block (the report as before the knobs). Half
+    the humans with one mirrored copy of each pose: one of the two training humans, its poses
+    then their mirror images; validation and test as they were."""
+    data = {**_synthetic(tmp_path), **_synthetic_splits(train=("human_01", "human_04"))}
+    plain, counts = build_synthetic(_params(tmp_path, **data))
+    assert "pretrain_data" not in counts and counts["kept"]["train"] == 3
+    out, counts = build_synthetic(_params(tmp_path, **data, **{
+        "pretrain.data.humans": 0.5, "pretrain.data.augment.copies": 1,
+        "pretrain.data.augment.flip": 1.0}))
+    train = out["train"]
+    k = len(train["file_id"]) // 2
+    assert counts["pretrain_data"] == {
+        "humans": {"kept": 1, "of": 2}, "poses": {"kept": k, "of": 3}, "input_2d": "ground_truth",
+        "copies": k, "copies_behind_camera": 0, "degenerate_2d": 0}
+    assert counts["kept"]["train"] == 2 * k and k in (1, 2)  # human_04 has one pose, human_01 two
+    assert train["file_id"][k:].tolist() == train["file_id"][:k].tolist()
+    assert len(set(train["subject"].tolist())) == 1 and train["frame_id"].tolist() == [*range(2 * k)]
+    swap = [COCO17.index(n.replace("l_", "x_").replace("r_", "l_").replace("x_", "r_"))
+            for n in COCO17[:13]]
+    np.testing.assert_allclose(train["y3d"][k:], train["y3d"][:k][:, swap] * [-1, 1, 1], atol=1e-3)
+    for split in ("val", "test"):
+        for key in plain[split]:
+            np.testing.assert_array_equal(out[split][key], plain[split][key])
+
+
 def test_run_normalize_writes_every_split_of_both_sources(tmp_path):
     for subject in (1, 2, 3):
         _recording(tmp_path, f"vp{subject}/run1.ids_1", np.ones((2, 13), bool),

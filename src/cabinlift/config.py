@@ -46,6 +46,9 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Where the units of work of the training stages and of the ``mmpose`` backend run
 #: (``executor.kind``; see :mod:`cabinlift.executors`).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
+#: The 2D of the synthetic training poses (``pretrain.data.input_2d``): the exact projection, or
+#: that projection with the simulated detector's errors (:mod:`cabinlift.synthetic_train`).
+INPUTS_2D: tuple[str, ...] = ("ground_truth", "detector")
 #: How floating-point results are pinned (``numerics.mode``; see :mod:`cabinlift.numerics`).
 NUMERICS_MODES: tuple[str, ...] = ("portable", "native")
 #: The pseudo-setting of the pre-trained weights evaluated before any fine-tuning (the zero
@@ -310,11 +313,40 @@ class Train(Section):
     workers: AutoOrCount
 
 
+class PretrainAugment(Section):
+    """Augmented copies of the synthetic training poses (:mod:`cabinlift.synthetic_train`)."""
+
+    copies: Annotated[int, Strict(), Field(ge=0)]
+    bone_scale: NonNegative
+    camera_jitter_deg: NonNegative
+    camera_jitter_m: NonNegative
+    flip: Annotated[float, Strict(), Field(ge=0, le=1, description=(
+        "a number in [0, 1] (the probability that a copy is mirrored)"))]
+
+    def rules(self) -> Iterator[str]:
+        on = [k for k in ("bone_scale", "camera_jitter_deg", "camera_jitter_m", "flip")
+              if getattr(self, k) > 0]
+        if on and self.copies == 0:
+            yield (f"key 'pretrain.data.augment.copies' is 0, so {', '.join(on)} would change "
+                   f"nothing; set copies >= 1 (augmented copies per training pose)")
+
+
+class PretrainData(Section):
+    """How the synthetic training split for pre-training is built (:mod:`cabinlift.synthetic_train`)."""
+
+    seed: Seed
+    humans: Annotated[float, Strict(), Field(gt=0, le=1)]
+    poses: Annotated[float, Strict(), Field(gt=0, le=1)]
+    input_2d: Literal[INPUTS_2D]
+    augment: PretrainAugment
+
+
 class Pretrain(Section):
     """How many pre-trainings each lifter gets (each its own seed); the pre-trained runs of a
-    setting start from them in turn."""
+    setting start from them in turn. ``data``: how their synthetic training split is built."""
 
     seeds: Count
+    data: PretrainData
 
 
 class Finetune(Section):
@@ -512,6 +544,16 @@ def _settings_fit_the_split(settings: tuple[str, ...], subsets: Subsets, normali
                    f"({math.comb(pool, k)})")
 
 
+def _detector_model_present(pretrain: Pretrain, detect: Detect, keypoints2d: Keypoints2d
+                            ) -> Iterator[str]:
+    """Noisy synthetic 2D takes the simulated backend's detector-error model."""
+    if pretrain.data.input_2d == "detector":
+        for stage, section in (("detect", detect), ("keypoints2d", keypoints2d)):
+            if section.simulated is None:
+                yield (f"missing key '{stage}.simulated' (the detector-error model that "
+                       f"'pretrain.data.input_2d' detector applies to the synthetic 2D)")
+
+
 def _evaluation_names(models: tuple[str, ...], evaluate: Evaluate) -> Iterator[str]:
     if evaluate.qualitative.model not in (None, *models):
         yield (f"key 'evaluate.qualitative.model' is {evaluate.qualitative.model!r}, which is not "
@@ -563,8 +605,8 @@ def _portable_threads(numerics: Numerics, executor: Executor | None) -> Iterator
 
 
 _ACROSS = (_listed_models_have_lifters, _reserved_setting_name, _settings_are_defined,
-           _settings_fit_the_split, _evaluation_names, _per_joint_setting, _ray_devices,
-           _portable_threads, _mixed_batches_hold_both)
+           _settings_fit_the_split, _detector_model_present, _evaluation_names, _per_joint_setting,
+           _ray_devices, _portable_threads, _mixed_batches_hold_both)
 
 # --------------------------------------------------------------------------- entry points
 

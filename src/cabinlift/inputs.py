@@ -11,9 +11,14 @@ writes for each stage a small JSON manifest of the files that the stage's chosen
 reads: per params key, the path and the MD5 of the file's bytes. ``detect`` and
 ``keypoints2d`` depend on their manifest: a changed file changes the manifest of exactly the
 stages that read it, and while nothing changes the manifests keep their bytes and nothing
-re-runs. ``demo`` reads no such file; its (empty) manifest makes it, like every other stage
-(through its inputs), run after ``check``, which is what lets a mistake in params.yaml stop
-``dvc repro`` before DVC deletes any stage's outputs.
+re-runs. ``normalize`` depends in the same way on the params that only a knob makes it
+read: with ``pretrain.data.input_2d: detector`` its manifest holds the simulated detector's
+sections (``detect.simulated``, ``keypoints2d.simulated``), which it then applies to the
+synthetic 2D (else it is empty); declaring them as the stage's params in dvc.yaml would re-run
+it for nothing while the knob is off, and fail DVC where a backend other than ``simulated`` lets
+those sections be left out. ``demo`` reads no such file; its (empty) manifest makes it, like
+every other stage (through its inputs), run after ``check``, which is what lets a mistake in
+params.yaml stop ``dvc repro`` before DVC deletes any stage's outputs.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from cabinlift.config import Params, Section
 from cabinlift.errors import CabinliftError
 
 #: The stages that depend on a manifest ``<stage>.json`` written by the ``check`` stage.
-MANIFEST_STAGES: tuple[str, ...] = ("demo", "detect", "keypoints2d")
+MANIFEST_STAGES: tuple[str, ...] = ("demo", "detect", "keypoints2d", "normalize")
 #: The OpenMMLab package that ships the default config of each stage's ``mmpose`` backend.
 _CONFIG_PACKAGE = {"detect": "mmdet", "keypoints2d": "mmpose"}
 #: What each checkpoint is, in the ``mmpose`` backend's own "not found" message.
@@ -85,15 +90,27 @@ def _mmpose(stage: str, cfg: Section) -> dict[str, dict[str, Any]]:
     }
 
 
+def _detector_model(params: Params) -> dict[str, dict[str, Any]]:
+    """``{params key: values}`` of the detector-error model normalize applies to the synthetic
+    training 2D with ``pretrain.data.input_2d: detector`` (empty otherwise)."""
+    if params.pretrain.data.input_2d != "detector":
+        return {}
+    return {f"{stage}.simulated": getattr(params, stage).simulated.model_dump(mode="json")
+            for stage in ("detect", "keypoints2d")}
+
+
 def stage_inputs(params: Params, stage: str) -> dict[str, dict[str, Any]]:
     """``{params key: {"path", "md5"[, "package"]}}`` of every file that params.yaml names and
-    ``stage`` reads with its chosen backend (empty for the ``simulated`` backend and ``demo``).
+    ``stage`` reads with its chosen backend (empty for the ``simulated`` backend and ``demo``);
+    for ``normalize``, the params its knobs make it read (:func:`_detector_model`).
 
     A file that is missing is a one-line error naming its key, before any stage has run."""
     if stage not in MANIFEST_STAGES:
         raise ValueError(f"no manifest for stage {stage!r}")
     if stage == "demo":
         return {}
+    if stage == "normalize":
+        return _detector_model(params)
     section = getattr(params, stage)
     backend = section.backend
     cfg = getattr(section, backend)

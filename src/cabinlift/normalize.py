@@ -10,6 +10,10 @@
   centring); frames with fewer than ``min_valid_joints`` valid joints or without both shoulders
   (no neck) are dropped and counted, as are frames the detector missed.
 
+The synthetic training split is as described unless a ``pretrain.data`` knob is on: then
+:mod:`cabinlift.synthetic_train` picks its poses, 2D source and augmented copies, and the report
+gains a ``synthetic.pretrain_data`` block (absent while every knob is off).
+
 Output: ``<out>/{real,synthetic}_{train,val,test}.npz`` with ``x2d`` (N,13,2) float32,
 ``y3d`` (N,13,3) float32 mm, ``mask`` (N,13) bool, ``subject`` (N,) int64 (real: Drive&Act
 participant; synthetic: index of the virtual human in sorted order), ``frame_id`` (N,) int64,
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cabinlift import synthetic_train
 from cabinlift.arrays import save_arrays
 from cabinlift.atomic import write_atomic
 from cabinlift.config import SPLITS, Params, Section
@@ -229,14 +234,22 @@ def build_synthetic(params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
     counts["unused_human"] = int((split_arr == "").sum())
     for split in SPLITS:
         keep = ok & (split_arr == split)
-        n = int(keep.sum())
+        rows, split_x2d, split_y3d = np.flatnonzero(keep), x2d[keep], y3d[keep]
+        if split == "train" and synthetic_train.changes_split(params.pretrain.data):
+            made, px, xyz, counts["pretrain_data"] = synthetic_train.build_train(
+                params, *(data[k][keep, :NUM_JOINTS] for k in ("kp2d", "kp3d", "visibility")),
+                humans[keep])
+            split_x2d, fine = normalize_2d(px)
+            counts["pretrain_data"][DEGENERATE_2D] = int((~fine).sum())
+            rows, split_x2d, split_y3d = rows[made[fine]], split_x2d[fine], centre_3d(xyz[fine])
+        n = len(rows)
         out[split] = {
-            "x2d": x2d[keep].astype(np.float32),
-            "y3d": y3d[keep].astype(np.float32),
+            "x2d": split_x2d.astype(np.float32),
+            "y3d": split_y3d.astype(np.float32),
             "mask": np.ones((n, NUM_JOINTS), bool),
-            "subject": np.array([index[h] for h in humans[keep]], dtype=np.int64),
+            "subject": np.array([index[h] for h in humans[rows]], dtype=np.int64),
             "frame_id": np.arange(n, dtype=np.int64),
-            "file_id": np.asarray(data["img_name"])[keep].astype(str),
+            "file_id": np.asarray(data["img_name"])[rows].astype(str),
             "activity": np.full(n, "", dtype="<U1"),
         }
         counts["kept"][split] = n

@@ -52,6 +52,14 @@ COCO13_NOSE_SHOULDER_EDGES: tuple[tuple[int, int], ...] = ((0, 5), (0, 6))
 #: Left/right joint pairs of COCO-13 (eyes, ears, shoulders, elbows, wrists, hips).
 COCO13_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12))
 
+#: COCO-13 as a tree rooted at the neck (the midpoint of the shoulders, no joint of its own:
+#: parent -1): ``(parent, child)`` bones, each after its parent's; the head hangs from the neck
+#: by the nose, the hips from the shoulders. Bone-length augmentation scales them outward.
+COCO13_TREE: tuple[tuple[int, int], ...] = (
+    (-1, 5), (-1, 6), (5, 7), (6, 8), (7, 9), (8, 10), (5, 11), (6, 12),
+    (-1, 0), (0, 1), (0, 2), (1, 3), (2, 4),
+)
+
 #: COCO's per-keypoint OKS sigmas (COCO-17 order); the simulated detector scales its noise by them.
 COCO17_OKS_SIGMAS: tuple[float, ...] = (
     0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,

@@ -95,3 +95,21 @@ def test_complete_joints_interpolates_and_mirrors():
     d_r = np.linalg.norm(out[:, ear_r] - neck, axis=-1)
     np.testing.assert_allclose(d_l, d_r, rtol=1e-9)
     assert (out[:, ear_l, 0] > out[:, ear_r, 0]).all()  # on the other side of the body
+
+
+def test_the_backend_draws_as_before_its_error_model_moved_to_its_own_module():
+    """Sums of the boxes, keypoints and scores of noisy, swapped, partly hidden and missed
+    frames, as the backend computed them before :mod:`cabinlift.keypoints.detector_errors`
+    held its error model: any change in the order of the draws changes every one."""
+    xyz = _poses(60, seed=3)
+    valid = np.random.default_rng(1).random((60, 17)) > 0.2
+    det_cfg = NS(**{**CFG_DET, "miss_rate": 0.1, "box_jitter": 0.02, "score_range": [0.85, 0.99]})
+    kp_cfg = NS(**{**CFG_KP, "noise_scale": 0.5, "swap_rate": 0.3, "score_range": [0.85, 1.0]})
+    rng = np.random.default_rng(7)
+    det = simulated.simulate_detections(xyz, valid, INNER_MIRROR, det_cfg, rng, np.arange(60))
+    kp = simulated.simulate_keypoints(xyz, valid, det, INNER_MIRROR, kp_cfg, rng)
+    assert det.detected.sum() == 53
+    got = [np.nansum(det.boxes), np.nansum(det.scores), np.nansum(kp.xy), np.nansum(kp.scores),
+           np.nansum(kp.xy[:, 7] - kp.xy[:, 8])]
+    np.testing.assert_allclose(got, [124359.97614829821, 49.27670978517862, 1136035.7332936022,
+                                     627.7050878471766, 6157.655877251519], rtol=1e-12)

@@ -17,6 +17,9 @@ the real detectors see distorted frames) and corrupts it with a documented detec
   as a top-down heatmap estimator cannot leave its crop. The score is the OKS-style similarity
   ``exp(-d^2 / (2 (2 sigma_j s)^2))`` of the perturbed point, times a uniform factor in
   ``score_range``.
+
+The box and keypoint errors live in :mod:`cabinlift.keypoints.detector_errors`, which
+pre-training's noisy synthetic 2D (``pretrain.data.input_2d: detector``) shares.
 """
 
 from __future__ import annotations
@@ -27,12 +30,10 @@ import numpy as np
 
 from cabinlift.camera import Calibration
 from cabinlift.config import DetectSimulated, KeypointsSimulated
+from cabinlift.keypoints.detector_errors import driver_box, keypoint_errors, object_scale
 from cabinlift.keypoints.driver import NO_PERSON
 from cabinlift.keypoints.interim import Detections, Keypoints2D
 from cabinlift.skeleton import COCO13_FLIP_PAIRS, COCO17, COCO17_OKS_SIGMAS, NUM_JOINTS
-
-_ARM_PAIRS = ((COCO17.index("l_elbow"), COCO17.index("r_elbow")),
-              (COCO17.index("l_wrist"), COCO17.index("r_wrist")))
 
 
 def recording_rng(seed: int, file_id: str, stream: str) -> np.random.Generator:
@@ -81,24 +82,6 @@ def complete_joints(xyz: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def _box_from_points(px: np.ndarray, calib: Calibration, cfg: DetectSimulated,
-                     rng: np.random.Generator) -> np.ndarray:
-    lo = np.nanmin(px, axis=1)
-    hi = np.nanmax(px, axis=1)
-    size = hi - lo
-    margin = cfg.box_margin * size
-    x1 = lo[:, 0] - margin[:, 0]
-    x2 = hi[:, 0] + margin[:, 0]
-    y1 = lo[:, 1] - margin[:, 1] - cfg.head_margin * size[:, 1]
-    y2 = hi[:, 1] + margin[:, 1]
-    box = np.stack([x1, y1, x2, y2], axis=1)
-    wh = np.repeat(np.stack([x2 - x1, y2 - y1], 1), 2, axis=1)
-    box = box + rng.normal(0.0, cfg.box_jitter, size=box.shape) * wh
-    box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, calib.width - 1)
-    box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, calib.height - 1)
-    return box
-
-
 def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibration,
                         cfg: DetectSimulated, rng: np.random.Generator,
                         frame_id: np.ndarray) -> Detections:
@@ -114,7 +97,7 @@ def simulate_detections(xyz17: np.ndarray, annotated: np.ndarray, calib: Calibra
     scores = np.zeros(n)
     lo, hi = cfg.score_range
     if detected.any():
-        boxes[detected] = _box_from_points(px[detected], calib, cfg, rng)
+        boxes[detected] = driver_box(px[detected], cfg, rng, (calib.width, calib.height))
         scores[detected] = rng.uniform(lo, hi, size=int(detected.sum()))
     ok = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
     detected &= ok
@@ -129,22 +112,11 @@ def simulate_keypoints(xyz17: np.ndarray, annotated: np.ndarray, det: Detections
                        calib: Calibration, cfg: KeypointsSimulated,
                        rng: np.random.Generator) -> Keypoints2D:
     """COCO-17 keypoints and scores inside each detected box (see the module docstring)."""
-    n = len(xyz17)
     truth = calib.project(xyz17)  # (F, 17, 2)
-    box = det.boxes
-    w = np.nan_to_num(box[:, 2] - box[:, 0])
-    h = np.nan_to_num(box[:, 3] - box[:, 1])
-    s = np.sqrt(np.maximum(w * h, 1.0))[:, None]  # (F, 1)
-    sigma = np.asarray(COCO17_OKS_SIGMAS)[None, :]
     hidden = ~annotated
-    std = cfg.noise_scale * sigma * s * np.where(hidden, cfg.hidden_noise_factor, 1.0)
-    noisy = truth + rng.normal(size=truth.shape) * std[..., None]
-    for a, b in _ARM_PAIRS:
-        swap = rng.random(n) < cfg.swap_rate
-        noisy[swap, a], noisy[swap, b] = noisy[swap, b].copy(), noisy[swap, a].copy()
-    noisy = np.where(np.isnan(noisy), np.nanmean(noisy, axis=1, keepdims=True), noisy)
-    noisy[..., 0] = np.clip(noisy[..., 0], box[:, None, 0], box[:, None, 2])
-    noisy[..., 1] = np.clip(noisy[..., 1], box[:, None, 1], box[:, None, 3])
+    noisy = keypoint_errors(truth, det.boxes, hidden, cfg, rng)
+    s = object_scale(det.boxes)
+    sigma = np.asarray(COCO17_OKS_SIGMAS)[None, :]
     d2 = np.nansum((noisy - truth) ** 2, axis=-1)
     kappa = 2 * sigma * s
     lo, hi = cfg.score_range
