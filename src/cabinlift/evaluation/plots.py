@@ -465,7 +465,7 @@ def _profile_panel(ax, r: EvaluationResults, w: ModelMovement, color: str, marke
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, which="major", axis="y", alpha=0.35)
     ax.set_title(f"{DISPLAY_NAMES.get(w.model, w.model)}: {len(w.layers)} layers", fontsize=10)
-    ax.set_xlabel("layer (input → output)", fontsize=9)
+    ax.set_xlabel("layer (registration order; names: summary.json)", fontsize=9)
 
 
 def weight_movement_png(r: EvaluationResults) -> bytes:

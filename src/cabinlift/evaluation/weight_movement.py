@@ -9,7 +9,9 @@ owns, and for the whole model the same over all parameters concatenated. Only pa
 (what the optimiser moves); buffers do not (batch norm's running statistics, which fine-tuning
 re-estimates without a gradient, and constant matrices such as a graph's adjacency). A layer is
 a module owning parameters itself (``stem.0`` with ``stem.0.weight`` and ``stem.0.bias``), in
-the order the model registers its modules, which follows its depth. A lifter whose runs move
+the order the model registers its modules: mostly its depth, but not always (GraFormer
+registers its attention blocks and its graph convolutions as two lists that its forward pass
+interleaves), so a layer is identified by its name, not its position. A lifter whose runs move
 their weights little and keep a large gain is one whose pre-trained features transfer.
 """
 
