@@ -79,13 +79,22 @@ def test_table1_structure_and_values(repo: Path):
 
 
 def test_plots_and_normalize_report(repo: Path):
-    for name in ("mpjpe_vs_data", "pretraining_gain", "frames_worth", "per_joint", "qualitative"):
+    for name in ("mpjpe_vs_data", "pretraining_gain", "frames_worth", "weight_movement",
+                 "per_joint", "qualitative"):
         assert (repo / "plots" / f"{name}.png").stat().st_size > 1000, name
-    for name in ("mpjpe_vs_data.csv", "pretraining_gain.csv", "frames_worth.csv"):
+    for name in ("mpjpe_vs_data.csv", "pretraining_gain.csv", "frames_worth.csv",
+                 "weight_movement.csv"):
         assert (repo / "plots" / name).read_text().startswith("setting,train_frames"), name
     assert (repo / "plots" / "per_joint.csv").read_text().startswith("joint_index,joint")
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
     assert set(summary["paired_tests"]["simplebl"]) == set(tiny_params()["settings"])
+    # every fine-tuned PT run measured against the pre-training it started from (run r: r % 3)
+    moved = summary["weight_movement"]["models"]["simplebl"]["cells"]
+    assert set(moved) == set(tiny_params()["settings"])
+    for cell in moved.values():
+        assert [r["pretrain_seed"] for r in cell["runs"]] == [
+            r["repetition"] % 3 for r in cell["runs"]]
+        assert all(0.0 < r["whole"] < 1.0 for r in cell["runs"])  # moved, and not beyond recognition
     report = json.loads((repo / "metrics" / "normalize.json").read_text())
     assert report["real"]["kept"]["train"] > 0
 
@@ -199,7 +208,7 @@ def test_verify_of_one_stage_names_a_changed_cell(repo: Path):
     try:
         proc = _run(["cabinlift", "verify", "evaluate"], repo, check=False)
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "DVC outputs: 1 of 14 not identical" in proc.stdout, proc.stdout
+        assert "DVC outputs: 1 of 16 not identical" in proc.stdout, proc.stdout
         assert "  different metrics/table1.json" in proc.stdout
         line = next(ln for ln in proc.stdout.splitlines() if " subj4 " in ln)
         assert line.split()[:2] == ["simplebl", "scratch"] and line.split()[5] == "-1.00", line

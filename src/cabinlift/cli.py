@@ -134,7 +134,8 @@ def _evaluate(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.evaluation import run_evaluate_stage
 
     run_evaluate_stage(params, Path(args.finetuned), Path(args.processed), Path(args.subsets),
-                       Path(args.metrics), Path(args.plots), Path(args.timings))
+                       Path(args.metrics), Path(args.plots), Path(args.timings),
+                       Path(args.pretrained))
 
 
 def _verify(args: argparse.Namespace, params: Params) -> int:
@@ -347,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="Table 1, per-run results and plots")
     s.add_argument("--finetuned", default="models/finetuned")
+    s.add_argument("--pretrained", default="models/pretrained",
+                   help="the pre-training checkpoints <model>/seed<j>.pt the pre-trained runs "
+                   "started from (how far fine-tuning moved them)")
     s.add_argument("--processed", default="data/processed",
                    help="real_test.npz, and real_train.npz for the mean-training-pose reference")
     s.add_argument("--subsets", default="data/subsets",

@@ -6,8 +6,9 @@ may reach a function-level import; not those under ``if TYPE_CHECKING:``, which 
 followed through the package's own modules, with the ``__init__`` of every package on the way
 (importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``). Two things are added
 that no import statement names: the modules every command runs before its stage
-(:data:`RUNTIME`: the params, the numerics and the threads), and a lifter, which the training
-stages load by its name in params.yaml (:data:`cabinlift.lifters.REGISTRY`).
+(:data:`RUNTIME`: the params, the numerics and the threads), and the lifters, which a stage
+loads by their name (:data:`cabinlift.lifters.REGISTRY`): a training stage the one of its
+params.yaml entry, the stages of :data:`LIFTER_STAGES` every registered one.
 
 ``cabinlift check`` writes the digest of every stage's closure into ``data/inputs/code/``
 (:func:`cabinlift.inputs.write_manifests`) and each stage of dvc.yaml depends on its file, so
@@ -41,6 +42,9 @@ STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
     "subsets": ("cabinlift.subsets",),
     "evaluate": ("cabinlift.evaluation",),
 }
+#: The stages (keys of :data:`STAGE_ENTRIES`) that build lifters by name: evaluate builds
+#: every model from its checkpoints to tell parameters from buffers (the weight movement).
+LIFTER_STAGES: frozenset[str] = frozenset({"evaluate"})
 #: The entry module of the training stages (pretrain, finetune), before the lifter's module.
 TRAINING_ENTRY: tuple[str, ...] = ("cabinlift.training.stages",)
 
@@ -155,8 +159,12 @@ def lifter_module(model: str) -> str:
 
 
 def stage_modules(stage: str, root: Path = PACKAGE_ROOT) -> list[str]:
-    """The modules stage ``stage`` (a key of :data:`STAGE_ENTRIES`) executes."""
-    return closure((*RUNTIME, *STAGE_ENTRIES[stage]), root)
+    """The modules stage ``stage`` (a key of :data:`STAGE_ENTRIES`) executes: with every
+    registered lifter's module where it builds lifters by name (:data:`LIFTER_STAGES`)."""
+    from cabinlift.lifters import REGISTRY
+
+    lifters = [lifter_module(m) for m in REGISTRY] if stage in LIFTER_STAGES else []
+    return closure((*RUNTIME, *STAGE_ENTRIES[stage], *lifters), root)
 
 
 def training_modules(model: str, root: Path = PACKAGE_ROOT) -> list[str]:

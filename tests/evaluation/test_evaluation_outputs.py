@@ -190,6 +190,16 @@ def test_plot_data_csv(evaluated: dict[str, Path]) -> None:
     assert float(joints[0]["semgcn_scratch"]) == pytest.approx(40.111, abs=1e-3)
 
 
+def test_without_the_checkpoints_weight_movement_is_reported_as_not_measured(
+        evaluated: dict[str, Path]) -> None:
+    # (measured: tests/evaluation/test_weight_movement.py)
+    assert json.loads(evaluated["summary.json"].read_text())["weight_movement"] is None
+    assert "Not measured: the evaluation was not given the pre-training checkpoints." in \
+        evaluated["table1.md"].read_text()
+    assert evaluated["weight_movement.csv"].read_text() == "setting,train_frames\n"
+    assert evaluated["weight_movement.png"].read_bytes().startswith(PNG_MAGIC)
+
+
 def test_pngs_exist_and_are_png(evaluated: dict[str, Path]) -> None:
     for name in ("mpjpe_vs_data.png", "pretraining_gain.png", "per_joint.png", "qualitative.png"):
         data = evaluated[name].read_bytes()

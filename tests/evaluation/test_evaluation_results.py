@@ -101,6 +101,7 @@ def test_table1_md_is_its_sections_in_order(results: EvaluationResults) -> None:
         "## Spread and significance: mean ± std over runs",
         "## Pre-training effect: PT − scratch MPJPE [mm] over matched runs",
         "## What pre-training is worth: scratch frames to reach each PT cell",
+        "## How far fine-tuning moves the pre-trained weights: relative change [%]; gain kept [mm]",
         "## P-MPJPE [mm] (prediction Procrustes-aligned onto ground truth per frame), mean over "
         "runs",
         "## 3DPCK@150 mm [%] (valid joints within 150 mm), mean over runs",

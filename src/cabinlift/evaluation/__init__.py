@@ -2,8 +2,8 @@
 
 Outputs: ``metrics/table1.json`` (the only DVC metrics file), ``metrics/table1.md``,
 ``metrics/runs.csv``, ``metrics/summary.json`` and in ``plots/`` the figures
-``mpjpe_vs_data``, ``pretraining_gain``, ``frames_worth``, ``per_joint`` (PNG + CSV) and
-``qualitative`` (PNG + JSON). See :func:`run_evaluation`.
+``mpjpe_vs_data``, ``pretraining_gain``, ``frames_worth``, ``weight_movement``,
+``per_joint`` (PNG + CSV) and ``qualitative`` (PNG + JSON). See :func:`run_evaluation`.
 """
 
 from cabinlift.evaluation.evaluate import run_evaluate_stage, run_evaluation

@@ -40,7 +40,9 @@ from cabinlift.evaluation.results import (
     TestSetInfo,
     scratch_bound,
 )
+from cabinlift.evaluation.run_weights import RunWeights, measure
 from cabinlift.evaluation.settings import Setting
+from cabinlift.evaluation.weight_movement import MovedRuns
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class EvaluationInputs:
     read while computing: the fine-tuning runs under ``finetuned_root`` (their wall times under
     ``timings_root``), the real training pool and the subset files of the settings (the
     mean-training-pose reference). ``pretrain_seeds``: pre-trainings per model, each giving
-    one "No real data" run."""
+    one "No real data" run. ``pretrained_models``: the pre-training checkpoints
+    (``<model>/seed<j>.pt``) the pre-trained runs started from, for their weight movement
+    (None: not measured)."""
 
     test: TestSet
     pretrain: Mapping[str, Any]
@@ -58,12 +62,14 @@ class EvaluationInputs:
     train_npz: Path
     subsets_dir: Path
     pretrain_seeds: int = 1
+    pretrained_models: Path | None = None
 
 
 def load_inputs(
     finetuned_root: str | Path, test_npz: str | Path, models: Sequence[str], *,
     train_npz: str | Path, subsets_dir: str | Path, pretrain_dir: str | Path | None = None,
     timings_root: str | Path | None = None, pretrain_seeds: int = 1,
+    pretrained_models: str | Path | None = None,
 ) -> EvaluationInputs:
     """Read and check the test set and the (optional) pre-training summaries of ``models``."""
     test = load_test_set(test_npz)
@@ -76,6 +82,7 @@ def load_inputs(
         train_npz=Path(train_npz),
         subsets_dir=Path(subsets_dir),
         pretrain_seeds=pretrain_seeds,
+        pretrained_models=None if pretrained_models is None else Path(pretrained_models),
     )
 
 
@@ -149,13 +156,28 @@ def _qualitative_frame(
     )
 
 
+def weight_movement(inputs: EvaluationInputs, models: Sequence[str],
+                    settings: Sequence[Setting],
+                    cells: Mapping[tuple[str, str, str], CellSummary],
+                    ) -> dict[str, MovedRuns] | None:
+    """Per model, how far each pre-trained run moved from the pre-training it started from
+    (None without the pre-training checkpoints)."""
+    if inputs.pretrained_models is None:
+        return None
+    reader = RunWeights(inputs.finetuned_root, inputs.pretrained_models, inputs.pretrain_seeds)
+    return {m: measure(reader, m, {s.name: [r.record for r in cells[m, "pretrained", s.name].runs]
+                                   for s in settings})
+            for m in models}
+
+
 def compute_results(
     inputs: EvaluationInputs, models: Sequence[str], settings: Sequence[Setting],
     options: Evaluate,
 ) -> EvaluationResults:
     """Summarise every fine-tuning run of ``models`` x (scratch, pretrained) x ``settings`` and
     each model's pre-trained weights before fine-tuning, test pre-training's effect, compute
-    the mean-training-pose references and choose the example frame."""
+    the mean-training-pose references, measure how far fine-tuning moved the pre-trained
+    weights and choose the example frame."""
     models, settings = tuple(models), tuple(settings)
     test, root, metric_cfg = inputs.test, inputs.finetuned_root, options.pck
     qcfg = options.qualitative
@@ -186,6 +208,7 @@ def compute_results(
                     q_preds[i, s.name] = np.array(data.pred[first])  # a copy; the rest is freed
                 del data
     tests = paired_tests(cells, models, [s.name for s in settings])
+    moved = weight_movement(inputs, models, settings, cells)
     qualitative = _qualitative_frame(test, options, q_model, models, settings, cells,
                                      frame_errors, q_preds)
     return EvaluationResults(
@@ -201,4 +224,5 @@ def compute_results(
         per_joint_setting=joint_setting,
         pretrain=MappingProxyType(dict(inputs.pretrain)),
         qualitative=qualitative,
+        moved=None if moved is None else MappingProxyType(moved),
     )

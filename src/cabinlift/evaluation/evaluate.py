@@ -21,6 +21,8 @@ from cabinlift.evaluation.plots import (
     gain_png,
     per_joint_csv,
     per_joint_png,
+    weight_movement_csv,
+    weight_movement_png,
 )
 from cabinlift.evaluation.qualitative import qualitative_json, qualitative_png
 from cabinlift.evaluation.results import EvaluationResults
@@ -45,6 +47,8 @@ PLOTS_OUTPUTS: dict[str, Renderer] = {
     "pretraining_gain.png": gain_png,
     "frames_worth.csv": frames_worth_csv,
     "frames_worth.png": frames_worth_png,
+    "weight_movement.csv": weight_movement_csv,
+    "weight_movement.png": weight_movement_png,
     "per_joint.csv": per_joint_csv,
     "per_joint.png": per_joint_png,
     "qualitative.json": qualitative_json,
@@ -80,6 +84,7 @@ def run_evaluation(
     timings_root: str | Path | None = None,
     wall_times: str | Path | None = None,
     pretrain_seeds: int = 1,
+    pretrained_models: str | Path | None = None,
 ) -> dict[str, Path]:
     """Aggregate all fine-tuning runs of ``models`` x (scratch, pretrained) x ``settings`` into
     Table 1 and its companions, and return ``{file name: path written}``.
@@ -88,7 +93,9 @@ def run_evaluation(
     (``<finetuned_root>/pretrained/<model>/none/``) give the "No real data" cells, and the real
     training pool ``train_npz`` with the subsets of ``subsets_dir`` the mean-training-pose
     reference of each setting. ``pretrain_seeds`` is the number of pre-trainings per model
-    (each gives a "No real data" run).
+    (each gives a "No real data" run). ``pretrained_models`` holds their checkpoints
+    (``<model>/seed<j>.pt``): how far fine-tuning moved each pre-trained run from the one it
+    started from is measured against them (None: not measured, reported as such).
 
     ``settings`` are params.yaml's setting definitions in column order; ``options`` its
     ``evaluate`` section (the example figure's model, rows and frame; the 3DPCK threshold and
@@ -99,7 +106,8 @@ def run_evaluation(
     """
     inputs = load_inputs(finetuned_root, test_npz, models, train_npz=train_npz,
                          subsets_dir=subsets_dir, pretrain_dir=pretrain_dir,
-                         timings_root=timings_root, pretrain_seeds=pretrain_seeds)
+                         timings_root=timings_root, pretrain_seeds=pretrain_seeds,
+                         pretrained_models=pretrained_models)
     results = compute_results(inputs, models, parse_settings(settings), options)
     rendered = render_outputs(results, Path(metrics_dir), Path(plots_dir),
                               None if wall_times is None else Path(wall_times))
@@ -108,9 +116,10 @@ def run_evaluation(
 
 
 def run_evaluate_stage(params: Params, finetuned: Path, processed: Path, subsets: Path,
-                       metrics: Path, plots: Path, timings: Path) -> dict[str, Path]:
+                       metrics: Path, plots: Path, timings: Path,
+                       pretrained: Path) -> dict[str, Path]:
     """The ``evaluate`` stage: :func:`run_evaluation` with params.yaml's models, settings,
-    pre-trainings and ``evaluate`` options."""
+    pre-trainings (their checkpoints in ``pretrained``) and ``evaluate`` options."""
     return run_evaluation(
         finetuned_root=finetuned,
         test_npz=processed / "real_test.npz",
@@ -125,4 +134,5 @@ def run_evaluate_stage(params: Params, finetuned: Path, processed: Path, subsets
         train_npz=processed / "real_train.npz",
         subsets_dir=subsets,
         pretrain_seeds=params.pretrain.seeds,
+        pretrained_models=pretrained,
     )

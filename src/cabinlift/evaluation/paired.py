@@ -41,6 +41,12 @@ class PairedTest:
     def n_pairs(self) -> int:
         return len(self.pairs)
 
+    @property
+    def gain(self) -> float | None:
+        """What pre-training gains: scratch − pre-trained MPJPE, mm (positive = it helps;
+        None without a pair)."""
+        return None if self.mean_diff is None else -self.mean_diff
+
     def significant(self, alpha: float) -> bool:
         """Whether the Holm-adjusted p is below ``alpha``; a test that cannot be computed (a
         single pair) is no evidence, so it is not significant."""

@@ -10,6 +10,9 @@
   diagonal where pre-training is worth exactly the frames it was fine-tuned on.
 * ``per_joint``: per-joint MPJPE of every model at one setting, scratch vs pre-trained, with
   95 % CI error bars over runs.
+* ``weight_movement``: how far fine-tuning moved the pre-trained weights (relative change of
+  the whole model) vs real frames, one line per model; the gain each pre-trained cell keeps
+  vs its change; each model's per-layer profile at the smallest and largest setting.
 
 Figures are drawn on bare :class:`matplotlib.figure.Figure` objects (Agg, no pyplot state) and
 returned as PNG bytes without the 'Software' metadata, so the same inputs give the same bytes and
@@ -25,13 +28,16 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from cabinlift.config import INITS, NO_REAL_DATA
 from cabinlift.evaluation.frames_worth import AT_MOST, MORE_THAN, CellWorth, FrameCount
 from cabinlift.evaluation.outputs import csv_text
 from cabinlift.evaluation.results import EvaluationResults
 from cabinlift.evaluation.settings import Setting
+from cabinlift.evaluation.weight_movement import ModelMovement
 from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.skeleton import COCO13
 
@@ -170,7 +176,7 @@ def gain_csv(r: EvaluationResults) -> str:
         row = [s.name, f"{r.train_frames(s.name):.1f}"]
         for m in r.models:
             t = r.tests[m, s.name]
-            gain = None if t.mean_diff is None else -t.mean_diff
+            gain = t.gain
             lo, hi = (None, None) if gain is None or t.ci95 is None else _band(gain, t.ci95)
             row += [_num(gain), _num(lo), _num(hi), "" if t.p_holm is None else f"{t.p_holm:.4g}"]
         rows.append(row)
@@ -190,9 +196,9 @@ def gain_png(r: EvaluationResults) -> bytes:
         xs, ys, lo, hi, sig = [], [], [], [], []
         for s, x in zip(settings, frames, strict=True):
             t = r.tests[m, s.name]
-            if t.mean_diff is None:
+            g = t.gain
+            if g is None:
                 continue
-            g = -t.mean_diff
             band = _band(g, t.ci95)
             xs.append(x)
             ys.append(g)
@@ -357,3 +363,149 @@ def per_joint_png(r: EvaluationResults) -> bytes:
     fig.tight_layout()
     return png_bytes(fig, dpi=110)
 
+
+
+def weight_movement_csv(r: EvaluationResults) -> str:
+    """One row per setting: mean training frames, and per model the median relative change of
+    the whole model over its pre-trained runs (a ratio; ``_q1``/``_q3`` its quartiles) and the
+    gain the cell keeps (``_gain``, scratch − pre-trained MPJPE, mm); the header alone where
+    the movement was not measured. Per-layer medians: summary.json."""
+    movement = r.weight_movement()
+    header = ["setting", "train_frames"]
+    for w in movement or ():
+        header += [w.model, f"{w.model}_q1", f"{w.model}_q3", f"{w.model}_gain"]
+    rows = []
+    for k, s in enumerate(r.settings if movement is not None else ()):
+        row = [s.name, f"{r.train_frames(s.name):.1f}"]
+        for w in movement:
+            c = w.cells[k]
+            row += [_num(c.whole.median, 6), _num(c.whole.q1, 6), _num(c.whole.q3, 6),
+                    _num(c.gain)]
+        rows.append(row)
+    return csv_text(header, rows)
+
+
+#: The relative change in the figure: per cent.
+_PERCENT = 100.0
+#: Line style and marker fill of a per-layer profile at the smallest and the largest setting.
+_PROFILE_STYLES = (("--", "none"), ("-", None))
+_NORM_SHADE = ("0.88", "normalisation layer (…Norm)")
+
+
+def _percent(x: float | None) -> float:
+    return math.nan if x is None else x * _PERCENT
+
+
+def _whole_panel(ax, r: EvaluationResults, movement: Sequence[ModelMovement]) -> None:
+    """Whole-model change (median, quartile bars) vs real frames, one line per model."""
+    frames = [r.train_frames(s.name) for s in r.settings]
+    for k, w in enumerate(movement):
+        color, marker = f"C{k % 10}", _MARKERS[k % len(_MARKERS)]
+        dodge = _DODGE ** (k - (len(movement) - 1) / 2)
+        xs = np.array([c.train_frames for c in w.cells]) * dodge
+        med = np.array([_percent(c.whole.median) for c in w.cells])
+        lo = med - np.array([_percent(c.whole.q1) for c in w.cells])
+        hi = np.array([_percent(c.whole.q3) for c in w.cells]) - med
+        ax.errorbar(xs, med, yerr=[lo, hi], color=color, marker=marker, markersize=5,
+                    linewidth=1.6, elinewidth=1.0, capsize=2.5,
+                    label=DISPLAY_NAMES.get(w.model, w.model))
+    _log_x_axis(ax, frames, r.settings, top_labels=True)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("real training frames (log scale)", fontsize=9)
+    ax.set_ylabel("relative change of the whole model [%]\n(median over runs, bars: "
+                  "quartiles)", fontsize=9)
+    ax.set_title("How far fine-tuning moves the pre-trained weights", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _gain_panel(ax, r: EvaluationResults, movement: Sequence[ModelMovement]) -> None:
+    """Gain kept vs whole-model change, one point per model and setting (larger: more real
+    frames), each model's points joined in order of frames; the per-setting rank correlation
+    over the models beside it."""
+    for k, w in enumerate(movement):
+        color, marker = f"C{k % 10}", _MARKERS[k % len(_MARKERS)]
+        order = np.argsort([c.train_frames for c in w.cells], kind="stable")
+        xs = np.array([_percent(w.cells[j].whole.median) for j in order])
+        ys = np.array([math.nan if w.cells[j].gain is None else w.cells[j].gain
+                       for j in order])
+        ax.plot(xs, ys, color=color, linewidth=0.9, alpha=0.55)
+        sizes = 12 + 60 * np.linspace(0.0, 1.0, len(order))  # grows with the real frames
+        ax.scatter(xs, ys, s=sizes, color=color, marker=marker, edgecolors="white",
+                   linewidths=0.5, zorder=3)
+    ax.axhline(0.0, color="0.5", linewidth=0.9, linestyle=":")
+    ax.grid(True, alpha=0.35)
+    ax.set_xlabel("relative change of the whole model [%] (median over runs)", fontsize=9)
+    ax.set_ylabel("gain kept: scratch − PT MPJPE [mm]\n(mean over matched runs)", fontsize=9)
+    ax.set_title("Does a lifter that moves its weights less keep more of the gain?",
+                 fontsize=10)
+    rho = r.movement_vs_gain() or {}
+    lines = [f"{short_label(s)}: " + ("—" if rho.get(s.name) is None else
+                                      f"{rho[s.name]:+.2f}") for s in r.settings]
+    ax.text(1.03, 1.0, "Spearman ρ over\nthe lifters of\nchange vs gain\n(< 0: those that\n"
+            "move less keep\nmore)\n\n" + "\n".join(lines),
+            transform=ax.transAxes, fontsize=8, va="top", ha="left", family="monospace")
+    ax.text(0.99, 0.98, "one point per setting,\nlarger = more real frames",
+            transform=ax.transAxes, fontsize=7.5, color="0.3", va="top", ha="right")
+
+
+def _profile_panel(ax, r: EvaluationResults, w: ModelMovement, color: str, marker: str,
+                   ends: Sequence[int]) -> None:
+    """One model's per-layer median change at the smallest and largest setting, normalisation
+    layers shaded."""
+    index = np.arange(1, len(w.layers) + 1)
+    for x, layer in zip(index, w.layers, strict=True):
+        if layer.normalises:
+            ax.axvspan(x - 0.5, x + 0.5, color=_NORM_SHADE[0], linewidth=0, zorder=0)
+    for j, (style, fill) in zip(ends, _PROFILE_STYLES, strict=True):
+        ys = [_percent(v) for v in w.cells[j].layers]
+        ax.plot(index, ys, color=color, linestyle=style, linewidth=1.3, marker=marker,
+                markersize=3.5, markerfacecolor=fill)
+    ax.set_yscale("log")
+    ax.set_xlim(0.5, len(w.layers) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, which="major", axis="y", alpha=0.35)
+    ax.set_title(f"{DISPLAY_NAMES.get(w.model, w.model)}: {len(w.layers)} layers", fontsize=10)
+    ax.set_xlabel("layer (registration order; names: summary.json)", fontsize=9)
+
+
+def weight_movement_png(r: EvaluationResults) -> bytes:
+    """Top: the whole model's relative change (median over runs, quartile bars) vs real
+    training frames (log x), one line per model; and the gain each pre-trained cell keeps vs
+    that change, one point per model and setting, with the per-setting rank correlation over
+    the models. Bottom: per model, each layer's median change (log y) at the smallest (dashed,
+    hollow) and the largest (solid) setting, normalisation layers shaded. A message where the
+    movement was not measured."""
+    movement = r.weight_movement()
+    if movement is None:
+        fig = Figure(figsize=(10.0, 2.0))
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "weight movement not measured (no pre-training checkpoints given)",
+                ha="center", va="center", fontsize=11)
+        return png_bytes(fig, dpi=110)
+    n = len(movement)
+    fig = Figure(figsize=(max(13.0, 3.0 * n), 9.2))
+    grid = fig.add_gridspec(2, 2 * n, height_ratios=(1.25, 1.0))
+    _whole_panel(fig.add_subplot(grid[0, :n]), r, movement)
+    _gain_panel(fig.add_subplot(grid[0, n:]), r, movement)
+    frames = [r.train_frames(s.name) for s in r.settings]
+    ends = sorted(range(len(frames)), key=lambda k: frames[k])
+    ends = [ends[0], ends[-1]]
+    profiles = [fig.add_subplot(grid[1, 2 * k:2 * k + 2]) for k in range(n)]
+    for k, (ax, w) in enumerate(zip(profiles, movement, strict=True)):
+        _profile_panel(ax, r, w, f"C{k % 10}", _MARKERS[k % len(_MARKERS)], ends)
+    profiles[0].set_ylabel("relative change of the layer [%]\n(median over runs, log scale)",
+                           fontsize=9)
+    handles = [Line2D([], [], color="0.3", linestyle=style, marker="o", markersize=3.5,
+                      markerfacecolor=fill,
+                      label=f"{r.settings[j].label} ({frames[j]:,.0f} frames)")
+               for j, (style, fill) in zip(ends, _PROFILE_STYLES, strict=True)]
+    handles.append(Patch(color=_NORM_SHADE[0], label=_NORM_SHADE[1]))
+    fig.legend(handles=handles, fontsize=8.5, loc="lower center", ncol=3, frameon=False)
+    for ax in fig.axes:
+        ax.tick_params(labelsize=8)
+    fig.suptitle("Architecture vs transfer: relative change ‖W_ft − W_PT‖ / ‖W_PT‖ of the "
+                 "parameters in fine-tuning (buffers such as batch-norm statistics excluded)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0.0, 0.04, 1.0, 1.0))
+    return png_bytes(fig, dpi=110)

@@ -22,6 +22,13 @@ from cabinlift.evaluation.frames_worth import ModelWorth, model_worth
 from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
 from cabinlift.evaluation.settings import Setting
+from cabinlift.evaluation.weight_movement import (
+    CellMovement,
+    ModelMovement,
+    MovedRuns,
+    cell_movement,
+    rank_correlation,
+)
 
 #: (model, init, setting name) -> the cell; the pre-trained weights before fine-tuning are the
 #: setting ``none`` of the pre-trained rows.
@@ -143,7 +150,8 @@ class EvaluationResults:
     runs start to beat it. ``pck`` and ``alpha`` are the report options (3DPCK threshold and
     AUC range; level of the significance marks), ``per_joint_setting`` the setting of the
     per-joint figure, ``pretrain`` the pre-training summaries found (by model), ``test_set``
-    the test set's description, ``qualitative`` the example frame.
+    the test set's description, ``qualitative`` the example frame, ``moved`` how far each
+    pre-trained run moved its weights from its pre-training (by model; None: not measured).
     """
 
     models: tuple[str, ...]
@@ -158,6 +166,7 @@ class EvaluationResults:
     per_joint_setting: Setting
     pretrain: Mapping[str, Any] = field(repr=False)
     qualitative: QualitativeFrame
+    moved: Mapping[str, MovedRuns] | None = field(default=None, repr=False)
 
     def rows(self) -> Iterator[tuple[str, str]]:
         """(model, init) of every Table 1 row, in row order."""
@@ -192,3 +201,33 @@ class EvaluationResults:
         them, and where the paired gain stops being significant."""
         return tuple(model_worth(self.cells, self.tests, m, self.settings, self.alpha)
                      for m in self.models)
+
+    def weight_movement(self) -> tuple[ModelMovement, ...] | None:
+        """Per model, how far fine-tuning moved the pre-trained weights in each setting, next
+        to the gain the cell keeps (None: not measured)."""
+        if self.moved is None:
+            return None
+        out = []
+        for m in self.models:
+            moved = self.moved[m]
+            cells = tuple(
+                cell_movement(s.name, self.cells[m, "pretrained", s.name].train_frames,
+                              moved.settings[s.name], self.tests[m, s.name].gain,
+                              self.tests[m, s.name].ci95)
+                for s in self.settings)
+            out.append(ModelMovement(m, moved.layers, cells))
+        return tuple(out)
+
+    def movement_vs_gain(self) -> dict[str, float | None] | None:
+        """Per setting, Spearman's rank correlation over the models of their median
+        whole-model change and their gain (negative: the lifters that move their weights less
+        keep more of the gain; None: not measured, or too few models)."""
+        movement = self.weight_movement()
+        if movement is None:
+            return None
+        by_setting: dict[str, list[CellMovement]] = {s.name: [] for s in self.settings}
+        for w in movement:
+            for c in w.cells:
+                by_setting[c.setting].append(c)
+        return {s: rank_correlation([(c.whole.median, c.gain) for c in cs])
+                for s, cs in by_setting.items()}

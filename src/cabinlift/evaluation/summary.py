@@ -4,8 +4,8 @@ Per cell (model, init, setting; the pre-trained weights before fine-tuning as th
 ``none``): every per-run metric as mean / std / 95 % CI / n, per-joint and per-activity MPJPE,
 the runs' convergence and steps; per (model, setting): the paired pre-trained − scratch test;
 per setting: the mean-training-pose reference; per model: what pre-training is worth in
-scratch frames; plus the test set, the settings, the
-pre-training summaries and the qualitative frame. Not declared as DVC metrics (``dvc metrics
+scratch frames and how far fine-tuning moved the pre-trained weights; plus the test set, the
+settings, the pre-training summaries and the qualitative frame. Not declared as DVC metrics (``dvc metrics
 diff`` would list thousands of numbers), so its structure is free.
 """
 
@@ -26,6 +26,7 @@ from cabinlift.evaluation.paired import PairedTest
 from cabinlift.evaluation.reference import MeanPoseReference
 from cabinlift.evaluation.results import EvaluationResults, ScratchBound
 from cabinlift.evaluation.settings import NO_REAL_DATA_LABEL
+from cabinlift.evaluation.weight_movement import CellMovement, Spread
 from cabinlift.skeleton import COCO13
 
 
@@ -138,6 +139,46 @@ def frames_worth_json(w: ModelWorth) -> dict[str, Any]:
     }
 
 
+#: Decimals of a relative weight change in summary.json (a ratio; the demo's are ~0.01-0.1).
+CHANGE_DECIMALS = 6
+
+
+def _spread_json(sp: Spread) -> dict[str, Any]:
+    nd = CHANGE_DECIMALS
+    return {"median": rounded(sp.median, nd), "q1": rounded(sp.q1, nd),
+            "q3": rounded(sp.q3, nd), "min": rounded(sp.low, nd), "max": rounded(sp.high, nd),
+            "n": sp.n}
+
+
+def _cell_movement_json(c: CellMovement) -> dict[str, Any]:
+    nd = CHANGE_DECIMALS
+    return {
+        "train_frames": rounded(c.train_frames, 1),
+        "gain": rounded(c.gain),
+        "gain_ci95": rounded(c.gain_ci95),
+        "whole": _spread_json(c.whole),
+        "layers_median": [rounded(v, nd) for v in c.layers],
+        "runs": [{"repetition": run.repetition, "pretrain_seed": run.pretrain_seed,
+                  "whole": rounded(run.whole, nd)} for run in c.runs],
+    }
+
+
+def weight_movement_json(r: EvaluationResults) -> dict[str, Any] | None:
+    """Per model its layers and per setting how far its pre-trained runs moved, with the gain
+    the cell keeps; per setting the rank correlation of the two over the models (null: not
+    measured)."""
+    movement, rho = r.weight_movement(), r.movement_vs_gain()
+    if movement is None or rho is None:
+        return None
+    return {
+        "models": {w.model: {"layers": [{"name": layer.name, "type": layer.kind}
+                                        for layer in w.layers],
+                             "cells": {c.setting: _cell_movement_json(c) for c in w.cells}}
+                   for w in movement},
+        "spearman_change_vs_gain": {s: rounded(v) for s, v in rho.items()},
+    }
+
+
 def _definitions(r: EvaluationResults) -> dict[str, str]:
     """What each key of summary.json means, with the configured thresholds and level."""
     metrics, alpha = r.pck, r.alpha
@@ -179,6 +220,25 @@ def _definitions(r: EvaluationResults) -> dict[str, str]:
                         "no real data); first_not_significant: the setting with the fewest real "
                         "frames whose Holm-adjusted paired test is not below alpha (null: "
                         "every one is)",
+        "weight_movement": "how far fine-tuning moved the pre-trained weights (null: the "
+                           "pre-training checkpoints were not given). Per model: its layers "
+                           "(modules owning parameters, in registration order: name and module "
+                           "type); per setting: "
+                           "the relative change ||W_ft - W_pt|| / ||W_pt|| (L2, a ratio: 0.05 "
+                           "= 5 %) from the pre-training checkpoint each run started from "
+                           "(runs: pretrain_seed) to its fine-tuned checkpoint (the weights "
+                           "of its best validation), over the parameters only (batch-norm "
+                           "running statistics and other buffers excluded): of the whole model "
+                           "(all parameters concatenated) per run, and over the cell's runs "
+                           "as median, quartiles q1/q3, min and max (whole); per layer the "
+                           "median over runs (layers_median, in layer order, null where the "
+                           "pre-trained layer is all zero); gain: the cell's paired "
+                           "scratch - pre-trained MPJPE (mm, positive = pre-training helps) "
+                           "with its 95 % CI half-width (gain_ci95), as in paired_tests. "
+                           "spearman_change_vs_gain: per setting, Spearman's rank correlation "
+                           "over the models of their median whole-model change and their gain "
+                           "(negative: the lifters that move their weights less keep more of "
+                           "the gain; null with fewer than three models)",
         "convergence": "per cell: runs ended by early stopping (stopped_early), runs that "
                        "used all epochs with their best validation at the last check "
                        "(best_at_last_check: limited by the epoch budget), runs (n), "
@@ -189,7 +249,8 @@ def _definitions(r: EvaluationResults) -> dict[str, str]:
 def summary_json(r: EvaluationResults) -> str:
     """Render summary.json: definitions, settings, test set, quick-look tables (mean per cell
     of each metric), cells, paired tests, the mean-training-pose reference, pre-training
-    summaries, frames worth, qualitative frame. Pre-trained rows start with the setting ``none``."""
+    summaries, frames worth, weight movement, qualitative frame. Pre-trained rows start with the
+    setting ``none``."""
     cells, models, settings = r.cells, r.models, r.settings
 
     def names(i: str) -> list[tuple[str, str]]:
@@ -238,6 +299,7 @@ def summary_json(r: EvaluationResults) -> str:
         "scratch_untrained": _scratch_json(r.scratch),
         "pretrain": {m: r.pretrain[m] for m in models if m in r.pretrain},
         "frames_worth": {w.model: frames_worth_json(w) for w in r.frames_worth()},
+        "weight_movement": weight_movement_json(r),
         "qualitative": r.qualitative.info(),
     }
     return dump_json(out)

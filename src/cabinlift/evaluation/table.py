@@ -25,6 +25,7 @@ from cabinlift.evaluation.settings import (
     NO_REAL_DATA_LABEL,
     model_label,
 )
+from cabinlift.evaluation.weight_movement import CellMovement
 
 TABLE_HEADER = "Average test-set MPJPE [mm] by amount of fine-tuning data"
 
@@ -284,6 +285,53 @@ def frames_worth_section(r: EvaluationResults) -> Lines:
                     _header(r, True), rows, text, "\n".join(f"- {x}" for x in sentences))
 
 
+#: Decimals of a relative weight change, in per cent.
+CHANGE_DECIMALS = 2
+WEIGHT_MOVEMENT_TITLE = ("How far fine-tuning moves the pre-trained weights: relative change [%]; "
+                         "gain kept [mm]")
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.{CHANGE_DECIMALS}f}"
+
+
+def _movement_cell(c: CellMovement) -> str:
+    """``3.61 % [3.59–3.62]; +5.2 mm``: the median whole-model change over the cell's runs
+    with its quartiles (the median alone for a single run), and the gain the cell keeps."""
+    w = c.whole
+    text = f"{_pct(w.median)} %"
+    if w.n > 1:
+        text += f" [{_pct(w.q1)}–{_pct(w.q3)}]"
+    return text + ("" if c.gain is None else f"; {c.gain:+.1f} mm")
+
+
+def weight_movement_section(r: EvaluationResults) -> Lines:
+    """Per pre-trained cell the relative change of the whole model from its pre-training to
+    its fine-tuned weights, next to the gain it keeps; per setting, whether the lifters that
+    move less keep more (rank correlation)."""
+    movement, rho = r.weight_movement(), r.movement_vs_gain()
+    if movement is None or rho is None:
+        return [f"## {WEIGHT_MOVEMENT_TITLE}", "",
+                "Not measured: the evaluation was not given the pre-training checkpoints.", ""]
+    rows = [[model_label(w.model, "pretrained"), *(_movement_cell(c) for c in w.cells)]
+            for w in movement]
+    text = (
+        "Relative change ‖W_ft − W_PT‖ / ‖W_PT‖ (L2) of all parameters of the model together, "
+        "from the pre-training checkpoint each run started from to its fine-tuned checkpoint "
+        "(the weights of its best validation); parameters only, batch-norm running statistics "
+        "and other buffers excluded. Median over the cell's runs [quartiles]; then the gain "
+        "the cell keeps: scratch − PT MPJPE over matched runs (the difference of the section "
+        "above, negated). Per-layer "
+        "medians: summary.json (`weight_movement`) and plots/weight_movement.png."
+    )
+    shown = "; ".join(f"{s.label}: " + ("—" if rho[s.name] is None else f"{rho[s.name]:+.2f}")
+                      for s in r.settings)
+    corr = (f"Spearman's rank correlation over the {len(movement)} lifters of their median "
+            "change and their gain, per setting (negative: the lifters that move their weights "
+            f"less keep more of the gain; — with fewer than three): {shown}.")
+    return _section(WEIGHT_MOVEMENT_TITLE, _header(r, False), rows, text, corr)
+
+
 def _metric_section(r: EvaluationResults, title: str, key: str) -> Lines:
     """The mean over runs of one more metric in every cell."""
     rows = [
@@ -374,15 +422,16 @@ def notes_section(r: EvaluationResults) -> Lines:
 
 #: The sections of table1.md, in order.
 TABLE1_SECTIONS: tuple[Callable[[EvaluationResults], Lines], ...] = (
-    main_section, spread_section, gain_section, frames_worth_section, p_mpjpe_section,
-    pck_section, auc_section, convergence_section, notes_section,
+    main_section, spread_section, gain_section, frames_worth_section, weight_movement_section,
+    p_mpjpe_section, pck_section, auc_section, convergence_section, notes_section,
 )
 
 
 def table1_markdown(r: EvaluationResults) -> str:
     """table1.md: Table 1, then the spread over runs with significance marks, the paired
-    pre-training differences, what pre-training is worth in scratch frames, P-MPJPE, 3DPCK and
-    AUC, the convergence of the runs, the training frames and steps, and notes on missing or unpaired runs."""
+    pre-training differences, what pre-training is worth in scratch frames, how far
+    fine-tuning moves the pre-trained weights, P-MPJPE, 3DPCK and AUC, the convergence of the
+    runs, the training frames and steps, and notes on missing or unpaired runs."""
     lines = ["# Table 1", ""]
     for section in TABLE1_SECTIONS:
         lines += section(r)
