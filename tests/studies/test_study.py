@@ -88,6 +88,9 @@ summary = {
         "pretrained": {"none": 150.0, **{s: v - g for s, v in scratch.items()}}}}},
     "paired_tests": {"simplebl": {s: {"mean_diff": -g, "ci95": 0.5, "p_holm": 0.01 * g}
                                   for s in settings}},
+    "pretrain": {"simplebl": {"train_frames": int(480 / p["train"]["lr"] * 0.002)}},
+    "weight_movement": {"models": {"simplebl": {"cells": {
+        "pct5": {"whole": {"median": g / 1000}}}}}},
     "frames_worth": {"simplebl": {"cells": {
         s: {"scratch_frames": {"frames": 10 * g, "bound": "interpolated"}} for s in settings}}},
 }
@@ -159,6 +162,8 @@ def test_run_queues_the_variants_and_report_compares_them(study_repo, capsys):
     assert cli.main(["study", "report", "lr"]) == 0
     md = (repo / "studies" / "results" / "lr.md").read_text()
     lines = md.splitlines()
+    assert "| small | `train.lr=0.002` | 480 | `lr-small` (" in md  # synthetic poses read
+    assert "| large | `train.lr=0.02` | 48 | `lr-large` (" in md
     assert "| variant | no real data | 5% (2 fr.) | 8 subj. (300 fr.) |" in lines
     gains = [ln for ln in lines if ln.startswith("| small |") or ln.startswith("| large |")]
     # pre-trained MPJPE = scratch - g, gain g = 1000 lr (* where p_holm = 0.01 g < alpha 0.05)
@@ -167,6 +172,9 @@ def test_run_queues_the_variants_and_report_compares_them(study_repo, capsys):
     assert "| small | +2.0 ± 0.5 * | +2.0 ± 0.5 * |" in gains
     assert "| large | +20.0 ± 0.5 | +20.0 ± 0.5 |" in gains  # p_holm 0.01 g: 0.2 > alpha
     assert "| small | – | 20 | 20 |" in gains and "| large | – | 200 | 200 |" in gains
+    moved = lines.index("How far fine-tuning moves the pre-trained weights (whole model, median "
+                        "relative change over runs, %):")
+    assert lines[moved + 4: moved + 6] == ["| small | 0.20 | – |", "| large | 2.00 | – |"]
     png = (repo / "studies" / "results" / "lr.png").read_bytes()
     assert png.startswith(b"\x89PNG") and "![lr](lr.png)" in md
 

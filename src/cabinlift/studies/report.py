@@ -123,6 +123,14 @@ def frames_worth(r: VariantResult, model: str, setting: str) -> tuple[float, str
     return cell["scratch_frames"]["frames"], cell["scratch_frames"]["bound"]
 
 
+def movement(r: VariantResult, model: str, setting: str) -> float | None:
+    """Median relative change of the whole model's weights in fine-tuning (a fraction;
+    :mod:`cabinlift.evaluation.weight_movement`), None where not measured."""
+    cells = r.summary.get("weight_movement", {}).get("models", {}).get(model, {}).get("cells", {})
+    whole = (cells.get(setting) or {}).get("whole") or {}
+    return whole.get("median")
+
+
 def _cell(x: float | None, nd: int = 1) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
@@ -142,6 +150,12 @@ def _worth_text(w: tuple[float, str] | None) -> str:
     return ("" if bound == INTERPOLATED else BOUND_PREFIX.get(bound, "")) + f"{frames:.0f}"
 
 
+def _poses(r: VariantResult) -> str:
+    """The synthetic training poses the variant pre-trained on (the same for every lifter)."""
+    counts = {p["train_frames"] for p in r.summary.get("pretrain", {}).values()}
+    return ", ".join(str(c) for c in sorted(counts)) or "–"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
@@ -157,9 +171,9 @@ def markdown(study: Study, results: list[VariantResult], figure: str) -> str:
              f"(`cabinlift study run {study.name}` ran them); base: "
              + (", ".join(f"`{k}={yaml_text(v)}`" for k, v in study.base.items()) or "none")
              + ".", ""]
-    lines += _table(["variant", "sets", "experiment"], [
+    lines += _table(["variant", "sets", "synthetic training poses", "experiment"], [
         [r.variant, ", ".join(f"`{k}={yaml_text(v)}`" for k, v in study.variants[r.variant].items())
-         or "(the base)", f"`{r.experiment}` ({r.sha[:7]})"] for r in results])
+         or "(the base)", _poses(r), f"`{r.experiment}` ({r.sha[:7]})"] for r in results])
     for model in models(results):
         name = DISPLAY_NAMES.get(model, model)
         lines += ["", f"## {name}", "", "Pre-trained test MPJPE (mm; mean over runs; scratch "
@@ -182,6 +196,12 @@ def markdown(study: Study, results: list[VariantResult], figure: str) -> str:
         lines += _table(["variant", "no real data", *labels], [
             [r.variant, _worth_text(frames_worth(r, model, NO_REAL_DATA))]
             + [_worth_text(frames_worth(r, model, s)) for s, _ in settings] for r in results])
+        if any(movement(r, model, s) is not None for r in results for s, _ in settings):
+            lines += ["", "How far fine-tuning moves the pre-trained weights (whole model, "
+                      "median relative change over runs, %):", ""]
+            lines += _table(["variant", *labels], [
+                [r.variant] + [_cell(None if (m := movement(r, model, s)) is None else 100 * m, 2)
+                               for s, _ in settings] for r in results])
     lines += ["", f"![{study.name}]({figure})", ""]
     return "\n".join(lines)
 
