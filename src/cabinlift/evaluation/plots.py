@@ -465,7 +465,7 @@ def _profile_panel(ax, r: EvaluationResults, w: ModelMovement, color: str, marke
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, which="major", axis="y", alpha=0.35)
     ax.set_title(f"{DISPLAY_NAMES.get(w.model, w.model)}: {len(w.layers)} layers", fontsize=10)
-    ax.set_xlabel("layer (registration order; names: summary.json)", fontsize=9)
+    ax.set_xlabel("layer (registration order)", fontsize=9)
 
 
 def weight_movement_png(r: EvaluationResults) -> bytes:
@@ -501,7 +501,8 @@ def weight_movement_png(r: EvaluationResults) -> bytes:
                       label=f"{r.settings[j].label} ({frames[j]:,.0f} frames)")
                for j, (style, fill) in zip(ends, _PROFILE_STYLES, strict=True)]
     handles.append(Patch(color=_NORM_SHADE[0], label=_NORM_SHADE[1]))
-    fig.legend(handles=handles, fontsize=8.5, loc="lower center", ncol=3, frameon=False)
+    handles.append(Line2D([], [], linestyle="none", label="layer names: summary.json"))
+    fig.legend(handles=handles, fontsize=8.5, loc="lower center", ncol=4, frameon=False)
     for ax in fig.axes:
         ax.tick_params(labelsize=8)
     fig.suptitle("Architecture vs transfer: relative change ‖W_ft − W_PT‖ / ‖W_PT‖ of the "
