@@ -249,6 +249,20 @@ def _study(args: argparse.Namespace, params: Params) -> None:
     print(f"every variant ran; compare them: cabinlift study report {study.name}")
 
 
+def _models(args: argparse.Namespace, params: Params) -> None:
+    from urllib.parse import urlparse
+
+    from cabinlift import fetch
+
+    paths = [section.mmpose.checkpoint for section in (params.detect, params.keypoints2d)
+             if section.mmpose is not None]
+    for checkpoint, dest in fetch.wanted(paths):
+        if args.mirror:
+            checkpoint = fetch.Checkpoint(args.mirror.rstrip("/") + urlparse(checkpoint.url).path,
+                                          checkpoint.sha256)
+        fetch.fetch(checkpoint, dest)
+
+
 def plain(text: str) -> str:
     """Docstring text as ``--help`` shows it: reStructuredText literals and roles
     (````x````, ``:class:`x```) reduced to their text."""
@@ -444,6 +458,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run: every variant's units on the Ray executor (executor.kind=ray)")
     s.add_argument("--out", default="studies/results", help="report: output folder")
     s.set_defaults(func=_study)
+    s = sub.add_parser(
+        "models", help="fetch the paper's MMLab checkpoints (detector, 2D estimator)",
+        description="'fetch' downloads the checkpoints that detect.mmpose.checkpoint and "
+        "keypoints2d.mmpose.checkpoint name from their official OpenMMLab addresses to those "
+        "paths, with a progress bar, resuming a partial download, and checks their SHA-256 "
+        "(a file that fails is removed). Offline it says where to put the files.",
+    )
+    s.add_argument("action", choices=["fetch"])
+    s.add_argument("--mirror", help="download from this address instead of "
+                   "https://download.openmmlab.com (the same paths below it)")
+    s.set_defaults(func=_models)
     for command in sub.choices.values():
         _shared_options(command, top=False)
     return p
