@@ -185,3 +185,20 @@ def test_report_names_the_variants_not_run(study_repo):
         write_report(load_study("lr"))
     assert str(err.value) == ("study lr: no experiment for lr-small, lr-large "
                               "(run `cabinlift study run lr`)")
+
+
+@pytest.mark.slow
+def test_a_variant_left_in_the_queue_is_followed_not_queued_twice(study_repo, capsys):
+    """A `study run` stopped while following leaves its variants in DVC's queue: the next one
+    runs them once (one task each) instead of queueing them again."""
+    repo = study_repo
+    run(DVC + ["exp", "run", "--queue", "-n", "lr-small", "-S", "models=[simplebl]",
+               "-S", "train.lr=0.002"], repo)  # queued, no worker started
+    assert cli.main(["study", "run", "lr"]) == 0
+    out = capsys.readouterr().out
+    assert "lr-small: already in DVC's queue; followed, not queued again" in out
+    assert "lr-large: queued" in out and "lr-small: queued" not in out
+    status = run(DVC + ["queue", "status"], repo).stdout.splitlines()
+    tasks = sorted((line.split()[1], line.split()[-1]) for line in status
+                   if line.split()[1:2] in (["lr-small"], ["lr-large"]))
+    assert tasks == [("lr-large", "Success"), ("lr-small", "Success")]  # one task each

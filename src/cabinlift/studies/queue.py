@@ -53,14 +53,18 @@ def queue_status() -> list[dict[str, Any]]:
                 for t in repo.experiments.celery_queue.status()]
 
 
-def queue_variants(study: Study, force: bool, ray: bool,
+def queue_variants(study: Study, force: bool, ray: bool, waiting: set[str],
                    echo: Callable[[str], None]) -> list[str]:
     """Queue every variant that has no experiment on HEAD (all with ``force``, after removing
-    their experiments); return the experiment names queued."""
+    their experiments) and is not ``waiting`` in DVC's queue already (from a ``study run``
+    that stopped following); return the experiment names queued."""
     done = experiments_at_head()
     queued = []
     for variant in study.variants:
         name = study.experiment(variant)
+        if name in waiting:
+            echo(f"{name}: already in DVC's queue; followed, not queued again")
+            continue
         if name in done and not force:
             echo(f"{name}: already run on this commit ({done[name][:7]}); --force runs it again")
             continue
@@ -103,8 +107,12 @@ def run_study(study: Study, jobs: int, force: bool = False, ray: bool = False,
     ``dvc queue logs``), after all have finished."""
     if jobs < 1:
         raise CabinliftError(f"--jobs must be at least 1, got {jobs}")
-    before = {t["rev"] for t in queue_status()}
-    names = queue_variants(study, force, ray, echo)
+    tasks = queue_status()
+    mine = {study.experiment(v) for v in study.variants}
+    waiting = {t["name"]: t["rev"] for t in tasks
+               if t["name"] in mine and t["status"] not in DONE}
+    before = {t["rev"] for t in tasks} - set(waiting.values())
+    names = queue_variants(study, force, ray, set(waiting), echo) + list(waiting)
     if not names:
         echo(f"study {study.name}: every variant has run on this commit; "
              f"`cabinlift study report {study.name}` compares them")
