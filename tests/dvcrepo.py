@@ -39,13 +39,19 @@ def make_repo(repo: Path, params: dict, commit: bool = False) -> Path:
     for name in ("README.md", ".gitignore"):
         shutil.copy(ROOT / "data" / "external" / name, repo / "data" / "external" / name)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    run(DVC + ["init", "-q"], repo)
-    run(DVC + ["config", "core.analytics", "false"], repo)
+    init_repo(repo)
     if commit:
         run(["git", "add", "-A"], repo)
         run(["git", "commit", "-qm", "init"], repo)
     return repo
+
+
+def init_repo(repo: Path, branch: str | None = None) -> None:
+    """``git init`` (on ``branch``, else git's default) and ``dvc init`` in ``repo``, DVC's
+    analytics off."""
+    run(["git", "init", "-q", *(["-b", branch] if branch else [])], repo)
+    run(DVC + ["init", "-q"], repo)
+    run(DVC + ["config", "core.analytics", "false"], repo)
 
 
 def base_params() -> dict:

@@ -8,7 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from dvcrepo import DVC, run
+from dvcrepo import DVC, init_repo, run
 
 from cabinlift import cli
 from cabinlift.exps import render
@@ -121,9 +121,7 @@ def _commits_repo(repo: Path, commits: int) -> list[str]:
               - metrics/table1.json:
                   cache: false
         """))
-    run(["git", "init", "-q", "-b", "main"], repo)
-    run(DVC + ["init", "-q"], repo)
-    run(DVC + ["config", "core.analytics", "false"], repo)
+    init_repo(repo, "main")
     run(DVC + ["repro", "-q"], repo)
     for i in range(commits):
         (repo / "notes.txt").write_text(f"commit {i}\n")

@@ -437,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dvc_args", nargs="*", metavar="-- DVC_ARG",
                    help="run: further arguments of dvc exp run, after --")
     s.set_defaults(func=_profile)
+
     s = sub.add_parser(
         "study", help="studies beyond Table 1 (studies/*.yaml): list, show, run, report",
         description="A study is a file studies/NAME.yaml: a question, a base and its variants "
@@ -458,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run: every variant's units on the Ray executor (executor.kind=ray)")
     s.add_argument("--out", default="studies/results", help="report: output folder")
     s.set_defaults(func=_study)
+
     s = sub.add_parser(
         "models", help="fetch the paper's MMLab checkpoints (detector, 2D estimator)",
         description="'fetch' downloads the checkpoints that detect.mmpose.checkpoint and "

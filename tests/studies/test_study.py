@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvcrepo import DVC, base_params, run
+from dvcrepo import DVC, base_params, init_repo, run
 
 from cabinlift import cli
 from cabinlift.errors import CabinliftError
@@ -127,9 +127,7 @@ def study_repo(tmp_path, monkeypatch):
           small: {train.lr: 0.002}
           large: {train.lr: 0.02}
         """)
-    run(["git", "init", "-q", "-b", "main"], repo)
-    run(DVC + ["init", "-q"], repo)
-    run(DVC + ["config", "core.analytics", "false"], repo)
+    init_repo(repo, "main")
     run(DVC + ["repro", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "init"], repo)
