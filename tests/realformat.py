@@ -29,14 +29,16 @@ EARLY_CHUNKS = [(0, 5, "sitting_still"), (5, 10, "fastening_seat_belt")]
 
 
 def build(root: Path, *, seconds: float = SECONDS, videos: bool = True, humans: int = 4,
-          poses_per_human: int = 6) -> tuple[Path, Path]:
-    """Write ``root/drive_and_act`` and ``root/synthetic_cabin``; return both roots."""
+          poses_per_human: int = 6, subjects: int = REAL_SUBJECTS,
+          human_names: list[str] | None = None) -> tuple[Path, Path]:
+    """Write ``root/drive_and_act`` (subjects vp1..vp``subjects``) and ``root/synthetic_cabin``
+    (``humans`` virtual humans, named ``human_names`` when given); return both roots."""
     demo = demo_section(**{
-        "seed": 7, "real.subjects": REAL_SUBJECTS, "real.runs_per_subject": 2,
+        "seed": 7, "real.subjects": subjects, "real.runs_per_subject": 2,
         "real.single_run_subjects": list(SINGLE_RUN), "real.seconds_per_run": 20.0,
         "real.fps": FPS, "synthetic.humans": humans, "synthetic.poses_per_human": poses_per_human,
     })
-    generate(root, demo, workers=1)
+    generate(root, demo, workers=1, human_names=human_names)
     real = root / "drive_and_act"
     recordings = discover_recordings(real)
     rng = np.random.default_rng(0)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from dvcrepo import DVC, base_params, make_repo, run
 from realformat import add_videos, build
 
@@ -147,3 +149,34 @@ def test_mmpose_backend_end_to_end(tmp_path, data):
     assert resumed == [len(recs), len(recs) - 1], log
     for path, data in outputs.items():
         assert path.read_bytes() == data
+
+
+#: Virtual humans named as a SyntheticCabin copy might name them, unlike the demo's human_NN.
+HUMANS = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay"]
+
+
+def test_data_check_init_and_repro_on_copies_with_their_own_names(tmp_path):
+    """A user's path: `data init` on a Drive&Act-format root (subjects vp1-vp15, as the real
+    data set) and a SyntheticCabin-format root whose humans are named their own way, `data
+    check`, then `dvc repro` through the precomputed backend, with no hand edit of params.yaml."""
+    real, synthetic = build(tmp_path / "datasets", videos=False, subjects=15, humans=6,
+                            poses_per_human=2, human_names=HUMANS)
+    kp_json = tmp_path / "keypoints2d_coco.json"
+    coco_keypoints(real, kp_json)
+    params = fixture_params()
+    params["normalize"] = base_params()["normalize"]  # the paper's splits, params.yaml's humans
+    repo = make_repo(tmp_path / "repo", params, commit=True)
+    cabinlift = [sys.executable, "-m", "cabinlift"]
+    run(cabinlift + ["data", "init", "--drive-act", str(real), "--synthetic", str(synthetic),
+                     "--keypoints", str(kp_json)], repo)
+    written = yaml.safe_load((repo / "params.yaml").read_text())
+    assert written["normalize"]["synthetic_splits"] == {
+        "train": ["Ada", "Ben", "Cleo"], "val": ["Dev", "Eli"], "test": ["Fay"]}
+    check = run(cabinlift + ["data", "check"], repo)
+    assert check.stdout.rstrip().endswith("0 problems"), check.stdout
+    assert "15 subjects, 29 recordings" in check.stdout
+    run(DVC + ["repro"], repo)
+    _table(repo)
+    assert [p.name for p in (repo / "data" / "raw" / "demo").iterdir()] == ["UNUSED.txt"]
+    report = json.loads((repo / "metrics" / "normalize.json").read_text())
+    assert report["real"]["kept"]["test"] > 0 and report["synthetic"]["kept"]["train"] > 0

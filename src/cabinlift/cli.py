@@ -45,6 +45,33 @@ def _demo(args: argparse.Namespace, params: Params) -> None:
     print(json.dumps(summary, sort_keys=True))
 
 
+def _data(args: argparse.Namespace, params: Params) -> int:
+    if args.action == "init":
+        from cabinlift.datainit import data_init
+        from cabinlift.profiles import yaml_text
+
+        if not (args.drive_act and args.synthetic):
+            raise CabinliftError("data init needs --drive-act ROOT and --synthetic ROOT")
+        made = data_init(Path(args.params), Path(args.drive_act), Path(args.synthetic),
+                         Path(args.keypoints) if args.keypoints else None, args.profile)
+        for key, before, after in made:
+            print(f"  {key}: {yaml_text(before)} -> {yaml_text(after)}")
+        print(f"{args.params}: {len(made)} keys set. Next: `cabinlift data check` (counts, disk, "
+              f"time), then `dvc repro`.")
+        return 0
+    from cabinlift.datacheck import check_data
+    from cabinlift.datareport import render, summary
+
+    found = check_data(params, Path(args.drive_act) if args.drive_act else None,
+                       Path(args.synthetic) if args.synthetic else None)
+    info = summary(params, found, measure=not args.no_timing)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print("\n".join(render(params, info, found)))
+    return 1 if found.problems else 0
+
+
 def _detect(args: argparse.Namespace, params: Params) -> None:
     from cabinlift.keypoints.stages import run_detect
 
@@ -459,6 +486,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run: every variant's units on the Ray executor (executor.kind=ray)")
     s.add_argument("--out", default="studies/results", help="report: output folder")
     s.set_defaults(func=_study)
+
+    s = sub.add_parser(
+        "data", help="check the real data sets (counts, disk, time) or set params.yaml for them",
+        description="'check' reads data.real.root (Drive&Act) and data.synthetic.root "
+        "(SyntheticCabin) as the pipeline will, every file, and prints per split the subjects, "
+        "recordings and frames, the annotated share of joints, the virtual humans, views and "
+        "poses, the disk and the time the pipeline will need on this machine (per-step costs "
+        "measured here), then every problem, one line each (exit status 1 if any). 'init' "
+        "writes into params.yaml, with DVC's writer, what running on the two roots needs: the "
+        "roots, the 2D backends (precomputed with --keypoints, else mmpose), the synthetic "
+        "splits from the virtual humans found (8/4/4 as the authors did), the parse workers "
+        "and, with --profile, a profile's params; it refuses a full Drive&Act copy.",
+    )
+    s.add_argument("action", choices=["check", "init"])
+    s.add_argument("--drive-act", help="Drive&Act root (check: default data.real.root)")
+    s.add_argument("--synthetic", help="SyntheticCabin root (check: default data.synthetic.root)")
+    s.add_argument("--keypoints", help="init: COCO-format 2D keypoint results (the precomputed "
+                   "backend); without it the mmpose backend")
+    s.add_argument("--profile", help="init: also apply this profile (paper, authors)")
+    s.add_argument("--json", action="store_true", help="check: print the summary as JSON")
+    s.add_argument("--no-timing", action="store_true",
+                   help="check: skip the per-step timing (counts and disk only)")
+    s.set_defaults(func=_data)
 
     s = sub.add_parser(
         "models", help="fetch the paper's MMLab checkpoints (detector, 2D estimator)",

@@ -35,6 +35,7 @@ from cabinlift.atomic import write_atomic
 from cabinlift.config import SPLITS, Params, Section
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
+    ACTIVITIES_FILE,
     activity_at,
     discover_recordings,
     read_activities,
@@ -45,9 +46,6 @@ from cabinlift.keypoints import interim
 from cabinlift.skeleton import COCO13, COCO17_TO_BODY25, L_SHOULDER, NUM_JOINTS, R_SHOULDER
 from cabinlift.splits import missing_members
 from cabinlift.validation import report
-
-ACTIVITIES_FILE = Path("activities_3s") / "inner_mirror" / "midlevel.chunks_90.csv"
-
 
 #: The fewest valid joints a frame needs: params.yaml's ``normalize.min_valid_joints`` as
 #: committed, and the floor of ``cabinlift lift`` where it finds no params.yaml

@@ -89,6 +89,7 @@ def _devices(params: Params) -> Iterator[str]:
 
 def real_data(params: Params, demo_out: Path | None) -> tuple[RealData | None, list[str]]:
     """The recordings ``data.real.root`` holds, or will hold once the demo stage has run."""
+    from cabinlift.datacheck import full_copy_problem
     from cabinlift.demo.generate import REAL_FOLDER, recordings
     from cabinlift.formats.drive_act import discover_recordings, read_openpose3d
 
@@ -103,6 +104,9 @@ def real_data(params: Params, demo_out: Path | None) -> tuple[RealData | None, l
     if not root.is_dir():
         return None, [f"key 'data.real.root' names {root}, which is not a folder (expected "
                       f"{_DRIVE_ACT})"]
+    full = full_copy_problem(root)
+    if full:
+        return None, [f"key 'data.real.root': {full}"]
     try:
         recs = {r.file_id: r for r in discover_recordings(root)}
     except CabinliftError as exc:
@@ -115,6 +119,7 @@ def synthetic_humans(params: Params, demo_out: Path | None) -> tuple[set[str] | 
     """The virtual humans ``data.synthetic.root`` will hold when the demo writes it (None: known
     only by parsing its files), and the problems of the root and its views."""
     from cabinlift.demo.generate import SYNTHETIC_FOLDER, human_name
+    from cabinlift.formats.synthetic_cabin import GT_FOLDER
 
     root, views = Path(params.data.synthetic.root), params.data.synthetic.views
     if _inside(root, demo_out):
@@ -124,7 +129,7 @@ def synthetic_humans(params: Params, demo_out: Path | None) -> tuple[set[str] | 
                   f"have (its views are 'demo.synthetic.views': {', '.join(written)})"
                   for v in views if v not in written]
         return {human_name(h) for h in range(1, params.demo.synthetic.humans + 1)}, found
-    if not (root / "gt_jsons").is_dir():
+    if not (root / GT_FOLDER).is_dir():
         what = "is not a folder" if not root.is_dir() else "has no gt_jsons/ folder"
         return None, [f"key 'data.synthetic.root' names {root}, which {what} (expected a "
                       f"SyntheticCabin root containing gt_jsons/*.json)"]

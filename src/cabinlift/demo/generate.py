@@ -19,28 +19,36 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from cabinlift.atomic import write_atomic
 from cabinlift.camera import INNER_MIRROR
 from cabinlift.config import Demo, Params
 from cabinlift.demo.real import Subject, annotate, make_subject, run_frames, simulate_run
 from cabinlift.demo.synthetic import make_human, write_human
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
+    ACTIVITIES_FILE,
+    CAMERA_FOLDER,
+    POSE_FOLDER,
     STREAM,
     write_activities,
     write_calibration,
     write_openpose3d,
 )
+from cabinlift.formats.synthetic_cabin import GT_FOLDER
 from cabinlift.skeleton import DRIVE_ACT_JOINTS
 
 MARKER = ".cabinlift-demo"
 #: The folders of the two data sets under the demo's output folder.
 REAL_FOLDER = "drive_and_act"
 SYNTHETIC_FOLDER = "synthetic_cabin"
+#: The only file the demo stage writes when the real data sets are used (:func:`run_demo`).
+UNUSED = "UNUSED.txt"
 CHUNK_FRAMES = 90  # Drive&Act's 3 s activity chunks
 
 
@@ -137,9 +145,9 @@ def _real_subject(root: Path, p: Demo, i: int) -> tuple[list, int, np.ndarray]:
         frame_id = np.arange(n)
         ts = t0 + frame_id / fps
         vp = f"vp{i}"
-        write_openpose3d(root / "openpose_3d" / vp / f"{run}.{STREAM}.openpose.3d.csv",
+        write_openpose3d(root / POSE_FOLDER / vp / f"{run}.{STREAM}.openpose.3d.csv",
                          frame_id, ts, xyz, conf)
-        cam_dir = root / "inner_mirror" / vp
+        cam_dir = root / CAMERA_FOLDER / vp
         write_calibration(cam_dir / f"{run}.{STREAM}.calibration.json", INNER_MIRROR)
         (cam_dir / f"{run}.{STREAM}.timestamps").write_text(
             "".join(f"{t:.6f}\n" for t in ts.tolist()))
@@ -149,12 +157,12 @@ def _real_subject(root: Path, p: Demo, i: int) -> tuple[list, int, np.ndarray]:
     return rows, frames, annotated
 
 
-def _synthetic_human(root: Path, p: Demo, seed: int, h: int) -> int:
-    """Write all images of virtual human ``h``; returns the number of files."""
+def _synthetic_human(root: Path, p: Demo, seed: int, h: int, name: str) -> int:
+    """Write all images of virtual human ``h`` under ``name``; returns the number of files."""
     s = p.synthetic
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, h]))
     body = make_human(rng, (s.stature_min, s.stature_max), s.ratio_sd)
-    return write_human(root / "gt_jsons", human_name(h), rng, body, s.poses_per_human,
+    return write_human(root / GT_FOLDER, name, rng, body, s.poses_per_human,
                        list(s.views), s.camera_jitter_m)
 
 
@@ -169,11 +177,19 @@ def _map(fn, jobs: list[tuple], workers: int) -> list:
         return [f.result() for f in futures]
 
 
-def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
+def generate(out_root: Path, p: Demo, workers: int = 2, human_names: Sequence[str] | None = None
+             ) -> dict:
     """Write the whole demo under ``out_root`` (see the module docstring) and return a summary
     of what was written; deterministic from ``p.seed`` and the sizes in ``p`` (params.yaml's
     ``demo`` section), whatever the number of ``workers`` (spawned processes: a calling script
-    needs the usual ``if __name__ == "__main__":`` guard when ``workers > 1``)."""
+    needs the usual ``if __name__ == "__main__":`` guard when ``workers > 1``).
+    ``human_names`` names the virtual humans in place of :func:`human_name` (a copy of
+    SyntheticCabin names them its own way), one per ``demo.synthetic.humans``."""
+    names = [human_name(h) for h in range(1, p.synthetic.humans + 1)]
+    if human_names is not None:
+        if len(human_names) != len(names):
+            raise ValueError(f"{len(human_names)} human names for {len(names)} virtual humans")
+        names = list(human_names)
     seed = p.seed
     _date(p.real.first_date)
     out_root = Path(out_root)
@@ -181,11 +197,11 @@ def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
     syn_root = out_root / SYNTHETIC_FOLDER
     _prepare(real_root)
     _prepare(syn_root)
-    (syn_root / "gt_jsons").mkdir()
+    (syn_root / GT_FOLDER).mkdir()
     (syn_root / "images").mkdir()
     jobs: list[tuple] = [(_real_subject, (real_root, p, i))
                          for i in range(1, p.real.subjects + 1)]
-    jobs += [(_synthetic_human, (syn_root, p, seed, h))
+    jobs += [(_synthetic_human, (syn_root, p, seed, h, names[h - 1]))
              for h in range(1, p.synthetic.humans + 1)]
     results = _map(_call, jobs, workers)
     real_res = results[: p.real.subjects]
@@ -193,8 +209,7 @@ def generate(out_root: Path, p: Demo, workers: int = 2) -> dict:
     rows = [row for res in real_res for row in res[0]]
     frames = sum(res[1] for res in real_res)
     annotated = sum((res[2] for res in real_res), np.zeros(len(DRIVE_ACT_JOINTS), dtype=np.int64))
-    write_activities(real_root / "activities_3s" / "inner_mirror" / "midlevel.chunks_90.csv",
-                     rows)
+    write_activities(real_root / ACTIVITIES_FILE, rows)
     runs = sum(1 if i in p.real.single_run_subjects else p.real.runs_per_subject
                for i in range(1, p.real.subjects + 1))
     return {
@@ -216,6 +231,30 @@ def _call(fn, args: tuple):
     return fn(*args)
 
 
+def roots_inside(params: Params, out_root: Path) -> list[str]:
+    """The keys of params.yaml's data roots that name a folder inside ``out_root``: the data
+    sets the pipeline reads from what the demo writes there."""
+    out = Path(out_root).resolve()
+    roots = (("data.real.root", params.data.real.root),
+             ("data.synthetic.root", params.data.synthetic.root))
+    return [key for key, root in roots if Path(root).resolve().is_relative_to(out)]
+
+
 def run_demo(params: Params, out_root: Path) -> dict:
-    """The ``demo`` stage: :func:`generate` with params.yaml's ``demo`` section."""
-    return generate(out_root, params.demo)
+    """The ``demo`` stage: :func:`generate` with params.yaml's ``demo`` section, unless neither
+    data root is inside ``out_root`` (the real data sets are used): then it writes only
+    :data:`UNUSED`, a note saying so, in seconds."""
+    out_root = Path(out_root)
+    if roots_inside(params, out_root):
+        (out_root / UNUSED).unlink(missing_ok=True)
+        return generate(out_root, params.demo)
+    for folder in (REAL_FOLDER, SYNTHETIC_FOLDER):
+        if (out_root / folder).exists():
+            _prepare(out_root / folder)
+            shutil.rmtree(out_root / folder)
+    note = (f"The demo data sets are not written: data.real.root ({params.data.real.root}) and "
+            f"data.synthetic.root ({params.data.synthetic.root}) name folders outside "
+            f"{out_root}.\n")
+    write_atomic(out_root / UNUSED, note)
+    return {"written": False, "real_root": str(params.data.real.root),
+            "synthetic_root": str(params.data.synthetic.root)}

@@ -38,6 +38,16 @@ ACTIVITY_COLUMNS: tuple[str, ...] = (
 #: Stream suffix of the inner_mirror NIR camera (the paper's "center_mirror").
 STREAM = "ids_1"
 
+#: The folders of a Drive&Act copy the pipeline reads (everything else under the root, e.g.
+#: the other cameras' videos, it never opens): 3D poses, the inner_mirror camera's videos and
+#: calibrations, and the activity labels.
+POSE_FOLDER = "openpose_3d"
+CAMERA_FOLDER = "inner_mirror"
+ACTIVITIES_FOLDER = "activities_3s"
+READ_FOLDERS: tuple[str, ...] = (POSE_FOLDER, CAMERA_FOLDER, ACTIVITIES_FOLDER)
+#: The mid-level activity chunks of the inner_mirror view, under the root.
+ACTIVITIES_FILE = Path(ACTIVITIES_FOLDER) / CAMERA_FOLDER / "midlevel.chunks_90.csv"
+
 
 def pose3d_columns() -> list[str]:
     """Column names of an ``openpose_3d`` CSV in the real files' order."""
@@ -496,38 +506,51 @@ class Recording:
         return self.calibration_path.with_name(f"{self.run}.{STREAM}.mp4")
 
 
-def discover_recordings(root: str | Path) -> list[Recording]:
-    """All runs under a Drive&Act root that have a 3D pose CSV, sorted by subject then run."""
+def find_recordings(root: str | Path) -> tuple[list[Recording], list[str]]:
+    """Every run under a Drive&Act root that has a 3D pose CSV and its calibration, sorted by
+    subject then run, and one line per file that does not fit the layout (naming it), so that
+    ``cabinlift data check`` lists them all; the root's ``openpose_3d/`` must exist."""
     root = Path(root)
-    pose_root = root / "openpose_3d"
+    pose_root = root / POSE_FOLDER
     if not pose_root.is_dir():
         raise CabinliftError(
             f"{pose_root}: folder not found; expected a Drive&Act root containing "
-            f"openpose_3d/vpN/<run>.{STREAM}.openpose.3d.csv"
+            f"{POSE_FOLDER}/vpN/<run>.{STREAM}.openpose.3d.csv"
         )
     suffix = f".{STREAM}.openpose.3d.csv"
     recs: list[Recording] = []
+    problems: list[str] = []
     for csv_path in sorted(pose_root.glob(f"*/*{suffix}")):
         m = re.fullmatch(r"vp(\d+)", csv_path.parent.name)
         if m is None:
-            raise CabinliftError(
-                f"{csv_path}: its folder {csv_path.parent.name!r} is not a subject folder 'vpN'"
-            )
+            problems.append(
+                f"{csv_path}: its folder {csv_path.parent.name!r} is not a subject folder 'vpN'")
+            continue
         subject = int(m.group(1))
         run = csv_path.name[: -len(suffix)]
-        calib = root / "inner_mirror" / csv_path.parent.name / f"{run}.{STREAM}.calibration.json"
+        calib = root / CAMERA_FOLDER / csv_path.parent.name / f"{run}.{STREAM}.calibration.json"
         if not calib.is_file():
-            raise CabinliftError(
-                f"{calib}: calibration file not found (expected beside the inner_mirror video of "
-                f"run {csv_path.parent.name}/{run})"
-            )
+            problems.append(
+                f"{calib}: calibration file not found (expected beside the {CAMERA_FOLDER} video "
+                f"of run {csv_path.parent.name}/{run})")
+            continue
         recs.append(
             Recording(
                 subject=subject, run=run, file_id=f"{csv_path.parent.name}/{run}.{STREAM}",
                 pose3d_path=csv_path, calibration_path=calib,
             )
         )
-    if not recs:
-        raise CabinliftError(f"{pose_root}: no vpN/<run>{suffix} files found")
     recs.sort(key=lambda r: (r.subject, r.run))
+    return recs, problems
+
+
+def discover_recordings(root: str | Path) -> list[Recording]:
+    """All runs under a Drive&Act root that have a 3D pose CSV, sorted by subject then run; the
+    first file that does not fit the layout (:func:`find_recordings`) is an error."""
+    recs, problems = find_recordings(root)
+    if problems:
+        raise CabinliftError(problems[0])
+    if not recs:
+        raise CabinliftError(
+            f"{Path(root) / POSE_FOLDER}: no vpN/<run>.{STREAM}.openpose.3d.csv files found")
     return recs

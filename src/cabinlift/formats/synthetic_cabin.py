@@ -16,7 +16,7 @@ import math
 import multiprocessing
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,8 @@ from cabinlift.skeleton import SYNTHETIC_TO_COCO17
 
 #: Number of leading keypoints that are COCO joints.
 NUM_COCO = 17
+#: The folder of a SyntheticCabin copy holding one annotation JSON per rendered image.
+GT_FOLDER = "gt_jsons"
 
 _CHUNK = 1000  # files per parallel task: large enough to amortise pickling, small for progress
 _CACHE_VERSION = 1  # bump when the parsed-chunk layout changes
@@ -259,6 +261,78 @@ def _load_part(path: Path) -> dict | None:
     return part
 
 
+def annotation_files(root: str | Path) -> list[str]:
+    """The annotation files of a SyntheticCabin root, ``gt_jsons/*.json``, sorted (an error
+    when there is no such folder or file)."""
+    gt = Path(root) / GT_FOLDER
+    if not gt.is_dir():
+        raise CabinliftError(f"{gt}: folder not found; expected SyntheticCabin's {GT_FOLDER}/")
+    files = sorted(str(p) for p in gt.glob("*.json"))
+    if not files:
+        raise CabinliftError(f"{gt}: no *.json annotation files found")
+    return files
+
+
+def _scan_chunk(paths: list[str]) -> tuple[dict[tuple[str, str], int], list[str]]:
+    """Worker of :func:`scan_synthetic`: poses per (human, view), and each bad file's error."""
+    counts: dict[tuple[str, str], int] = {}
+    errors: list[str] = []
+    for p in paths:
+        try:
+            _, cam, humans = _parse(p, parse_json(_read_bytes(p), p))
+        except CabinliftError as exc:
+            errors.append(str(exc))
+            continue
+        for h in humans:
+            key = (h.name, str(cam["name"]))
+            counts[key] = counts.get(key, 0) + 1
+    return counts, errors
+
+
+@dataclass(frozen=True)
+class SyntheticScan:
+    """What a SyntheticCabin root holds: its annotation files, the poses of each (virtual
+    human, view), and one line per file that does not parse (naming it)."""
+
+    files: int
+    poses: dict[tuple[str, str], int]
+    errors: list[str]
+
+    @property
+    def humans(self) -> list[str]:
+        return sorted({h for h, _ in self.poses})
+
+    @property
+    def views(self) -> list[str]:
+        return sorted({v for _, v in self.poses})
+
+
+def scan_synthetic(root: str | Path, workers: int = 2, progress: bool = True) -> SyntheticScan:
+    """Parse every annotation file of ``root`` (in ``workers`` spawned processes) as
+    :func:`load_synthetic` does, without stopping at a bad file: ``cabinlift data check``."""
+    files = annotation_files(root)
+    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    poses: dict[tuple[str, str], int] = {}
+    errors: list[str] = []
+    with tqdm(total=len(files), unit="file", desc="SyntheticCabin JSON",
+              disable=None if progress else True) as bar:
+
+        def collect(results: Iterable[tuple[dict[tuple[str, str], int], list[str]]]) -> None:
+            for chunk, (counts, errs) in zip(chunks, results, strict=True):
+                for key, n in counts.items():
+                    poses[key] = poses.get(key, 0) + n
+                errors.extend(errs)
+                bar.update(len(chunk))
+
+        if workers <= 1 or len(chunks) <= 1:
+            collect(map(_scan_chunk, chunks))
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+                collect(ex.map(_scan_chunk, chunks))
+    return SyntheticScan(files=len(files), poses=poses, errors=errors)
+
+
 def load_synthetic(
     root: str | Path, views: Sequence[str], workers: int = 2, progress: bool = True,
     cache_dir: str | Path | None = None,
@@ -277,12 +351,8 @@ def load_synthetic(
     """
     root = Path(root)
     views = tuple(views)
-    gt = root / "gt_jsons"
-    if not gt.is_dir():
-        raise CabinliftError(f"{gt}: folder not found; expected SyntheticCabin's gt_jsons/")
-    files = sorted(str(p) for p in gt.glob("*.json"))
-    if not files:
-        raise CabinliftError(f"{gt}: no *.json annotation files found")
+    gt = root / GT_FOLDER
+    files = annotation_files(root)
     if not views:
         raise CabinliftError(f"{root}: no views requested")
     chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
