@@ -128,8 +128,8 @@ def test_a_full_drive_and_act_copy(roots, tmp_path, capsys):
     assert problems == [
         f"{real}: holds 2 folders the pipeline never reads (a_column_driver/, kinect_color/; "
         f"0.0 GB), which DVC would hash as part of data.real.root: point it at a folder holding "
-        f"only openpose_3d/, inner_mirror/, activities_3s/, e.g. `mkdir NEW && cp -rs "
-        f"{real / 'openpose_3d'} {real / 'inner_mirror'} {real / 'activities_3s'} NEW/` (links "
+        f"only openpose_3d/, inner_mirror/, activities_3s/, e.g. mkdir NEW; cp -rs "
+        f"{real / 'openpose_3d'} {real / 'inner_mirror'} {real / 'activities_3s'} NEW/ (links "
         f"to files: DVC reads them; a linked folder it does not)"]
 
 

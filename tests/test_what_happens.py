@@ -156,6 +156,15 @@ def real_root_missing() -> str:
     return _check()
 
 
+def real_root_is_a_full_copy() -> str:
+    root = Path("data/raw/drive_and_act")
+    (root / "openpose_3d").mkdir(parents=True)
+    (root / "kinect_color" / "vp1").mkdir(parents=True)
+    (root / "kinect_color" / "vp1" / "run1.mp4").write_bytes(b"\0" * 1000)
+    _write(_params(**{"data.real.root": str(root)}))
+    return _check()
+
+
 def demo_without_a_pretraining_view() -> str:
     _write(_params(**{"demo.synthetic.views": ["OMS_01", "Dashboard"]}))
     return _check()
@@ -493,6 +502,9 @@ CASES: dict[str, tuple[str, Callable[..., str]]] = {
     "root_missing": (
         "`data.real.root` names a folder that does not exist, under `dvc repro`",
         real_root_missing),
+    "full_copy": (
+        "`data.real.root` is a full Drive&Act copy (other cameras' folders beside the three the "
+        "pipeline reads), under `dvc repro`", real_root_is_a_full_copy),
     "demo_views": (
         "`demo.synthetic.views` lacks a view that `data.synthetic.views` pre-trains on, under "
         "`dvc repro`", demo_without_a_pretraining_view),

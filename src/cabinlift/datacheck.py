@@ -111,8 +111,8 @@ def full_copy_problem(root: Path) -> str | None:
     what = "a folder" if len(extra) == 1 else f"{len(extra)} folders"
     return (f"{root}: holds {what} the pipeline never reads ({names}; {gb:.1f} GB),"
             f" which DVC would hash as part of data.real.root: point it at a folder holding only "
-            f"{', '.join(f'{f}/' for f in READ_FOLDERS)}, e.g. `mkdir NEW && cp -rs {sources} "
-            f"NEW/` (links to files: DVC reads them; a linked folder it does not)")
+            f"{', '.join(f'{f}/' for f in READ_FOLDERS)}, e.g. mkdir NEW; cp -rs {sources} "
+            f"NEW/ (links to files: DVC reads them; a linked folder it does not)")
 
 
 def layout_problems(real_root: Path | None, synthetic_root: Path | None) -> list[str]:
