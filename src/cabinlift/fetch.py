@@ -43,7 +43,7 @@ class Checkpoint:
         return self.url.rsplit("/", 1)[-1]
 
 
-#: The paper's detector and 2D estimator (README, 'Real data in brief'), by file name.
+#: The paper's detector and 2D estimator (docs/real-data.md, 'Checkpoints'), by file name.
 OFFICIAL: dict[str, Checkpoint] = {c.name: c for c in (
     Checkpoint("https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/"
                "faster_rcnn_r50_fpn_1x_coco-person/"
