@@ -79,3 +79,10 @@ def test_a_step_is_measured_on_one_thread_and_leaves_the_thread_count():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 def test_a_step_on_the_gpu():
     assert estimate.step_seconds(typed(PARAMS, **CHANGES), "simplebl", "cuda", 0.2) > 0
+
+
+def test_no_2d_cost_without_the_checkpoints(tmp_path):
+    params = typed(PARAMS, **CHANGES, **{
+        "detect.mmpose.checkpoint": str(tmp_path / "absent.pth")})
+    assert estimate.frame_seconds_2d(params) is None
+
