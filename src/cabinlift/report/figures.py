@@ -18,6 +18,8 @@ COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 #: Size of the convergence figure and its margins (left, right, top, bottom), in px.
 WIDTH, HEIGHT = 720, 360
 MARGINS = (64, 150, 16, 48)
+#: Space between the frame and the outermost ticks, in px.
+PAD = 10
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:
@@ -78,11 +80,11 @@ def convergence_svg(curves: dict[str, list[tuple[int, float]]], names: dict[str,
     xt = nice_ticks(min(0, *(e for e, _ in points)), max(e for e, _ in points))
     yt = nice_ticks(min(v for _, v in points), max(v for _, v in points))
 
-    def x(e: float) -> float:
-        return left + (e - xt[0]) / (xt[-1] - xt[0]) * w
+    def x(e: float) -> float:  # a marker on the last tick stays inside the frame
+        return left + PAD + (e - xt[0]) / (xt[-1] - xt[0]) * (w - 2 * PAD)
 
     def y(v: float) -> float:
-        return top + h - (v - yt[0]) / (yt[-1] - yt[0]) * h
+        return top + h - PAD - (v - yt[0]) / (yt[-1] - yt[0]) * (h - 2 * PAD)
 
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" '
              f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}" '

@@ -92,12 +92,15 @@ def collect(params: Params, metrics: Path, plots: Path, paper: Path | None, prof
     curves = figures.pretrain_curves({m: pretrain[m] for m in order})
     svg = figures.convergence_svg(curves, names, "Pre-training: validation MPJPE per check")
     checks = sorted({e for c in curves.values() for e, _ in c})
+    at = (f" (checks at epoch{'s' if len(checks) > 1 else ''} {', '.join(map(str, checks))})"
+          if checks else "")
+    single = all(len(c) <= 1 for c in curves.values())
     convergence = page.Figure(
         "Pre-training convergence",
         "Synthetic validation MPJPE of each lifter at every validation check of its "
-        "pre-training, mean over the pre-training seeds"
-        + (f" (checks at epochs {', '.join(map(str, checks))})" if checks else "")
-        + ". A single marker per lifter: training ended before a second check.",
+        f"pre-training, mean over the pre-training seeds{at}."
+        + (" One marker per lifter: its pre-training ended before a second check "
+           "(train.val_every, train.max_epochs)." if single else ""),
         svg=svg) if svg else None
     comparison = None
     if paper is not None:
