@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 MMLAB_STAMP := $(VENV)/.mmlab-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: install install-mmlab demo test test-fast lint bench mutation clean-venv
+.PHONY: install install-mmlab install-browser demo test test-fast lint bench mutation clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,16 +24,23 @@ $(MMLAB_STAMP): $(STAMP) requirements-mmlab.txt requirements-mmlab-build.txt scr
 
 install-mmlab: $(MMLAB_STAMP)
 
+## The headless Chromium the report's test opens metrics/report.html in (Debian's `chromium`;
+## nothing to do when it is on PATH).
+install-browser:
+	scripts/install_chromium.sh
+
 ## Run the whole pipeline on the embedded demo data (writes metrics/ and plots/).
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-## Lint, then the whole test suite (including the slow end-to-end DVC tests and the MMLab
-## backend's tests, which fail instead of skipping when the stack is missing). Test files are
-## spread over two processes (a file's tests stay together: they share module fixtures).
-test: install install-mmlab
+## Lint, then the whole test suite (including the slow end-to-end DVC tests, the MMLab
+## backend's tests and the report's browser test, which fail instead of skipping when the stack
+## or Chromium is missing). Test files are spread over two processes (a file's tests stay
+## together: they share module fixtures).
+test: install install-mmlab install-browser
 	$(BIN)/ruff check src tests benchmarks scripts
-	PATH="$(CURDIR)/$(BIN):$$PATH" CABINLIFT_REQUIRE_MMLAB=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" CABINLIFT_REQUIRE_MMLAB=1 CABINLIFT_REQUIRE_CHROMIUM=1 \
+		$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## Unit tests only (skips the end-to-end pipeline tests; MMLab tests skip without the stack).
 test-fast: install

@@ -30,10 +30,13 @@ DVC = [sys.executable, "-m", "dvc"]
 
 
 def make_repo(repo: Path, params: dict, commit: bool = False) -> Path:
-    """Copy src/, dvc.yaml and data/external/ into ``repo``, write ``params``, init git + DVC
-    (and commit everything when ``commit``, as ``dvc exp run`` needs a HEAD)."""
+    """Copy src/, dvc.yaml, data/external/ and what the report stage reads (profiles/,
+    references/) into ``repo``, write ``params``, init git + DVC (and commit everything when
+    ``commit``, as ``dvc exp run`` needs a HEAD)."""
     shutil.copytree(ROOT / "src", repo / "src",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for folder in ("profiles", "references"):
+        shutil.copytree(ROOT / folder, repo / folder)
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
     (repo / "data" / "external").mkdir(parents=True)
     for name in ("README.md", ".gitignore"):

@@ -28,8 +28,10 @@ def _leaves(value: Any, path: str) -> list[str]:
     if isinstance(value, config.Section):
         return [leaf for name in type(value).model_fields
                 for leaf in _leaves(value.__dict__[name], _join(path, name))]
-    if isinstance(value, dict) and any(isinstance(v, config.Section) for v in value.values()):
-        return [leaf for k, v in value.items() for leaf in _leaves(v, _join(path, str(k)))]
+    # dict's own methods: a RecordingDict's would record (and call back here)
+    if isinstance(value, dict) and any(isinstance(v, config.Section)
+                                       for v in dict.values(value)):
+        return [leaf for k, v in dict.items(value) for leaf in _leaves(v, _join(path, str(k)))]
     return [path]
 
 
@@ -53,7 +55,7 @@ class RecordingDict(dict):
         return dict.get(self, key, default)
 
     def _all(self) -> None:
-        READ.update(_leaves(dict(self), self.path))
+        READ.update(_leaves(self, self.path))
 
     def __iter__(self):
         self._all()

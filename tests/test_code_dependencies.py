@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 TRAINING = ("finetune_scratch", "finetune_pretrained")
 EVERY_STAGE = {"demo", "detect", "keypoints2d", "normalize", "subsets", "pretrain", "evaluate",
-               *(f"{s}@{m}" for s in TRAINING for m in REGISTRY)}
+               "report", *(f"{s}@{m}" for s in TRAINING for m in REGISTRY)}
 
 
 def _placeholders(repo: Path) -> None:
@@ -119,6 +119,7 @@ def _holding(module: str) -> set[str]:
                                    for m in ("semgcn", "graformer", "graphmlp"))}),
     ("cabinlift.evaluation.table", {"evaluate"}),
     ("cabinlift.demo.cabin", {"demo"}),
+    ("cabinlift.report.page", {"report"}),
     ("cabinlift.cli", set()),
 ])
 def test_known_answers(project, module, expected):

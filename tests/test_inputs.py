@@ -136,7 +136,7 @@ def test_check_writes_one_manifest_per_stage(tmp_path, capsys):
                                                      "numerics.json"]
     assert sorted(p.name for p in (out / "code").iterdir()) == [
         "demo.json", "detect.json", "evaluate.json", "keypoints2d.json", "normalize.json",
-        "subsets.json", "training"]
+        "report.json", "subsets.json", "training"]
     assert sorted(p.name for p in (out / "code" / "training").iterdir()) == [
         "graformer.json", "graphmlp.json", "jointformer.json", "semgcn.json", "simplebl.json"]
     normalize = json.loads((out / "code" / "normalize.json").read_text())

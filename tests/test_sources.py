@@ -97,7 +97,7 @@ def test_cli_stage_handlers_read_no_param_and_write_no_file():
     paths on: a handler that read a param or wrote a file itself would compute something that
     no code manifest covers."""
     handlers = _handlers()
-    assert len(handlers) == 9
+    assert len(handlers) == 10
     for fn in handlers:
         for node in ast.walk(fn):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):

@@ -21,6 +21,8 @@ def test_outputs_are_compared_by_their_recorded_hashes():
         "metrics/normalize.json": "missing", "metrics/table1.json": "different",
         "plots/x.png": "new"}
     assert compare_outputs(now, dict(now)) == {}
+    # the report records provenance (commit, tree, versions): never compared byte for byte
+    assert compare_outputs({"metrics/report.html": "a"}, {"metrics/report.html": "b"}) == {}
 
 
 def test_cells_come_with_the_committed_spread():
@@ -63,6 +65,9 @@ def test_report_says_identical_or_lists_each_difference():
     assert "semgcn       scratch    pct5        100.00    103.00     3.00    4.00    8" in text
     assert "1 of 2 differences are within one std of their cell" in text
     assert "differs in: probe" in text
+    text = report({}, 12, same, regime, regime, fingerprint, ["metrics/report.html"])
+    assert "DVC outputs: identical (12 outputs, byte for byte)\n  not compared (provenance: " \
+        "commit, tree state, versions, wall times): metrics/report.html\n" in text
 
 
 def test_scratch_folder_is_made_when_missing_and_refused_when_not_empty(tmp_path):

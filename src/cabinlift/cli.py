@@ -165,6 +165,14 @@ def _evaluate(args: argparse.Namespace, params: Params) -> None:
                        Path(args.pretrained))
 
 
+def _report(args: argparse.Namespace, params: Params) -> None:
+    from cabinlift.report.stage import run_report
+
+    print(json.dumps(run_report(params, Path(args.metrics), Path(args.plots),
+                                Path(args.paper) if args.paper else None, Path(args.profiles),
+                                Path(args.numerics), Path(args.timings), Path(args.out))))
+
+
 def _verify(args: argparse.Namespace, params: Params) -> int:
     from cabinlift.verify import run_verify
 
@@ -401,13 +409,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_evaluate)
 
     s = sub.add_parser(
+        "report", help="one self-contained HTML page: Table 1, figures, provenance",
+        description="Writes metrics/report.html, a single HTML file that opens without a network "
+        "(inline styles, figures as data: URIs, no scripts or fonts to fetch): Table 1 with its "
+        "marks and references (metrics/table1.md), the paper's Table 1 beside it, the figures "
+        "of plots/, per-joint and per-activity errors, pre-training convergence, and the "
+        "provenance: commit and tree state, params that differ from the closest profile, data "
+        "hashes from dvc.lock, package versions, device and threads, wall times (from the "
+        "--timings logs).",
+    )
+    s.add_argument("--metrics", default="metrics", help="table1.md, table1.json, summary.json "
+                   "and pretrain/ of the evaluate and pretrain stages (default: metrics)")
+    s.add_argument("--plots", default="plots", help="the evaluate stage's figures (default: "
+                   "plots)")
+    s.add_argument("--paper", default="references/paper_table1.json",
+                   help="the paper's Table 1 to show beside ours; empty: none (default: "
+                   "references/paper_table1.json)")
+    s.add_argument("--profiles", default="profiles", help="the profiles to compare params.yaml "
+                   "with (default: profiles)")
+    s.add_argument("--numerics", default="data/inputs/numerics.json",
+                   help="the numerics regime the check stage recorded")
+    s.add_argument("--out", default="metrics/report.html")
+    s.set_defaults(func=_report)
+
+    s = sub.add_parser(
         "verify", help="re-run the pipeline in a scratch copy and compare with the committed "
         "results",
         description="Copies the project's tracked files to a scratch folder, runs the pipeline "
         "there from nothing (DVC without its run cache, a fresh run store), or only the stages "
         "named (their inputs checked out from this project's DVC cache), and compares every "
-        "DVC output of the new dvc.lock with the committed one and every Table-1 cell with the "
-        "committed cell next to its spread over runs; prints the numerics of both sides. Exit "
+        "DVC output of the new dvc.lock with the committed one (but metrics/report.html, which "
+        "records provenance: commit, tree state, versions, wall times) and every Table-1 cell "
+        "with the committed cell next to its spread over runs; prints the numerics of both "
+        "sides. Exit "
         "status 0: identical; 2: something differs; 1: an error.",
     )
     s.add_argument("stage", nargs="*", help="stages to re-run (default: the whole pipeline)")

@@ -41,6 +41,7 @@ STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
     "normalize": ("cabinlift.normalize",),
     "subsets": ("cabinlift.subsets",),
     "evaluate": ("cabinlift.evaluation",),
+    "report": ("cabinlift.report.stage",),
 }
 #: The stages (keys of :data:`STAGE_ENTRIES`) that build lifters by name: evaluate builds
 #: every model from its checkpoints to tell parameters from buffers (the weight movement).

@@ -8,7 +8,10 @@ compared with the committed one, and every Table-1 cell with the committed cell,
 spread of that cell over its runs: a difference well inside the spread is rounding that grew
 through training, one outside it is worth a look. Both sides' numerics (the committed
 ``data/inputs/numerics.json`` and this machine's fingerprint, :mod:`cabinlift.numerics`) are
-printed, so a difference can be traced to a mode, a library version or a CPU.
+printed, so a difference can be traced to a mode, a library version or a CPU. Outputs that
+record provenance (:data:`PROVENANCE`: the report, which names the commit, the tree state, the
+package versions and wall times) differ between commits and machines by design: they are named
+as not compared, never compared byte for byte.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ DIFFERENT = 2
 TABLE = Path("metrics") / "table1.json"
 SUMMARY = Path("metrics") / "summary.json"
 REGIME = Path("data") / "inputs" / "numerics.json"
+#: DVC outputs that record where the results come from (commit, tree state, package versions,
+#: wall times; ``cabinlift report``), not results: not compared byte for byte.
+PROVENANCE: frozenset[str] = frozenset({"metrics/report.html"})
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,10 @@ def committed_outputs(project: Path, lock: dict[str, Any], stages: set[str] | No
 
 
 def compare_outputs(committed: dict[str, str], now: dict[str, str]) -> dict[str, str]:
-    """``{path: "different" | "missing" | "new"}`` for every output that is not identical."""
+    """``{path: "different" | "missing" | "new"}`` for every output that is not identical (the
+    outputs of :data:`PROVENANCE` left out)."""
     out = {}
-    for path in sorted(set(committed) | set(now)):
+    for path in sorted((set(committed) | set(now)) - PROVENANCE):
         if path not in now:
             out[path] = "missing"
         elif path not in committed:
@@ -177,8 +184,9 @@ def _fmt(v: float | None) -> str:
 
 def report(outputs: dict[str, str], n_outputs: int, cells: list[CellDiff],
            committed_regime: dict[str, Any] | None, regime: dict[str, Any],
-           fingerprint: dict[str, Any]) -> str:
-    """What ``cabinlift verify`` prints."""
+           fingerprint: dict[str, Any], provenance: list[str] | None = None) -> str:
+    """What ``cabinlift verify`` prints; ``provenance``: the outputs left out of the
+    comparison (:data:`PROVENANCE`)."""
     lines = ["Numerics",
              f"  committed: {json.dumps(committed_regime, sort_keys=True)}",
              f"  this run:  {json.dumps(regime, sort_keys=True)}",
@@ -194,6 +202,9 @@ def report(outputs: dict[str, str], n_outputs: int, cells: list[CellDiff],
     else:
         lines += ["", f"DVC outputs: {len(outputs)} of {n_outputs} not identical"]
         lines += [f"  {status:9s} {path}" for path, status in outputs.items()]
+    if provenance:
+        lines.append(f"  not compared (provenance: commit, tree state, versions, wall times): "
+                     f"{', '.join(provenance)}")
     changed = [c for c in cells if c.committed != c.now]
     if not changed:
         lines += ["", f"Table 1: identical ({len(cells)} cells)"]
@@ -238,7 +249,10 @@ def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
         new_lock = yaml.safe_load((scratch / "dvc.lock").read_text()) or {}
         names = None if not stages else set(stages)
         before = committed_outputs(project, committed_lock, names)
-        outputs = compare_outputs(before, lock_outputs(new_lock, names))
+        after = lock_outputs(new_lock, names)
+        provenance = sorted((set(before) | set(after)) & PROVENANCE)
+        before = {p: h for p, h in before.items() if p not in PROVENANCE}
+        outputs = compare_outputs(before, after)
         cells = compare_cells(_read_json(project / TABLE), _read_json(project / SUMMARY),
                               _read_json(scratch / TABLE)) if (scratch / TABLE).is_file() else []
         committed_regime = (_read_json(project / REGIME) if (project / REGIME).is_file()
@@ -248,12 +262,14 @@ def run_verify(project: Path, stages: list[str], scratch: Path | None = None,
         if made and not keep:
             shutil.rmtree(scratch, ignore_errors=True)
     fingerprint = numerics.fingerprint()
-    text = report(outputs, len(before), cells, committed_regime, regime, fingerprint)
+    text = report(outputs, len(before), cells, committed_regime, regime, fingerprint,
+                  provenance)
     if keep or not made:
         text += f"(the re-run is kept in {scratch})\n"
     identical = not outputs and all(c.committed == c.now for c in cells)
     result = {"identical": identical, "outputs": outputs,
               "cells": [c.__dict__ | {"diff": c.diff} for c in cells if c.committed != c.now],
+              "not_compared": provenance,
               "committed_numerics": committed_regime, "numerics": regime,
               "fingerprint": fingerprint}
     return (0 if identical else DIFFERENT), result, text
