@@ -180,3 +180,6 @@ def test_data_check_init_and_repro_on_copies_with_their_own_names(tmp_path):
     assert [p.name for p in (repo / "data" / "raw" / "demo").iterdir()] == ["UNUSED.txt"]
     report = json.loads((repo / "metrics" / "normalize.json").read_text())
     assert report["real"]["kept"]["test"] > 0 and report["synthetic"]["kept"]["train"] > 0
+    # the offline report of this run: its Table 1 and the data it came from
+    page = (repo / "metrics" / "report.html").read_text()
+    assert 'id="table1"' in page and "PT SimpleBL" in page and str(real) in page

@@ -81,9 +81,26 @@ def with_profile(params: dict[str, Any], profile: Profile) -> dict[str, Any]:
     return out
 
 
-def changes(params: dict[str, Any], profile: Profile) -> list[tuple[str, Any, Any]]:
-    """``(key, current value, profile value)`` for every key the profile changes."""
-    return [(k, _get(params, k), v) for k, v in profile.values.items() if _get(params, k) != v]
+#: The current value :func:`changes` gives a profile key that params.yaml lacks (absent_ok).
+ABSENT = "(not in params.yaml)"
+
+
+def changes(params: dict[str, Any], profile: Profile, absent_ok: bool = False
+            ) -> list[tuple[str, Any, Any]]:
+    """``(key, current value, profile value)`` for every key the profile changes; a key that
+    ``params`` lacks is an error, or with ``absent_ok`` a change from :data:`ABSENT` (a params
+    file with other settings than the profiles', e.g., compared with them)."""
+    out = []
+    for key, value in profile.values.items():
+        try:
+            current = _get(params, key)
+        except CabinliftError:
+            if not absent_ok:
+                raise
+            current = ABSENT
+        if current != value:
+            out.append((key, current, value))
+    return out
 
 
 def yaml_text(value: Any) -> str:

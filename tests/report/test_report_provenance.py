@@ -72,6 +72,13 @@ def test_the_closest_profile_has_the_fewest_differences(tmp_path: Path):
     assert provenance.closest_profile(params, tmp_path / "none") is None
 
 
+def test_a_profile_key_the_params_lack_is_a_difference_not_an_error(tmp_path: Path):
+    params = {"train": {"max_epochs": 4}, "subsets": {"settings": {"pct50": {"seeds": 1}}}}
+    _profile(tmp_path, "paper", {"train.max_epochs": 4, "subsets.settings.subj8.seeds": 1})
+    got = provenance.closest_profile(params, tmp_path)
+    assert got.changes == (("subsets.settings.subj8.seeds", "(not in params.yaml)", 1),)
+
+
 def test_a_param_changed_from_the_shipped_demo_profile_is_listed():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert provenance.closest_profile(params, ROOT / "profiles").changes == ()

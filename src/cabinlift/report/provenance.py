@@ -87,7 +87,7 @@ def closest_profile(params: dict[str, Any], root: Path) -> ProfileDiff | None:
     if not names:
         return None
     loaded = {name: profiles.load_profile(name, root) for name in names}
-    diffs = {name: profiles.changes(params, p) for name, p in loaded.items()}
+    diffs = {name: profiles.changes(params, p, absent_ok=True) for name, p in loaded.items()}
     best = min(names, key=lambda n: (len(diffs[n]), n))
     return ProfileDiff(best, loaded[best].description, tuple(diffs[best]),
                        {n: len(d) for n, d in diffs.items()})
