@@ -16,4 +16,6 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
 fi
-$SUDO apt-get install -y chromium
+APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get"
+# a fresh machine may have no package lists yet: read them only when the install needs them
+$APT install -y -q chromium || { $APT update -q && $APT install -y -q chromium; }

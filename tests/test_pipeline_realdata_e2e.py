@@ -92,25 +92,6 @@ def coco_keypoints(real: Path, path: Path) -> None:
     path.write_text(json.dumps({"images": images, "annotations": anns}))
 
 
-def test_precomputed_backend_end_to_end(tmp_path, data):
-    real, synthetic = data
-    kp_json = tmp_path / "keypoints2d_coco.json"
-    coco_keypoints(real, kp_json)
-    repo = make_repo(tmp_path / "repo", fixture_params(), commit=True)
-    run(DVC + ["exp", "run", "-S", f"data.real.root={real}", "-S", f"data.synthetic.root={synthetic}",
-               "-S", "detect.backend=precomputed", "-S", "keypoints2d.backend=precomputed",
-               "-S", f"detect.precomputed.results={kp_json}",
-               "-S", f"keypoints2d.precomputed.results={kp_json}"], repo)
-    _table(repo)
-    report = json.loads((repo / "metrics" / "normalize.json").read_text())
-    assert report["real"]["kept"]["train"] > 0 and report["real"]["kept"]["test"] > 0
-    # the driver (not the passenger, 600 px to the left) was imported
-    det = (repo / "data" / "interim" / "detections").rglob("*.csv")
-    xs = [float(line.split(",")[2]) for p in det for line in p.read_text().splitlines()[1:]
-          if line.split(",")[1] == "1"]
-    assert xs and min(xs) > 0.4 * 1280 - 300
-
-
 @pytest.mark.mmlab
 def test_mmpose_backend_end_to_end(tmp_path, data):
     from mmlab_checkpoints import random_checkpoints
@@ -158,7 +139,8 @@ HUMANS = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay"]
 def test_data_check_init_and_repro_on_copies_with_their_own_names(tmp_path):
     """A user's path: `data init` on a Drive&Act-format root (subjects vp1-vp15, as the real
     data set) and a SyntheticCabin-format root whose humans are named their own way, `data
-    check`, then `dvc repro` through the precomputed backend, with no hand edit of params.yaml."""
+    check`, then `dvc repro` through the precomputed backend (the keypoints of a COCO-format
+    file, a passenger among them), with no hand edit of params.yaml."""
     real, synthetic = build(tmp_path / "datasets", videos=False, subjects=15, humans=6,
                             poses_per_human=2, human_names=HUMANS)
     kp_json = tmp_path / "keypoints2d_coco.json"
@@ -180,6 +162,11 @@ def test_data_check_init_and_repro_on_copies_with_their_own_names(tmp_path):
     assert [p.name for p in (repo / "data" / "raw" / "demo").iterdir()] == ["UNUSED.txt"]
     report = json.loads((repo / "metrics" / "normalize.json").read_text())
     assert report["real"]["kept"]["test"] > 0 and report["synthetic"]["kept"]["train"] > 0
+    # the driver (not the passenger, 600 px to the left) was imported
+    det = (repo / "data" / "interim" / "detections").rglob("*.csv")
+    xs = [float(line.split(",")[2]) for p in det for line in p.read_text().splitlines()[1:]
+          if line.split(",")[1] == "1"]
+    assert xs and min(xs) > 0.4 * 1280 - 300
     # the offline report of this run: its Table 1 and the data it came from
     page = (repo / "metrics" / "report.html").read_text()
     assert 'id="table1"' in page and "PT SimpleBL" in page and str(real) in page
