@@ -1,7 +1,7 @@
-"""End to end on data in the real formats: ``dvc exp run`` with ``data.real.root`` and
-``data.synthetic.root`` pointed at Drive&Act / SyntheticCabin-layout fixtures, with the
-paper's MMDetection + MMPose models (random weights, run for real on the fixture videos) and
-with 2D keypoints imported from a COCO-format JSON."""
+"""End to end on data in the real formats: the pipeline on Drive&Act / SyntheticCabin-layout
+fixtures, with the paper's MMDetection + MMPose models (random weights, run for real on the
+fixture videos; ``dvc exp run -S``), and as a user sets it up (``cabinlift data init``, ``data
+check``, ``dvc repro``) with 2D keypoints imported from a COCO-format JSON."""
 
 from __future__ import annotations
 
