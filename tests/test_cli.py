@@ -114,7 +114,7 @@ def _helps() -> dict[str, str]:
 def test_help_is_plain_text():
     """Help texts come from docstrings; their reStructuredText markup must not show."""
     helps = _helps()
-    assert len(helps) == 19  # the top level and its 18 commands
+    assert len(helps) == 20  # the top level and its 19 commands
     for command, text in helps.items():
         for markup in ("``", ":class:`", ":func:`", ":mod:`", ":data:`"):
             assert markup not in text, f"{command} --help shows {markup!r}:\n{text}"

@@ -22,10 +22,10 @@ from cabinlift.resources import resolve_threads, use_threads
 #: The commands that compute: each starts under the numerics mode of params.yaml before any
 #: computation.
 COMPUTING = ("check", "demo", "detect", "keypoints2d", "normalize", "subsets", "pretrain",
-             "finetune", "evaluate", "lift", "verify")
+             "finetune", "evaluate", "lift", "export", "verify")
 #: ... and those that compute with PyTorch on several threads (``threads`` of params.yaml):
 #: the others compute with NumPy, whose own loops use one.
-THREADED = ("detect", "keypoints2d", "pretrain", "finetune", "evaluate", "lift")
+THREADED = ("detect", "keypoints2d", "pretrain", "finetune", "evaluate", "lift", "export")
 
 
 def _check(args: argparse.Namespace, params: Params) -> None:
@@ -210,6 +210,20 @@ def _lift(args: argparse.Namespace, params: Params | None) -> None:
 
     floor = DEFAULT_MIN_VALID_JOINTS if params is None else params.normalize.min_valid_joints
     print(json.dumps(run_lift(args.checkpoint, args.input, args.out, args.device, floor)))
+
+
+def _export(args: argparse.Namespace, params: Params | None) -> None:
+    from cabinlift.export.export import export_checkpoint
+    from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS
+
+    floor = DEFAULT_MIN_VALID_JOINTS if params is None else params.normalize.min_valid_joints
+    out = Path(args.out)
+    card = None if args.no_card else Path(args.card or out.with_suffix(".md"))
+    doc = export_checkpoint(args.checkpoint, args.format, out, args.error_head, card,
+                            args.summary, args.params, args.counts, floor)
+    print(json.dumps({"model": doc["model"], "format": args.format, "out": str(out),
+                      "card": None if card is None else str(card),
+                      "outputs": [o["name"] for o in doc["outputs"]]}))
 
 
 def _profile(args: argparse.Namespace, params: Params) -> None:
@@ -483,6 +497,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_lift)
 
     s = sub.add_parser(
+        "export", help="a trained lifter as an ONNX or TorchScript file, with its model card",
+        description="Writes the lifter of a checkpoint (written by pretrain/finetune) as ONNX "
+        "(onnxruntime) or TorchScript (PyTorch alone), batch size free, outputs in mm, with its "
+        "input/output contract in the file's metadata; `cabinlift lift --checkpoint FILE` "
+        "accepts the file. Beside it, a Markdown model card from the run's records "
+        "(metrics/summary.json, metrics/normalize.json, params.yaml) and its latency measured "
+        "here at batch 1 and 64 on one thread.",
+    )
+    s.add_argument("--checkpoint", required=True,
+                   help="e.g. models/finetuned/pretrained/graformer/subj8/run00.pt")
+    s.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    s.add_argument("--out", required=True, help="the file to write (e.g. graformer.onnx)")
+    s.add_argument("--error-head", action="store_true",
+                   help="JointFormer: also output its predicted error of each coordinate")
+    s.add_argument("--card", help="the model card's path (default: OUT with .md)")
+    s.add_argument("--no-card", action="store_true", help="write no model card")
+    s.add_argument("--summary", default="metrics/summary.json",
+                   help="the evaluation the card quotes (default: metrics/summary.json)")
+    s.add_argument("--counts", default="metrics/normalize.json",
+                   help="the data counts the card quotes (default: metrics/normalize.json)")
+    s.set_defaults(func=_export)
+
+    s = sub.add_parser(
         "profile", help="named parameter sets: demo, paper, authors (profiles/*.yaml)",
         description="A profile sets the same keys of params.yaml in every profile file. "
         "'list' names them; 'show NAME' prints what NAME changes in params.yaml and the DVC "
@@ -579,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     try:
-        if args.command == "lift":  # usable outside a pipeline checkout: params are optional
+        if args.command in ("lift", "export"):  # usable outside a checkout: params optional
             params = _lift_params(Path(args.params))
         else:  # every problem of the file at once, before any work
             params = config.load_config(args.params)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ import torch
 
 from cabinlift.atomic import write_atomic
 from cabinlift.errors import CabinliftError
+from cabinlift.export.runtime import ExportedLifter, is_exported, load_exported
 from cabinlift.keypoints import interim
 from cabinlift.keypoints.precomputed import found_keypoints, is_person, load_json, parse_instance
 from cabinlift.lifters import Lifter, available
@@ -73,12 +74,26 @@ KEYPOINTS_SUFFIX = ".keypoints2d.csv"
 
 @dataclass
 class LoadedLifter:
-    """A lifter ready to predict, with what its checkpoint says about units and joints."""
+    """A lifter ready to predict, with what its checkpoint says about units and joints: a
+    PyTorch ``model`` rebuilt from a checkpoint, or a file ``cabinlift export`` wrote
+    (``exported``, already in millimetres)."""
 
     name: str
-    model: Lifter
+    model: Lifter | None
     target_unit_mm: float
     path: Path
+    hparams: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    exported: ExportedLifter | None = None
+
+    def predict(self, x2d: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Neck-centred 3D joints (N, 13, 3) in mm of normalised 2D poses (N, 13, 2)."""
+        if self.exported is not None:
+            return self.exported.predict(x2d, batch_size).astype(np.float32)
+        device = next(self.model.parameters()).device
+        x = torch.as_tensor(x2d, dtype=torch.float32, device=device)
+        pred = predict(self.model, x, batch_size) * self.target_unit_mm
+        return pred.cpu().numpy().astype(np.float32)
 
 
 @dataclass
@@ -112,8 +127,17 @@ class Lifted:
 
 def load_lifter(path: str | Path, device: str = "cpu") -> LoadedLifter:
     """Rebuild the model a checkpoint (written by pretrain/finetune) was trained as, with its
-    weights and its output unit."""
+    weights and its output unit; or load a file ``cabinlift export`` wrote (ONNX, TorchScript;
+    on the CPU)."""
     path = Path(path)
+    if is_exported(path):
+        exported = load_exported(path)
+        doc = exported.contract
+        if list(doc["joints"]) != list(COCO13):
+            raise CabinliftError(f"{path}: exported joints {doc['joints']} differ from "
+                                 f"{list(COCO13)}")
+        return LoadedLifter(exported.name, None, 1.0, path, dict(doc["hparams"]),
+                            dict(doc.get("run", {})), exported)
     if path.is_dir():
         raise CabinliftError(
             f"{path}: is a directory; expected a checkpoint file (.pt) written by pretrain or "
@@ -140,7 +164,7 @@ def load_lifter(path: str | Path, device: str = "cpu") -> LoadedLifter:
     )
     model.eval()
     return LoadedLifter(name, model.to(resolve_device(device, "option --device")), float(unit),
-                        path)
+                        path, dict(ckpt["hparams"]), dict(meta))
 
 
 def read_coco(path: Path) -> Poses2D:
@@ -238,10 +262,7 @@ def lift_poses(lifter: LoadedLifter, poses: Poses2D,
     ok = skipped == ""
     out = np.full((len(x2d), NUM_JOINTS, 3), np.nan, dtype=np.float32)
     if ok.any():
-        device = next(lifter.model.parameters()).device
-        x = torch.as_tensor(x2d[ok], dtype=torch.float32, device=device)
-        pred = predict(lifter.model, x, batch_size) * lifter.target_unit_mm
-        out[ok] = pred.cpu().numpy().astype(np.float32)
+        out[ok] = lifter.predict(x2d[ok], batch_size)
     return Lifted(out, x2d.astype(np.float32), ~found, skipped)
 
 

@@ -1,0 +1,85 @@
+"""The exported graph: a lifter in eval mode whose outputs are in millimetres, written as ONNX
+(onnxruntime runs it) or TorchScript (PyTorch without this package runs it), with the contract
+(:mod:`.contract`) in the file."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cabinlift.atomic import write_atomic
+from cabinlift.errors import CabinliftError
+from cabinlift.export import contract as cx
+from cabinlift.lifters import Lifter
+from cabinlift.skeleton import NUM_JOINTS
+
+FORMATS = ("onnx", "torchscript")
+#: The ONNX operator set the files are written with (onnxruntime 1.32 runs up to 23).
+OPSET = 18
+
+
+class InMillimetres(nn.Module):
+    """``lifter`` with its outputs scaled from training units to millimetres; with
+    ``error_head`` (JointFormer) also the predicted absolute error of its last layer."""
+
+    def __init__(self, lifter: Lifter, unit_mm: float, error_head: bool = False) -> None:
+        super().__init__()
+        if error_head and not hasattr(lifter, "forward_all"):
+            raise CabinliftError(f"{type(lifter).__name__} has no error-prediction head "
+                                 "(only JointFormer has one)")
+        self.lifter = lifter.eval()
+        self.error_head = error_head
+        self.register_buffer("unit", torch.tensor(float(unit_mm)), persistent=False)
+
+    def forward(self, x2d: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.error_head:
+            poses, errors = self.lifter.forward_all(x2d)
+            return poses[-1] * self.unit, errors[-1].abs() * self.unit
+        return self.lifter(x2d) * self.unit
+
+
+def _example() -> torch.Tensor:
+    """A batch of inputs to trace with (any values: the graph has no data-dependent branch)."""
+    return torch.randn(4, NUM_JOINTS, 2, generator=torch.Generator().manual_seed(0))
+
+
+def _names(error_head: bool) -> list[str]:
+    return [cx.OUTPUT, cx.ERROR_OUTPUT] if error_head else [cx.OUTPUT]
+
+
+def onnx_bytes(module: InMillimetres, doc: dict[str, Any]) -> bytes:
+    """The ONNX file of ``module`` (batch size free) with ``doc`` in its metadata."""
+    import onnx
+
+    outputs = _names(module.error_head)
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(module, (_example(),), buf, input_names=[cx.INPUT],
+                          output_names=outputs, opset_version=OPSET, dynamo=False,
+                          dynamic_axes={n: {0: "N"} for n in [cx.INPUT, *outputs]})
+    model = onnx.load_from_string(buf.getvalue())
+    onnx.helper.set_model_props(model, {cx.KEY: cx.dumps(doc)})
+    return model.SerializeToString()
+
+
+def torchscript_bytes(module: InMillimetres, doc: dict[str, Any]) -> bytes:
+    """The TorchScript archive of ``module`` (traced) with ``doc`` as an extra file."""
+    with torch.no_grad():
+        traced = torch.jit.trace(module, (_example(),), check_trace=False)
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf, _extra_files={cx.KEY: cx.dumps(doc)})
+    return buf.getvalue()
+
+
+def write_export(module: InMillimetres, doc: dict[str, Any], fmt: str, out: Path) -> None:
+    """Write ``module`` as ``fmt`` to ``out`` (atomically: a failed export leaves nothing)."""
+    if fmt not in FORMATS:
+        raise CabinliftError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    data = onnx_bytes(module, doc) if fmt == "onnx" else torchscript_bytes(module, doc)
+    write_atomic(out, data)
