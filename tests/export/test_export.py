@@ -140,6 +140,13 @@ def test_lift_accepts_an_exported_file_and_gives_the_checkpoints_poses(checkpoin
         assert np.abs(za["pose3d"] - zb["pose3d"]).max() < TOLERANCE_MM
 
 
+def test_an_exported_file_is_not_exported_again(checkpoints, tmp_path):
+    out = tmp_path / "m.pt"
+    export_checkpoint(checkpoints["semgcn"], "torchscript", out)
+    with pytest.raises(CabinliftError, match=f"{out}: already an exported file"):
+        export_checkpoint(out, "onnx", tmp_path / "m.onnx")
+
+
 def test_an_onnx_file_without_the_contract_is_named(checkpoints, tmp_path):
     out = tmp_path / "m.onnx"
     export_checkpoint(checkpoints["semgcn"], "onnx", out)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cabinlift.export import contract as cx
+from cabinlift.preflight import demo_output
 from cabinlift.skeleton import COCO13
 
 _LABELS = {"simplebl": "SimpleBL", "semgcn": "SemGCN", "graformer": "GraFormer",
@@ -56,7 +57,8 @@ def _data(run: dict[str, Any], cell: dict | None, own: dict | None, params: dict
     data = (params or {}).get("data", {})
     real_root = data.get("real", {}).get("root", "?")
     syn = data.get("synthetic", {})
-    demo = "data/raw/demo" in f"{real_root}"
+    demo_out = demo_output()  # the demo stage's folder (dvc.yaml), None outside a checkout
+    demo = demo_out is not None and Path(real_root).resolve().is_relative_to(demo_out.resolve())
     lines = []
     if run.get("init") == "pretrained":
         kept = (counts or {}).get("synthetic", {}).get("kept", {})

@@ -13,6 +13,7 @@ import torch
 
 from cabinlift.atomic import write_atomic
 from cabinlift.config import read_yaml
+from cabinlift.errors import CabinliftError
 from cabinlift.export import contract as cx
 from cabinlift.export.card import model_card
 from cabinlift.export.graph import InMillimetres, write_export
@@ -61,6 +62,9 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path,
     (from ``summary``, ``params`` and ``counts`` where they exist); return the contract."""
     out = Path(out)
     lifter = load_lifter(checkpoint)
+    if lifter.model is None:
+        raise CabinliftError(f"{checkpoint}: already an exported file; export the checkpoint "
+                             "(.pt written by pretrain or finetune) it came from")
     module = InMillimetres(lifter.model, lifter.target_unit_mm, error_head)
     doc = cx.contract(lifter.name, lifter.hparams, lifter.target_unit_mm, error_head,
                       min_valid_joints, lifter.meta)

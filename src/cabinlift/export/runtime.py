@@ -3,6 +3,7 @@ each with the contract its file holds; ``predict`` maps normalised 2D to millime
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,9 @@ def _onnx(path: Path) -> ExportedLifter:
 
 def _torchscript(path: Path) -> ExportedLifter:
     extra = {cx.KEY: ""}
-    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 deprecates TorchScript
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     doc = cx.loads(extra[cx.KEY], str(path))
 
     def run(x: np.ndarray) -> list[np.ndarray]:
