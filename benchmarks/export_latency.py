@@ -3,7 +3,9 @@ by side in one process, at batch 1 (one driver, one frame) and batch 64, on one 
 and each exported file's largest difference from eager on the demo test set.
 
 Each lifter's demo checkpoint (``--checkpoint-glob``, default the pre-trained eight-subject run
-0) is exported with ``cabinlift export``'s code to a scratch folder. Timing interleaves the
+0) is exported with ``cabinlift export``'s code to a scratch folder (without the demo's
+checkpoints or test set, as in a fresh clone: params.yaml's lifters with random weights, and
+random inputs). Timing interleaves the
 three runtimes: per round, each runs ``--calls`` calls per batch size; a round's figure is its
 median call, the result the median over ``--rounds`` rounds with their min-max. On a machine
 shared with other jobs, check the load before trusting absolute numbers; the ratios between
@@ -25,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cabinlift import config
 from cabinlift.export import contract as cx
 from cabinlift.export.graph import InMillimetres, write_export
 from cabinlift.export.runtime import load_exported
 from cabinlift.lift import load_lifter
-from cabinlift.lifters import available
+from cabinlift.lifters import available, build_lifter
 
 BATCHES = (1, 64)
 
@@ -48,21 +51,35 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=available())
     ap.add_argument("--checkpoint", default="models/finetuned/pretrained/{model}/subj8/run00.pt")
     ap.add_argument("--test", default="data/processed/real_test.npz")
+    ap.add_argument("--params", default="params.yaml", help="hyper-parameters without a checkpoint")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=100)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(1)  # before onnxruntime sessions are made: they take this count
-    with np.load(args.test) as z:
-        test = np.ascontiguousarray(z["x2d"], dtype=np.float32)
+    if Path(args.test).is_file():
+        with np.load(args.test) as z:
+            test = np.ascontiguousarray(z["x2d"], dtype=np.float32)
+    else:  # no demo run here (a fresh clone): poses of the normalised inputs' spread
+        print(f"{args.test} not found: random inputs and, without checkpoints, random weights")
+        test = np.random.default_rng(0).normal(0, 0.3, (148, 13, 2)).astype(np.float32)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, 1 thread, {len(test)} test poses, load {load:.2f}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            lifter = load_lifter(args.checkpoint.format(model=model))
-            module = InMillimetres(lifter.model, lifter.target_unit_mm).eval()
-            doc = cx.contract(model, lifter.hparams, lifter.target_unit_mm, False, 5, lifter.meta)
+            ckpt = Path(args.checkpoint.format(model=model))
+            if ckpt.is_file():
+                lifter = load_lifter(ckpt)
+                net, unit, hparams, meta = (lifter.model, lifter.target_unit_mm, lifter.hparams,
+                                            lifter.meta)
+            else:
+                params = config.load_config(args.params)
+                torch.manual_seed(0)
+                hparams, unit, meta = params.hparams(model), params.train.target_unit_mm, {}
+                net = build_lifter(model, **hparams)
+            module = InMillimetres(net, unit).eval()
+            doc = cx.contract(model, hparams, unit, False, 5, meta)
             runs = {"eager": None, "torchscript": None, "onnx": None}
             for fmt, suffix in (("torchscript", ".pt"), ("onnx", ".onnx")):
                 path = Path(tmp) / f"{model}{suffix}"

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ["benchmarks/training_engine.py", "--models", "simplebl", "--steps", "1", "--epochs", "1",
      "--repeats", "1", "--threads", "1"],
     ["benchmarks/paper_scale_estimate.py", "--models", "simplebl", "--seconds", "0.01"],
+    ["benchmarks/export_latency.py", "--models", "semgcn", "--rounds", "1", "--calls", "1",
+     "--checkpoint", "absent/{model}.pt", "--test", "absent.npz"],
 ])
 def test_benchmark_runs_on_the_smallest_workload(argv, tmp_path):
     out = tmp_path / "result.json"
