@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from cabinlift.config import SPLITS, Params
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.drive_act import (
@@ -153,7 +155,8 @@ def _subjects_without_poses(root: Path) -> Iterator[str]:
                    f"subject {m.group(1)} ({CAMERA_FOLDER}/{folder.name}) has no 3D annotations")
 
 
-def inspect_real(root: Path, stride: int, needs_videos: bool) -> tuple[RealData | None, list[str]]:
+def inspect_real(root: Path, stride: int, needs_videos: bool, progress: bool = True
+                 ) -> tuple[RealData | None, list[str]]:
     """Read every recording of a Drive&Act root as the pipeline does (every file, one line per
     problem); ``needs_videos``: the 2D backend decodes the videos (``mmpose``)."""
     found = layout_problems(root, None)
@@ -166,7 +169,7 @@ def inspect_real(root: Path, stride: int, needs_videos: bool) -> tuple[RealData 
     found += _subjects_without_poses(root)
     per: dict[int, list[int]] = {}
     videos = 0
-    for rec in recs:
+    for rec in tqdm(recs, desc="Drive&Act 3D poses", unit="run", disable=None if progress else True):
         try:
             table = read_openpose3d(rec.pose3d_path)
         except CabinliftError as exc:
@@ -222,7 +225,8 @@ def check_data(params: Params, real_root: Path | None = None, synthetic_root: Pa
     synthetic_root = Path(params.data.synthetic.root if synthetic_root is None else synthetic_root)
     needs_videos = "mmpose" in (params.detect.backend, params.keypoints2d.backend)
     result = DataCheck()
-    result.real, found = inspect_real(real_root, params.data.real.frame_stride, needs_videos)
+    result.real, found = inspect_real(real_root, params.data.real.frame_stride, needs_videos,
+                                      progress)
     result.problems += found
     result.synthetic, found = inspect_synthetic(synthetic_root, list(params.data.synthetic.views),
                                                 params.data.synthetic.workers, progress)
