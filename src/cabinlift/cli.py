@@ -220,7 +220,7 @@ def _export(args: argparse.Namespace, params: Params | None) -> None:
     out = Path(args.out)
     card = None if args.no_card else Path(args.card or out.with_suffix(".md"))
     doc = export_checkpoint(args.checkpoint, args.format, out, args.error_head, card,
-                            args.summary, args.params, args.counts, floor)
+                            args.summary, args.params, args.counts, floor, args.inputs)
     print(json.dumps({"model": doc["model"], "format": args.format, "out": str(out),
                       "card": None if card is None else str(card),
                       "outputs": [o["name"] for o in doc["outputs"]]}))
@@ -511,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the file to write (e.g. graformer.onnx)")
     s.add_argument("--error-head", action="store_true",
                    help="JointFormer: also output its predicted error of each coordinate")
+    s.add_argument("--inputs", choices=["normalised", "pixels"], default="normalised",
+                   help="what the file takes: the normalised 13-joint 2D (default), or COCO-17 "
+                   "pixel keypoints and found flags, normalised inside the graph (it then also "
+                   "outputs whether each pose is liftable)")
     s.add_argument("--card", help="the model card's path (default: OUT with .md)")
     s.add_argument("--no-card", action="store_true", help="write no model card")
     s.add_argument("--summary", default="metrics/summary.json",

@@ -261,7 +261,10 @@ def lift_poses(lifter: LoadedLifter, poses: Poses2D,
     skipped = drop_reasons(has_neck, enough, ok2d)
     ok = skipped == ""
     out = np.full((len(x2d), NUM_JOINTS, 3), np.nan, dtype=np.float32)
-    if ok.any():
+    if ok.any() and lifter.exported is not None and lifter.exported.takes_pixels:
+        # a file that normalises in its graph gets the pixels, as a car would feed it
+        out[ok], _ = lifter.exported.predict_pixels(np.nan_to_num(poses.xy[ok]), poses.found[ok])
+    elif ok.any():
         out[ok] = lifter.predict(x2d[ok], batch_size)
     return Lifted(out, x2d.astype(np.float32), ~found, skipped)
 

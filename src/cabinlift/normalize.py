@@ -53,7 +53,7 @@ from cabinlift.validation import report
 DEFAULT_MIN_VALID_JOINTS = 5
 
 #: A pose's horizontal or vertical extent (pixels) below this cannot be divided by.
-_MIN_EXTENT = 1e-9
+MIN_EXTENT = 1e-9
 
 #: Why a frame is dropped (or a pose not lifted) although it was detected, in the order checked.
 NO_NECK, FEW_VALID_JOINTS, DEGENERATE_2D = "no_neck", "few_valid_joints", "degenerate_2d"
@@ -96,8 +96,8 @@ def normalize_2d(xy: np.ndarray, valid: np.ndarray | None = None
     neck = 0.5 * (xy[:, L_SHOULDER] + xy[:, R_SHOULDER])
     found = valid[..., None]
     extent = np.where(found, xy, -np.inf).max(axis=1) - np.where(found, xy, np.inf).min(axis=1)
-    ok = np.all(extent > _MIN_EXTENT, axis=1) & has_neck
-    safe = np.where(extent > _MIN_EXTENT, extent, 1.0)
+    ok = np.all(extent > MIN_EXTENT, axis=1) & has_neck
+    safe = np.where(extent > MIN_EXTENT, extent, 1.0)
     return np.where(found, (xy - neck[:, None, :]) / safe[:, None, :], 0.0), ok
 
 

@@ -85,8 +85,8 @@ def test_the_contract_is_in_the_file(checkpoints, tmp_path, fmt):
     doc = load_exported(out).contract
     assert doc["model"] == "graformer" and doc["joints"] == list(COCO13)
     assert doc["hparams"] == PARAMS.hparams("graformer")
-    assert doc["input"]["name"] == "x2d" and doc["input"]["shape"] == ["N", 13, 2]
-    assert doc["input"]["min_valid_joints"] == 6
+    assert [(i["name"], i["shape"]) for i in doc["inputs"]] == [("x2d", ["N", 13, 2])]
+    assert doc["inputs"][0]["min_valid_joints"] == 6 and doc["input_kind"] == "normalised"
     assert [o["name"] for o in doc["outputs"]] == ["pose3d_mm"]
     assert "millimetres" in doc["outputs"][0]["meaning"]
     assert doc["run"] == {"init": "pretrained", "setting": "subj8", "repetition": 0}
@@ -186,3 +186,49 @@ def test_cli_writes_the_file_and_a_model_card_from_the_runs_records(checkpoints,
     assert "embedded procedural demo data sets" in card  # params.yaml's roots are the demo's
     assert "| 1 |" in card and "| 64 |" in card  # latency rows
     assert cx.NORMALISATION in card
+
+
+def _pixel_poses() -> tuple[np.ndarray, np.ndarray]:
+    """COCO-17 pixel poses with found flags: 30 plausible ones (one with a wrist not found,
+    its coordinates far off), then one without its left shoulder, one with 4 found joints, one
+    with every joint on one row (no vertical extent)."""
+    x = make_poses(33, seed=3)[0].numpy()
+    xy = np.zeros((33, 17, 2))
+    xy[:, :13] = x * 300 + [800, 400]
+    xy[:, 13:] = xy[:, 11:13].mean(1, keepdims=True) + [0, 100]
+    found = np.ones((33, 17))
+    found[29, 9], xy[29, 9] = 0, [5000.0, 5000.0]  # a wrist not found: in no extent
+    found[30, 5] = 0
+    found[31, 4:] = 0
+    xy[32, :, 1] = 500.0
+    return xy, found
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_file_taking_pixels_normalises_as_the_pipeline_does(checkpoints, tmp_path, fmt):
+    from cabinlift.normalize import DROP_REASONS, drop_reasons, joint_checks, normalize_2d
+
+    out = tmp_path / ("px.onnx" if fmt == "onnx" else "px.pt")
+    doc = export_checkpoint(checkpoints["graformer"], fmt, out, inputs="pixels")
+    assert [i["name"] for i in doc["inputs"]] == ["keypoints", "found"]
+    assert [o["name"] for o in doc["outputs"]] == ["pose3d_mm", "liftable"]
+    xy, found = _pixel_poses()
+    pose, liftable = load_exported(out).predict_pixels(xy, found)
+    valid = found[:, :13] > 0
+    has_neck, enough = joint_checks(valid, 5)
+    x2d, ok2d = normalize_2d(xy[:, :13], valid)
+    assert DROP_REASONS  # the rule lift and normalize share
+    keep = drop_reasons(has_neck, enough, ok2d) == ""
+    assert liftable.tolist() == keep.tolist() == [True] * 30 + [False] * 3
+    want = _eager(checkpoints["graformer"], x2d[keep].astype(np.float32))
+    assert np.abs(pose[keep] - want).max() < TOLERANCE_MM
+
+
+def test_lift_feeds_pixels_to_a_file_that_takes_them(checkpoints, tmp_path):
+    kp = _coco(tmp_path / "kp.json", 40)
+    out = tmp_path / "px.onnx"
+    export_checkpoint(checkpoints["jointformer"], "onnx", out, inputs="pixels")
+    run_lift(checkpoints["jointformer"], kp, tmp_path / "a.npz")
+    run_lift(out, kp, tmp_path / "b.npz")
+    with np.load(tmp_path / "a.npz") as za, np.load(tmp_path / "b.npz") as zb:
+        assert np.abs(za["pose3d"] - zb["pose3d"]).max() < TOLERANCE_MM

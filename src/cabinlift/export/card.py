@@ -97,8 +97,16 @@ def model_card(doc: dict[str, Any], fmt: str, exported: Path, summary: dict | No
     hp = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(doc["hparams"].items()))
     init = "pre-trained on synthetic poses, then fine-tuned" if run.get("init") == "pretrained" \
         else "trained from scratch"
-    outputs = "\n".join(f"* `{o['name']}` {o['shape']} {o['dtype']}: {o['meaning']}"
-                        for o in doc["outputs"])
+    def spec(o: dict[str, Any]) -> str:
+        text = f"* `{o['name']}` {o['shape']} {o['dtype']}: {o['meaning']}"
+        if "normalisation" in o:
+            text += f". {o['normalisation']}"
+        if "min_valid_joints" in o:
+            text += f" (min_valid_joints = {o['min_valid_joints']})"
+        return text
+
+    inputs = "\n".join(spec(o) for o in doc["inputs"])
+    outputs = "\n".join(spec(o) for o in doc["outputs"])
     lines = [
         f"# Model card: {_LABELS.get(model, model)}, {init}", "",
         f"`{exported.name}` ({fmt}), exported by `cabinlift export` from the run of setting "
@@ -110,10 +118,7 @@ def model_card(doc: dict[str, Any], fmt: str, exported: Path, summary: dict | No
         *(_metrics(cell, own, summary) if cell and summary else
           ["No evaluation of this run was found (metrics/summary.json)."]), "",
         "## Input and output", "",
-        f"* `{cx.INPUT}` {doc['input']['shape']} {doc['input']['dtype']}: "
-        f"{doc['input']['meaning']}. {doc['input']['normalisation']} (min_valid_joints = "
-        f"{doc['input']['min_valid_joints']})",
-        outputs, "",
+        inputs, outputs, "",
         f"Joints, in order: {', '.join(doc['joints'])}. The contract is also in the file "
         f"(metadata `{cx.KEY}`); `cabinlift lift --checkpoint {exported.name}` applies it.", "",
         "## Latency", "", *_latency(latency, fmt), "",

@@ -19,8 +19,13 @@ KEY = "cabinlift"
 #: Version of the contract's layout: bumped when its keys change meaning.
 VERSION = 1
 INPUT = "x2d"
+PIXEL_INPUT = "keypoints"
+FOUND_INPUT = "found"
 OUTPUT = "pose3d_mm"
 ERROR_OUTPUT = "error_mm"
+LIFTABLE_OUTPUT = "liftable"
+#: What an exported file takes: the normalised 2D, or COCO-17 pixels normalised in the graph.
+INPUT_KINDS = ("normalised", "pixels")
 
 NORMALISATION = (
     "From COCO-17 keypoints in pixels (any image size), keep the first 13 (nose to hips, in "
@@ -32,9 +37,26 @@ AXES = ("the camera's axes: x right, y down, z forward (away from the camera), o
         "neck, in millimetres")
 
 
+def _inputs(kind: str, min_valid_joints: int) -> list[dict[str, Any]]:
+    if kind == "normalised":
+        return [{"name": INPUT, "shape": ["N", len(COCO13), 2], "dtype": "float32",
+                 "meaning": "normalised 2D joints", "normalisation": NORMALISATION,
+                 "min_valid_joints": min_valid_joints}]
+    return [{"name": PIXEL_INPUT, "shape": ["N", 17, 2], "dtype": "float32",
+             "meaning": "COCO-17 keypoints in pixels (x right, y down; any image size), "
+                        "normalised inside the graph: " + NORMALISATION,
+             "min_valid_joints": min_valid_joints},
+            {"name": FOUND_INPUT, "shape": ["N", 17], "dtype": "float32",
+             "meaning": "1 where the keypoint was found, 0 where not"}]
+
+
 def contract(model: str, hparams: dict[str, Any], target_unit_mm: float, error_head: bool,
-             min_valid_joints: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """The contract of an exported ``model`` (and the run it came from: ``meta``)."""
+             min_valid_joints: int, meta: dict[str, Any], inputs: str = "normalised"
+             ) -> dict[str, Any]:
+    """The contract of an exported ``model`` (and the run it came from: ``meta``) taking
+    ``inputs`` (:data:`INPUT_KINDS`)."""
+    if inputs not in INPUT_KINDS:
+        raise CabinliftError(f"unknown input {inputs!r}; expected one of {', '.join(INPUT_KINDS)}")
     outputs = [{"name": OUTPUT, "shape": ["N", len(COCO13), 3], "dtype": "float32",
                 "meaning": f"neck-centred 3D joints; {AXES}"}]
     if error_head:
@@ -42,13 +64,15 @@ def contract(model: str, hparams: dict[str, Any], target_unit_mm: float, error_h
                         "dtype": "float32",
                         "meaning": "JointFormer's predicted absolute error of each coordinate "
                                    "of the pose, in millimetres"})
+    if inputs == "pixels":
+        outputs.append({"name": LIFTABLE_OUTPUT, "shape": ["N"], "dtype": "bool",
+                        "meaning": "whether the pose can be lifted (both shoulders, "
+                                   "min_valid_joints found joints, non-zero extents); the "
+                                   "other outputs of a pose that cannot are meaningless"})
     return {
         "version": VERSION, "model": model, "hparams": hparams, "joints": list(COCO13),
-        "input": {"name": INPUT, "shape": ["N", len(COCO13), 2], "dtype": "float32",
-                  "meaning": "normalised 2D joints", "normalisation": NORMALISATION,
-                  "min_valid_joints": min_valid_joints},
-        "outputs": outputs,
-        "trained_unit_mm": target_unit_mm,
+        "input_kind": inputs, "inputs": _inputs(inputs, min_valid_joints),
+        "outputs": outputs, "trained_unit_mm": target_unit_mm,
         "run": {k: meta[k] for k in ("init", "setting", "repetition") if k in meta},
     }
 

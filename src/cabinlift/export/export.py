@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cabinlift.atomic import write_atomic
@@ -16,12 +15,11 @@ from cabinlift.config import read_yaml
 from cabinlift.errors import CabinliftError
 from cabinlift.export import contract as cx
 from cabinlift.export.card import model_card
-from cabinlift.export.graph import InMillimetres, write_export
+from cabinlift.export.graph import FromPixels, InMillimetres, write_export
 from cabinlift.export.runtime import ExportedLifter, load_exported
 from cabinlift.jsonfiles import read_json
 from cabinlift.lift import load_lifter
 from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS
-from cabinlift.skeleton import NUM_JOINTS
 
 #: Batch sizes the card's latency is measured at: one driver per frame, and a batch.
 LATENCY_BATCHES = (1, 64)
@@ -36,12 +34,12 @@ def latency(exported: ExportedLifter, batches: tuple[int, ...] = LATENCY_BATCHES
         loaded = load_exported(exported.path)  # onnxruntime takes its threads at load
         out = {}
         for b in batches:
-            x = np.random.default_rng(0).normal(size=(b, NUM_JOINTS, 2)).astype(np.float32)
-            loaded.predict(x)
+            inputs = loaded.example(b)
+            loaded.run(*inputs)
             times = []
             for _ in range(calls):
                 start = time.perf_counter()
-                loaded.predict(x)
+                loaded.run(*inputs)
                 times.append(time.perf_counter() - start)
             out[b] = statistics.median(times)
         return out
@@ -57,18 +55,22 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path,
                       error_head: bool = False, card: str | Path | None = None,
                       summary: str | Path | None = None, params: str | Path | None = None,
                       counts: str | Path | None = None,
-                      min_valid_joints: int = DEFAULT_MIN_VALID_JOINTS) -> dict[str, Any]:
-    """Write ``checkpoint``'s lifter to ``out`` as ``fmt`` and, with ``card``, its model card
-    (from ``summary``, ``params`` and ``counts`` where they exist); return the contract."""
+                      min_valid_joints: int = DEFAULT_MIN_VALID_JOINTS,
+                      inputs: str = "normalised") -> dict[str, Any]:
+    """Write ``checkpoint``'s lifter to ``out`` as ``fmt`` taking ``inputs`` (normalised 2D,
+    or COCO-17 pixels normalised in the graph) and, with ``card``, its model card (from
+    ``summary``, ``params`` and ``counts`` where they exist); return the contract."""
     out = Path(out)
     lifter = load_lifter(checkpoint)
     if lifter.model is None:
         raise CabinliftError(f"{checkpoint}: already an exported file; export the checkpoint "
                              "(.pt written by pretrain or finetune) it came from")
-    module = InMillimetres(lifter.model, lifter.target_unit_mm, error_head)
     doc = cx.contract(lifter.name, lifter.hparams, lifter.target_unit_mm, error_head,
-                      min_valid_joints, lifter.meta)
-    write_export(module, doc, fmt, out)
+                      min_valid_joints, lifter.meta, inputs)
+    module = InMillimetres(lifter.model, lifter.target_unit_mm, error_head)
+    if inputs == "pixels":
+        module = FromPixels(module, min_valid_joints)
+    write_export(module.eval(), doc, fmt, out)
     if card is not None:
         text = model_card(doc, fmt, out,
                           _optional(Path(summary) if summary else None, read_json),
