@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from cabinlift.export import contract as cx
+from cabinlift.lifters import DISPLAY_NAMES
 from cabinlift.preflight import demo_output
 from cabinlift.skeleton import COCO13
 
-_LABELS = {"simplebl": "SimpleBL", "semgcn": "SemGCN", "graformer": "GraFormer",
-           "graphmlp": "GraphMLP", "jointformer": "JointFormer"}
 _METRICS = (("mpjpe", "MPJPE [mm]"), ("p_mpjpe", "P-MPJPE [mm]"), ("pck", "3DPCK [%]"),
             ("auc", "AUC [%]"))
 
@@ -108,10 +107,10 @@ def model_card(doc: dict[str, Any], fmt: str, exported: Path, summary: dict | No
     inputs = "\n".join(spec(o) for o in doc["inputs"])
     outputs = "\n".join(spec(o) for o in doc["outputs"])
     lines = [
-        f"# Model card: {_LABELS.get(model, model)}, {init}", "",
+        f"# Model card: {DISPLAY_NAMES.get(model, model)}, {init}", "",
         f"`{exported.name}` ({fmt}), exported by `cabinlift export` from the run of setting "
         f"`{run.get('setting', '?')}`, repetition {run.get('repetition', '?')}.", "",
-        "## Model", "", f"{_LABELS.get(model, model)} (`{model}`), a single-frame 2D-to-3D "
+        "## Model", "", f"{DISPLAY_NAMES.get(model, model)} (`{model}`), a single-frame 2D-to-3D "
         "pose lifter; hyper-parameters:", "", "| key | value |", "|---|---|", hp, "",
         "## Training data", "", *_data(run, cell, own, params, counts), "",
         "## Test errors", "",
