@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cabinlift.config import SPLITS
-from cabinlift.datacheck import full_copy_problem, layout_problems
+from cabinlift.datacheck import layout_problems
 from cabinlift.errors import CabinliftError
 from cabinlift.formats.synthetic_cabin import scan_synthetic
 from cabinlift.profiles import Profile, apply_profile, load_profile
@@ -55,12 +55,9 @@ def init_values(drive_act: Path, synthetic: Path, keypoints: Path | None, worker
     """``{params key: value}`` for the two roots (absolute), after refusing a root the
     pipeline cannot use (one line: a missing folder, a full Drive&Act copy)."""
     drive_act, synthetic = drive_act.resolve(), synthetic.resolve()
-    found = layout_problems(drive_act, synthetic)
+    found = layout_problems(drive_act, synthetic)  # a full Drive&Act copy among them
     if found:
         raise CabinliftError(found[0] if len(found) == 1 else "; ".join(found))
-    full = full_copy_problem(drive_act)
-    if full:
-        raise CabinliftError(full)
     scan = scan_synthetic(synthetic, workers=workers, progress=progress)
     values: dict[str, Any] = {
         "data.real.root": str(drive_act),
