@@ -21,7 +21,6 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +28,13 @@ import torch
 
 from cabinlift import config
 from cabinlift.export import contract as cx
+from cabinlift.export.export import median_call_seconds
 from cabinlift.export.graph import InMillimetres, write_export
 from cabinlift.export.runtime import load_exported
 from cabinlift.lift import load_lifter
 from cabinlift.lifters import available, build_lifter
 
 BATCHES = (1, 64)
-
-
-def _call_seconds(fn, x: np.ndarray, calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -103,7 +94,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for b, x in inputs.items():
                     for k, fn in fns.items():
-                        rounds[k][b].append(_call_seconds(fn, x, args.calls))
+                        rounds[k][b].append(median_call_seconds(fn, (x,), args.calls))
             results[model] = {"max_abs_diff_mm": parity, "ms": {
                 k: {str(b): {"median": 1000 * statistics.median(v), "min": 1000 * min(v),
                              "max": 1000 * max(v)} for b, v in per.items()}

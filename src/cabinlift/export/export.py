@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from cabinlift.errors import CabinliftError
 from cabinlift.export import contract as cx
 from cabinlift.export.card import model_card
 from cabinlift.export.graph import FromPixels, InMillimetres, write_export
-from cabinlift.export.runtime import ExportedLifter, load_exported
+from cabinlift.export.runtime import load_exported
 from cabinlift.jsonfiles import read_json
 from cabinlift.lift import load_lifter
 from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS
@@ -25,23 +26,29 @@ from cabinlift.normalize import DEFAULT_MIN_VALID_JOINTS
 LATENCY_BATCHES = (1, 64)
 
 
-def latency(exported: ExportedLifter, batches: tuple[int, ...] = LATENCY_BATCHES,
+def median_call_seconds(fn: Callable[..., Any], args: tuple, calls: int) -> float:
+    """Median wall seconds of ``calls`` calls of ``fn(*args)``."""
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def latency(path: Path, batches: tuple[int, ...] = LATENCY_BATCHES,
             calls: int = 50) -> dict[int, float]:
-    """Median seconds per call of ``exported`` at each batch size, on one CPU thread."""
+    """Median seconds per call of the exported file ``path`` at each batch size, on one CPU
+    thread (after one warm-up call)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        loaded = load_exported(exported.path)  # onnxruntime takes its threads at load
+        loaded = load_exported(path)  # onnxruntime takes its threads at load
         out = {}
         for b in batches:
             inputs = loaded.example(b)
             loaded.run(*inputs)
-            times = []
-            for _ in range(calls):
-                start = time.perf_counter()
-                loaded.run(*inputs)
-                times.append(time.perf_counter() - start)
-            out[b] = statistics.median(times)
+            out[b] = median_call_seconds(loaded.run, inputs, calls)
         return out
     finally:
         torch.set_num_threads(threads)
@@ -76,6 +83,6 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path,
                           _optional(Path(summary) if summary else None, read_json),
                           _optional(Path(params) if params else None, read_yaml),
                           _optional(Path(counts) if counts else None, read_json),
-                          latency(load_exported(out)))
+                          latency(out))
         write_atomic(Path(card), text)
     return doc
