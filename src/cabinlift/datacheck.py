@@ -66,6 +66,10 @@ class RealData:
     def recordings(self) -> int:
         return sum(s.recordings for s in self.subjects.values())
 
+    def present(self, subjects: list[int]) -> list[int]:
+        """Those of ``subjects`` the root holds, in their order."""
+        return [s for s in subjects if s in self.subjects]
+
     def sampled(self, subjects: list[int] | None = None) -> int:
         """Sampled frames of ``subjects`` (default: all)."""
         keys = self.subjects if subjects is None else subjects
@@ -250,7 +254,7 @@ def split_table(params: Params, check: DataCheck) -> list[str]:
         splits = params.normalize.real_splits
         used: set[int] = set()
         for split in SPLITS:
-            members = [s for s in getattr(splits, split) if s in real.subjects]
+            members = real.present(getattr(splits, split))
             used.update(members)
             recs = sum(real.subjects[s].recordings for s in members)
             lines.append(f"  {split:<7}{recs:>4} recordings {real.sampled(members):>9,} frames"

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from cabinlift.config import Params
+from cabinlift.config import SPLITS, Params
 from cabinlift.datacheck import DataCheck, split_table, synthetic_poses
 from cabinlift.estimate import disk_bytes, frame_seconds_2d, timing, workload
 
@@ -33,17 +33,16 @@ def summary(params: Params, check: DataCheck, measure: bool = True) -> dict[str,
             "sampled_frames": real.sampled(), "frame_stride": params.data.real.frame_stride,
             "annotated_share": round(real.annotated_share, 4), "videos": real.videos,
             "activity_chunks": real.activity_chunks,
-            "splits": {split: {"subjects": members, "frames": real.sampled(members)}
-                       for split in ("train", "val", "test")
-                       for members in [[s for s in getattr(params.normalize.real_splits, split)
-                                        if s in real.subjects]]},
+            "splits": {split: {"subjects": real.present(members), "frames": real.sampled(members)}
+                       for split in SPLITS
+                       for members in [getattr(params.normalize.real_splits, split)]},
         }
     if syn is not None:
         out["synthetic_cabin"] = {
             "files": syn.files, "humans": syn.humans, "views": syn.views,
             "pose_views": list(params.data.synthetic.views),
             "poses": {split: synthetic_poses(params, syn, split)
-                      for split in ("train", "val", "test")},
+                      for split in SPLITS},
         }
     if real is None or syn is None or not real.subjects:
         return out

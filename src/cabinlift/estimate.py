@@ -54,7 +54,7 @@ def workload(params: Params, real: RealData, synthetic_train: int) -> Workload:
     """The work of the whole grid for ``real`` and ``synthetic_train`` training poses (before
     ``pretrain.data``'s fractions and copies, applied here)."""
     batch, epochs = params.train.batch_size, params.train.max_epochs
-    train = [s for s in params.normalize.real_splits.train if s in real.subjects]
+    train = real.present(params.normalize.real_splits.train)
     per_subject = real.sampled(train) / max(len(train), 1)
     runs = steps = 0
     for setting in params.settings:
